@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what shoal needs on Debian 12, idempotently: system packages, then the virtualenv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(runc nftables python3-nftables wireguard-tools wireguard-go skopeo umoci caddy
+  postgresql busybox-static docker-registry iproute2 podman python3-venv curl
+  chromium psmisc util-linux procps iputils-ping iperf3 netcat-openbsd)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts these services on install; shoal runs its own instances, never the system ones.
+for svc in docker-registry caddy postgresql; do
+  if systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
+done
+
+VENV=.venv
+STAMP="$VENV/.installed"
+if [ ! -x "$VENV/bin/python" ]; then
+  /usr/bin/python3 -m venv "$VENV"
+fi
+# Expose only Debian's nftables binding to the venv, not the whole of dist-packages.
+SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+mkdir -p "$VENV/debian-shim"
+ln -sfn /usr/lib/python3/dist-packages/nftables "$VENV/debian-shim/nftables"
+echo "$(pwd)/$VENV/debian-shim" > "$SITE/shoal_debian_shim.pth"
+if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -e '.[dev]'
+  touch "$STAMP"
+fi

@@ -1,0 +1,1 @@
+"""The agent main loop: long-poll node state, reconcile, report status."""

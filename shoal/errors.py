@@ -1,0 +1,19 @@
+"""Errors people see: one line naming what was wrong. Shared by every layer (imports nothing)."""
+
+from __future__ import annotations
+
+
+class ShoalError(Exception):
+    """An error whose message is fit to show a person as one line."""
+
+
+class ConfigError(ShoalError):
+    """A file, flag or document a person wrote is wrong."""
+
+
+class NotFound(ShoalError):
+    """A named thing does not exist."""
+
+
+class Conflict(ShoalError):
+    """The request conflicts with what exists."""

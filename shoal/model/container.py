@@ -1,0 +1,79 @@
+"""What one container must be: the unit the agent's runtime turns into a runc container.
+
+Built by the server (control.desired) from a service revision, carried in the node state
+document, consumed by the agent's container reconciler and OCI renderer.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from shoal.model.base import Wire
+
+RestartName = Literal["no", "on-failure", "always", "unless-stopped"]
+MountKind = Literal["volume", "bind", "tmpfs", "secret"]
+
+
+class Mount(Wire):
+    kind: MountKind
+    target: str
+    source: str = ""  # volume name, host path, or secret name
+    read_only: bool = False
+    size_bytes: int | None = None  # tmpfs size
+
+
+class Resources(Wire):
+    memory_bytes: int | None = None  # hard limit
+    cpus: float | None = None  # CPU quota, in cores
+    pids: int | None = None
+    reserve_memory_bytes: int = 0  # scheduling reservation
+    reserve_cpus: float = 0.0
+
+
+class RestartPolicy(Wire):
+    name: RestartName = "always"
+    max_retries: int = 0  # 0: unlimited (on-failure:N sets N)
+    delay_s: float = 0.5  # first back-off step; doubles up to max_delay_s
+    max_delay_s: float = 30.0
+    window_s: float = 10.0  # a run this long resets the back-off
+
+
+class HealthCheck(Wire):
+    test: list[str]  # Compose form: ["CMD", ...] or ["CMD-SHELL", "..."]
+    interval_s: float = 30.0
+    timeout_s: float = 30.0
+    retries: int = 3
+    start_period_s: float = 0.0
+
+
+class PortMapping(Wire):
+    host_port: int
+    container_port: int
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+class ContainerSpec(Wire):
+    """One replica of one service at one generation, as a node must run it."""
+
+    id: str  # unique and stable for this replica+generation, e.g. "web-1-3"; the runc id
+    service: str = ""
+    replica: int = 0
+    generation: int = 0
+    image: str  # reference as written: "registry:5000/app:1" or "...@sha256:..."
+    image_digest: str = ""  # manifest digest, once resolved
+    command: list[str] | None = None  # Compose command: replaces image Cmd
+    entrypoint: list[str] | None = None  # Compose entrypoint: replaces image Entrypoint (and Cmd)
+    env: dict[str, str] = Field(default_factory=dict)
+    working_dir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    mounts: list[Mount] = Field(default_factory=list)
+    resources: Resources = Field(default_factory=Resources)
+    restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    healthcheck: HealthCheck | None = None
+    ports: list[PortMapping] = Field(default_factory=list)
+    ip: str | None = None  # address on the node subnet, allocated by the agent if unset
+    stop_grace_s: float = 10.0
+    labels: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,55 @@
+"""The node state document: everything one node must run, versioned.
+
+Computed by the server (control.desired) from PostgreSQL, long-polled by the agent, kept on
+the agent's disk so the node keeps serving through a server outage.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shoal.model.base import WIRE_VERSION, Wire
+from shoal.model.container import ContainerSpec
+
+
+class Peer(Wire):
+    """Another node of the WireGuard mesh, as this node must see it."""
+
+    name: str
+    public_key: str
+    endpoint: str | None = None  # host:port; None when the peer is unreachable (behind NAT)
+    subnet: str  # the peer's node subnet, e.g. 10.210.3.0/24
+    allowed_ips: list[str] = Field(default_factory=list)  # subnet plus subnets relayed through it
+    keepalive_s: int = 0
+
+
+class DnsRecord(Wire):
+    name: str  # fully qualified, e.g. web.shoal.internal
+    addresses: list[str]
+
+
+class IngressRoute(Wire):
+    service: str
+    host: str
+    path: str = "/"
+    upstreams: list[str] = Field(default_factory=list)  # overlay "ip:port" of healthy replicas
+
+
+class SecretValue(Wire):
+    name: str
+    value_b64: str
+
+
+class NodeState(Wire):
+    wire_version: int = WIRE_VERSION
+    version: int = 0  # monotonic per node; the long-poll's `since`
+    node: str
+    subnet: str  # this node's /24
+    cluster_cidr: str = "10.210.0.0/16"
+    containers: list[ContainerSpec] = Field(default_factory=list)
+    peers: list[Peer] = Field(default_factory=list)
+    relay: bool = False  # forward between peers (this node is reachable by NAT'd ones)
+    dns: list[DnsRecord] = Field(default_factory=list)
+    ingress: list[IngressRoute] = Field(default_factory=list)
+    secrets: list[SecretValue] = Field(default_factory=list)  # only those its containers use
+    insecure_registries: list[str] = Field(default_factory=list)
