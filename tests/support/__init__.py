@@ -1,0 +1,1 @@
+"""Shared test fixtures and builders (registry, images, server, namespaces)."""
