@@ -6,6 +6,8 @@ the agent's disk so the node keeps serving through a server outage.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from shoal.model.base import WIRE_VERSION, Wire
@@ -33,6 +35,21 @@ class IngressRoute(Wire):
     host: str
     path: str = "/"
     upstreams: list[str] = Field(default_factory=list)  # overlay "ip:port" of healthy replicas
+    health_path: str = ""  # active health check path; empty: passive checks only
+
+
+class IngressSettings(Wire):
+    """How an ingress node gets certificates: ACME in production, an internal CA in tests.
+
+    With `internal`, every ingress node signs with the same root (given here), so one root
+    certificate verifies every ingress node of the cluster.
+    """
+
+    tls: Literal["internal", "acme"] = "internal"
+    acme_email: str = ""
+    acme_ca: str = ""  # ACME directory URL; empty means Caddy's default (Let's Encrypt)
+    ca_cert_pem: str = ""
+    ca_key_pem: str = ""
 
 
 class SecretValue(Wire):
@@ -51,5 +68,6 @@ class NodeState(Wire):
     relay: bool = False  # forward between peers (this node is reachable by NAT'd ones)
     dns: list[DnsRecord] = Field(default_factory=list)
     ingress: list[IngressRoute] = Field(default_factory=list)
+    ingress_settings: IngressSettings | None = None  # set on ingress nodes only
     secrets: list[SecretValue] = Field(default_factory=list)  # only those its containers use
     insecure_registries: list[str] = Field(default_factory=list)

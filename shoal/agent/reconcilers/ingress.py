@@ -1,0 +1,139 @@
+"""Ingress reconciler: runs Caddy on ingress nodes and keeps its whole config current.
+
+Last step of the agent's reconcile (images → containers → network → firewall → dns → ingress).
+observe() reads Caddy's running config, plan() compares fingerprints (pure), apply() starts,
+loads or stops. A run with nothing changed makes no load.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from shoal.agent.render.caddy import CaddyPaths, CaddyPorts, fingerprint, render_caddy
+from shoal.agent.sys.caddy import CaddyAdmin, CaddyProcess, CaddyProcessConfig
+from shoal.model.state import IngressSettings, NodeState
+
+Action = Literal["none", "start", "load", "stop"]
+
+
+@dataclass(frozen=True)
+class IngressConfig:
+    state_dir: Path  # the node's caddy dir: storage, pid, CA files
+    admin_socket: Path
+    caddy_binary: str = "caddy"
+    ports: CaddyPorts = field(default_factory=CaddyPorts)
+    argv_prefix: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ObservedIngress:
+    running: bool
+    fingerprint: str | None  # of the config Caddy is running, None if not running
+
+
+@dataclass(frozen=True)
+class IngressPlan:
+    action: Action
+    config: dict[str, Any] | None = None
+
+
+def plan_ingress(desired: dict[str, Any] | None, observed: ObservedIngress) -> IngressPlan:
+    """What to do to bring Caddy from `observed` to `desired` (None: no Caddy on this node)."""
+    if desired is None:
+        return IngressPlan("stop") if observed.running else IngressPlan("none")
+    if not observed.running:
+        return IngressPlan("start", desired)
+    if observed.fingerprint == fingerprint(desired):
+        return IngressPlan("none")
+    return IngressPlan("load", desired)
+
+
+class IngressReconciler:
+    def __init__(self, config: IngressConfig) -> None:
+        self.config = config
+        self.process = CaddyProcess(
+            CaddyProcessConfig(config.caddy_binary, config.state_dir, config.admin_socket, config.argv_prefix)
+        )
+        self.loads = 0  # whole-config loads (start included): a no-change run adds none
+
+    @property
+    def paths(self) -> CaddyPaths:
+        ca_dir = self.config.state_dir / "ca"
+        return CaddyPaths(
+            admin_socket=str(self.config.admin_socket),
+            storage_root=str(self.config.state_dir / "storage"),
+            ca_cert_file=str(ca_dir / "root.crt"),
+            ca_key_file=str(ca_dir / "root.key"),
+        )
+
+    def desired(self, state: NodeState) -> dict[str, Any] | None:
+        settings = state.ingress_settings
+        if settings is None:
+            return None
+        paths = self.paths if settings.ca_cert_pem else _without_ca(self.paths)
+        return render_caddy(state.ingress, settings, paths, self.config.ports)
+
+    def observe(self) -> ObservedIngress:
+        if self.process.pid() is None:
+            return ObservedIngress(False, None)
+        admin = CaddyAdmin(self.config.admin_socket)
+        try:
+            running = admin.get_config() if admin.answers() else None
+        finally:
+            admin.close()
+        if running is None:
+            return ObservedIngress(False, None)
+        return ObservedIngress(True, fingerprint(running))
+
+    def apply(self, plan: IngressPlan, settings: IngressSettings | None) -> None:
+        if plan.action == "stop":
+            self.process.stop()
+        elif plan.config is not None:
+            if settings is not None:
+                self._write_ca(settings)
+            self._start_or_load(plan)
+
+    def reconcile(self, state: NodeState) -> IngressPlan:
+        plan = plan_ingress(self.desired(state), self.observe())
+        self.apply(plan, state.ingress_settings)
+        return plan
+
+    def remove(self) -> None:
+        self.process.stop()
+
+    def _start_or_load(self, plan: IngressPlan) -> None:
+        assert plan.config is not None
+        if plan.action == "start":
+            self.process.start(plan.config)
+        else:
+            admin = CaddyAdmin(self.config.admin_socket)
+            try:
+                admin.load(plan.config)
+            finally:
+                admin.close()
+        self.loads += 1
+
+    def _write_ca(self, settings: IngressSettings) -> None:
+        if not settings.ca_cert_pem:
+            return
+        paths = self.paths
+        Path(paths.ca_cert_file).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_private(Path(paths.ca_cert_file), settings.ca_cert_pem)
+        _write_private(Path(paths.ca_key_file), settings.ca_key_pem)
+
+
+def _without_ca(paths: CaddyPaths) -> CaddyPaths:
+    return CaddyPaths(admin_socket=paths.admin_socket, storage_root=paths.storage_root)
+
+
+def _write_private(path: Path, text: str) -> None:
+    if path.exists() and path.read_text() == text:
+        return
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)

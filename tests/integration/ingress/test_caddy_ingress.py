@@ -1,0 +1,203 @@
+"""The ingress reconciler against a real Caddy in a throwaway network namespace.
+
+Upstreams are small Python HTTP servers in the same namespace; clients are curl run inside it,
+verifying the certificate against the cluster's own root.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from shoal.agent.reconcilers.ingress import IngressConfig, IngressReconciler
+from shoal.agent.render.caddy import CaddyPorts
+from shoal.model.state import IngressRoute, IngressSettings, NodeState
+
+UPSTREAM = r"""
+import http.server, sys
+name, port = sys.argv[1], int(sys.argv[2])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"{name} xff={self.headers.get('X-Forwarded-For', '')}\n".encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+"""
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    name = f"shg-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def _in_ns(ns: str) -> list[str]:
+    return ["nsenter", f"--net=/run/netns/{ns}"]
+
+
+@pytest.fixture
+def upstreams(netns: str) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    procs = {
+        name: subprocess.Popen([*_in_ns(netns), sys.executable, "-c", UPSTREAM, name, str(port)])
+        for name, port in (("one", 18081), ("two", 18082))
+    }
+    try:
+        for port in (18081, 18082):
+            _wait_port(netns, port)
+        yield procs
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
+
+
+def _wait_port(ns: str, port: int) -> None:
+    for _ in range(100):
+        if _curl(ns, f"http://127.0.0.1:{port}/", check=False)[0] == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"upstream on {port} never answered")
+
+
+def _root_ca() -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shoal test ingress root")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+@pytest.fixture
+def ingress(netns: str, tmp_path: Path) -> Iterator[tuple[IngressReconciler, IngressSettings, Path]]:
+    cert, key = _root_ca()
+    settings = IngressSettings(tls="internal", ca_cert_pem=cert, ca_key_pem=key)
+    config = IngressConfig(
+        state_dir=tmp_path / "caddy",
+        admin_socket=tmp_path / "caddy-admin.sock",
+        ports=CaddyPorts(http=80, https=443),
+        argv_prefix=tuple(_in_ns(netns)),
+    )
+    reconciler = IngressReconciler(config)
+    root = tmp_path / "root.crt"
+    root.write_text(cert)
+    try:
+        yield reconciler, settings, root
+    finally:
+        reconciler.remove()
+
+
+def _state(settings: IngressSettings, upstreams: list[str]) -> NodeState:
+    route = IngressRoute(service="web", host="app.test", upstreams=upstreams)
+    return NodeState(node="n1", subnet="10.210.1.0/24", ingress=[route], ingress_settings=settings)
+
+
+def _curl(ns: str, url: str, *extra: str, check: bool = True) -> tuple[int, str]:
+    argv = [*_in_ns(ns), "curl", "-sS", "--max-time", "10", *extra, url]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"curl {url}: {done.stderr.strip()}")
+    return done.returncode, done.stdout
+
+
+def _https(ns: str, root: Path) -> str:
+    return _curl(ns, "https://app.test/", "--cacert", str(root), "--resolve", "app.test:443:127.0.0.1")[1]
+
+
+def test_https_route_balances_over_replicas_and_verifies(netns, upstreams, ingress) -> None:
+    reconciler, settings, root = ingress
+    plan = reconciler.reconcile(_state(settings, ["127.0.0.1:18081", "127.0.0.1:18082"]))
+    assert plan.action == "start"
+    bodies = {_https(netns, root).split()[0] for _ in range(8)}
+    assert bodies == {"one", "two"}
+    assert "xff=127.0.0.1" in _https(netns, root)
+
+
+def test_http_redirects_to_https(netns, upstreams, ingress) -> None:
+    reconciler, settings, _ = ingress
+    reconciler.reconcile(_state(settings, ["127.0.0.1:18081"]))
+    out = _curl(
+        netns,
+        "http://app.test/",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{redirect_url}",
+        "--resolve",
+        "app.test:80:127.0.0.1",
+    )[1]
+    code, location = out.split()
+    assert code in {"301", "302", "308"} and location == "https://app.test/"
+
+
+def test_unchanged_state_loads_nothing_and_changes_load_once(netns, upstreams, ingress) -> None:
+    reconciler, settings, root = ingress
+    reconciler.reconcile(_state(settings, ["127.0.0.1:18081", "127.0.0.1:18082"]))
+    assert reconciler.reconcile(_state(settings, ["127.0.0.1:18081", "127.0.0.1:18082"])).action == "none"
+    assert reconciler.loads == 1
+    assert reconciler.reconcile(_state(settings, ["127.0.0.1:18082"])).action == "load"
+    assert reconciler.loads == 2
+    assert {_https(netns, root).split()[0] for _ in range(6)} == {"two"}
+
+
+def test_a_new_agent_adopts_the_running_caddy(netns, upstreams, ingress) -> None:
+    reconciler, settings, _ = ingress
+    state = _state(settings, ["127.0.0.1:18081"])
+    reconciler.reconcile(state)
+    pid = reconciler.process.pid()
+    fresh = IngressReconciler(reconciler.config)
+    assert fresh.reconcile(state).action == "none"
+    assert fresh.process.pid() == pid
+
+
+def test_a_replica_killed_under_load_fails_no_request(netns, upstreams, ingress) -> None:
+    reconciler, settings, root = ingress
+    reconciler.reconcile(_state(settings, ["127.0.0.1:18081", "127.0.0.1:18082"]))
+    _https(netns, root)
+    os.kill(upstreams["one"].pid, signal.SIGKILL)
+    upstreams["one"].wait()
+    answers = [_https(netns, root).split()[0] for _ in range(10)]
+    assert answers == ["two"] * 10
+
+
+def test_no_ingress_settings_means_no_caddy(netns, ingress) -> None:
+    reconciler, settings, _ = ingress
+    reconciler.reconcile(_state(settings, []))
+    assert reconciler.process.pid() is not None
+    plan = reconciler.reconcile(NodeState(node="n1", subnet="10.210.1.0/24"))
+    assert plan.action == "stop"
+    assert reconciler.process.pid() is None
+    assert json.loads(json.dumps(plan.config)) is None
