@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.support.registry_fixtures", "tests.support.server_fixtures"]
+
 _LAYERS = ("unit", "integration", "e2e")
 
 
