@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(runc nftables python3-nftables wireguard-tools wireguard-go skopeo umoci caddy
-  postgresql busybox-static docker-registry iproute2 podman python3-venv curl
+  postgresql busybox-static docker-registry iproute2 podman conmon python3-venv curl
   chromium psmisc util-linux procps iputils-ping iperf3 netcat-openbsd)
 
 missing=()

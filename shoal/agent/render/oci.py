@@ -1,0 +1,260 @@
+"""The OCI runtime config generator: runc's default spec + image config + container spec → config.json.
+
+Pure: the runtime (agent.runtime) gathers the inputs (the image config dict, the image's
+/etc/passwd and /etc/group as text, the host paths of volumes, secrets and resolv.conf/hosts) and
+writes the returned document into the bundle. Merge order: ``runc spec`` base, then the image
+config per the OCI image spec's conversion rules, then the ContainerSpec with Compose semantics.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoal.agent.render.runc_spec import RUNC_SPEC_JSON
+from shoal.errors import ShoalError
+from shoal.model.container import ContainerSpec, Mount, Resources
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CPU_PERIOD_US = 100_000
+# Docker's default capability set (moby oci/caps/defaults.go).
+DEFAULT_CAPABILITIES = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+
+Json = dict[str, Any]
+
+
+class OciError(ShoalError):
+    """The image config and container spec cannot make a runnable container."""
+
+
+@dataclass(frozen=True)
+class User:
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...] = ()
+    home: str = "/"
+
+
+@dataclass(frozen=True)
+class BundleInputs:
+    """Host-side facts the runtime gathered for one container (paths are host paths)."""
+
+    rootfs: str  # the overlay mountpoint: root.path
+    cgroups_path: str
+    netns_path: str | None = None  # None: a private network namespace (loopback only)
+    passwd: str = ""  # the image's /etc/passwd, as text
+    group: str = ""  # the image's /etc/group, as text
+    volumes: Mapping[str, str] = field(default_factory=dict)  # volume name -> host dir
+    secrets_dir: str | None = None  # tmpfs dir holding one file per secret
+    files: Mapping[str, str] = field(default_factory=dict)  # target in container -> host file
+
+
+def base_spec() -> Json:
+    """A fresh copy of runc's default spec."""
+    spec: Json = json.loads(RUNC_SPEC_JSON)
+    return spec
+
+
+def render_config(spec: ContainerSpec, image_config: Mapping[str, Any], inputs: BundleInputs) -> Json:
+    """The whole config.json for one container."""
+    doc = base_spec()
+    cfg: Mapping[str, Any] = image_config.get("config") or {}
+    user = resolve_user(spec.user or cfg.get("User") or "", inputs.passwd, inputs.group)
+    doc["process"] = render_process(doc["process"], spec, cfg, user)
+    doc["root"] = {"path": inputs.rootfs, "readonly": False}
+    doc["hostname"] = spec.hostname or spec.id[:63]
+    doc["mounts"] = list(doc["mounts"]) + render_mounts(spec.mounts, inputs)
+    doc["linux"] = render_linux(doc["linux"], spec.resources, inputs)
+    doc["annotations"] = {"io.shoal.id": spec.id, "io.shoal.service": spec.service}
+    return doc
+
+
+def render_process(base: Json, spec: ContainerSpec, cfg: Mapping[str, Any], user: User) -> Json:
+    """process: args, env, cwd, user, capabilities, noNewPrivileges."""
+    process = copy.deepcopy(base)
+    process["terminal"] = False
+    process["args"] = command_line(spec, cfg)
+    process["env"] = environment(cfg.get("Env") or [], spec.env, user)
+    process["cwd"] = spec.working_dir or cfg.get("WorkingDir") or "/"
+    process["user"] = user_entry(user)
+    process["capabilities"] = {k: list(DEFAULT_CAPABILITIES) for k in ("bounding", "effective", "permitted")}
+    process["noNewPrivileges"] = True
+    return process
+
+
+def command_line(spec: ContainerSpec, cfg: Mapping[str, Any]) -> list[str]:
+    """Entrypoint + Cmd with Compose overrides: a new entrypoint also drops the image's Cmd."""
+    entrypoint = list(cfg.get("Entrypoint") or [])
+    cmd = list(cfg.get("Cmd") or [])
+    if spec.entrypoint is not None:
+        entrypoint, cmd = list(spec.entrypoint), []
+    if spec.command is not None:
+        cmd = list(spec.command)
+    args = entrypoint + cmd
+    if not args:
+        raise OciError(f"container {spec.id}: no command (the image has no Entrypoint or Cmd)")
+    return args
+
+
+def environment(image_env: Sequence[str], overrides: Mapping[str, str], user: User) -> list[str]:
+    """Image Env, then the spec's env on top; PATH and HOME filled in as Docker does."""
+    env: dict[str, str] = {"PATH": DEFAULT_PATH}
+    for item in image_env:
+        key, _, value = item.partition("=")
+        env[key] = value
+    env.setdefault("HOME", user.home)
+    env.update(overrides)
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def user_entry(user: User) -> Json:
+    entry: Json = {"uid": user.uid, "gid": user.gid}
+    if user.additional_gids:
+        entry["additionalGids"] = list(user.additional_gids)
+    return entry
+
+
+def resolve_user(text: str, passwd: str, group: str) -> User:
+    """``user``, ``uid``, ``user:group``, ``uid:gid`` resolved through the image's files."""
+    name, _, grp = (text or "0").partition(":")
+    users = parse_passwd(passwd)
+    user = _lookup_user(name, users, default_gid=0)
+    groups = parse_group(group)
+    if grp:
+        return User(user.uid, _lookup_group(grp, groups), (), user.home)
+    return User(user.uid, user.gid, _supplementary(name, user, users, groups), user.home)
+
+
+def _lookup_user(name: str, users: Mapping[str, tuple[int, int, str]], default_gid: int) -> User:
+    if name in users:
+        uid, gid, home = users[name]
+        return User(uid, gid, (), home)
+    if name.isdigit():
+        for uid, gid, home in users.values():
+            if uid == int(name):
+                return User(uid, gid, (), home)
+        return User(int(name), default_gid)
+    raise OciError(f"user {name!r} is not in the image's /etc/passwd")
+
+
+def _lookup_group(name: str, groups: Mapping[str, tuple[int, list[str]]]) -> int:
+    if name in groups:
+        return groups[name][0]
+    if name.isdigit():
+        return int(name)
+    raise OciError(f"group {name!r} is not in the image's /etc/group")
+
+
+def _supplementary(
+    name: str,
+    user: User,
+    users: Mapping[str, tuple[int, int, str]],
+    groups: Mapping[str, tuple[int, list[str]]],
+) -> tuple[int, ...]:
+    names = {n for n, (uid, _, _) in users.items() if uid == user.uid} | {name}
+    gids = sorted({gid for gid, members in groups.values() if names & set(members)} - {user.gid})
+    return (user.gid, *gids) if gids else ()
+
+
+def parse_passwd(text: str) -> dict[str, tuple[int, int, str]]:
+    """name -> (uid, gid, home) from /etc/passwd text; malformed lines are skipped."""
+    users: dict[str, tuple[int, int, str]] = {}
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) >= 6 and parts[2].isdigit() and parts[3].isdigit():
+            users.setdefault(parts[0], (int(parts[2]), int(parts[3]), parts[5] or "/"))
+    return users
+
+
+def parse_group(text: str) -> dict[str, tuple[int, list[str]]]:
+    """name -> (gid, members) from /etc/group text; malformed lines are skipped."""
+    groups: dict[str, tuple[int, list[str]]] = {}
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) >= 3 and parts[2].isdigit():
+            members = [m for m in (parts[3] if len(parts) > 3 else "").split(",") if m]
+            groups.setdefault(parts[0], (int(parts[2]), members))
+    return groups
+
+
+def render_mounts(mounts: Sequence[Mount], inputs: BundleInputs) -> list[Json]:
+    """The spec's volumes, binds, tmpfs and secrets, then the runtime's files (resolv.conf, hosts)."""
+    out = [render_mount(m, inputs) for m in mounts]
+    out += [_bind(host, target, read_only=False) for target, host in sorted(inputs.files.items())]
+    return out
+
+
+def render_mount(mount: Mount, inputs: BundleInputs) -> Json:
+    if mount.kind == "tmpfs":
+        options = ["nosuid", "nodev", "mode=1777"]
+        options += [f"size={mount.size_bytes}"] if mount.size_bytes else []
+        return {"destination": mount.target, "type": "tmpfs", "source": "tmpfs", "options": options}
+    return _bind(_mount_source(mount, inputs), mount.target, mount.read_only or mount.kind == "secret")
+
+
+def _mount_source(mount: Mount, inputs: BundleInputs) -> str:
+    if mount.kind == "volume":
+        if mount.source not in inputs.volumes:
+            raise OciError(f"volume {mount.source!r} for {mount.target} has no host directory")
+        return inputs.volumes[mount.source]
+    if mount.kind == "secret":
+        if not inputs.secrets_dir:
+            raise OciError(f"secret {mount.source!r} needs a secrets directory")
+        return f"{inputs.secrets_dir.rstrip('/')}/{mount.source}"
+    if not mount.source.startswith("/"):
+        raise OciError(f"bind mount source {mount.source!r} for {mount.target} is not an absolute path")
+    return mount.source
+
+
+def _bind(source: str, target: str, read_only: bool) -> Json:
+    options = ["rbind", "rprivate", "ro" if read_only else "rw"]
+    return {"destination": target, "type": "bind", "source": source, "options": options}
+
+
+def render_linux(base: Json, resources: Resources, inputs: BundleInputs) -> Json:
+    """linux: resources, cgroupsPath, the network namespace to join."""
+    linux = copy.deepcopy(base)
+    linux["resources"] = {**linux.get("resources", {}), **render_resources(resources)}
+    linux["cgroupsPath"] = inputs.cgroups_path
+    linux["namespaces"] = [_namespace(ns, inputs.netns_path) for ns in linux["namespaces"]]
+    return linux
+
+
+def _namespace(ns: Json, netns_path: str | None) -> Json:
+    if ns["type"] == "network" and netns_path:
+        return {"type": "network", "path": netns_path}
+    return dict(ns)
+
+
+def render_resources(resources: Resources) -> Json:
+    out: Json = {}
+    if resources.memory_bytes:
+        out["memory"] = {"limit": resources.memory_bytes}
+    if resources.cpus:
+        out["cpu"] = {"quota": int(resources.cpus * CPU_PERIOD_US), "period": CPU_PERIOD_US}
+    if resources.pids:
+        out["pids"] = {"limit": resources.pids}
+    return out
+
+
+def cgroups_path(parent: str, container_id: str) -> str:
+    """``/<parent>/<id>``: the parent is per agent (configuration), so two agents never collide."""
+    return "/" + "/".join(p for p in (*parent.split("/"), container_id) if p)

@@ -1,0 +1,373 @@
+"""The container runtime: ContainerSpec + image → a runc container that outlives the agent.
+
+Called by the agent's container reconciler. Each container gets a bundle dir (config.json from
+render.oci, an overlay root, its record), a conmon monitor (stdio → timestamped log, exit code →
+exit file) and a runc container under this agent's ``--root`` and cgroup parent. Nothing lives
+only in memory: a new Runtime in a new process lists and adopts what an earlier one started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from shoal.agent.render import oci
+from shoal.agent.runtime import conmon, logs, overlay, procs, records
+from shoal.agent.runtime.logs import LogLine
+from shoal.agent.runtime.policy import Exit, decide
+from shoal.agent.runtime.records import Record
+from shoal.agent.sys.runc import ExecResult, Runc, RuncState
+from shoal.errors import ConfigError, Conflict, NotFound, ShoalError
+from shoal.model.container import ContainerSpec
+from shoal.model.status import ContainerStatus
+
+HISTORY = 100  # exits kept per container (more if on-failure:N needs them to count)
+LOST_EXIT = 255  # exit code recorded when the container's end was not seen (as Docker does)
+VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+class Image(Protocol):
+    """What the runtime needs of an image (``shoal.agent.images.PulledImage`` fits)."""
+
+    @property
+    def config(self) -> Mapping[str, Any]: ...
+
+    @property
+    def layer_dirs(self) -> Sequence[Path]: ...
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Every path and name the runtime uses; distinct per agent so agents can share a machine."""
+
+    state_dir: Path  # runc --root (state_dir/runc) and conmon exit files (state_dir/exits)
+    bundles_dir: Path
+    logs_dir: Path
+    volumes_dir: Path
+    cgroup_parent: str = "/shoal"
+    runc_binary: str = "runc"
+    conmon_binary: str = "conmon"
+    log_max_bytes: int = 10 << 20
+    log_keep: int = 3
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    id: str
+    state: str  # created, running, exited, stopped (by a person)
+    pid: int | None
+    exit_code: int | None
+    started_at: float | None
+    finished_at: float | None
+    restarts: int
+    spec: ContainerSpec
+    gave_up: bool = False
+
+    def to_status(self) -> ContainerStatus:
+        s = self.spec
+        return ContainerStatus(
+            id=self.id, service=s.service, replica=s.replica, generation=s.generation,
+            state=self.state, image=s.image, image_digest=s.image_digest, ip=s.ip, pid=self.pid,
+            exit_code=self.exit_code, started_at=self.started_at, finished_at=self.finished_at,
+            restarts=self.restarts,
+        )  # fmt: skip
+
+
+@dataclass
+class SupervisorAction:
+    id: str
+    action: str  # restart, wait, give_up, rotate, error
+    detail: str = ""
+
+
+Actions = list[SupervisorAction]
+Observed = list[ObservedContainer]
+Lines = list[LogLine]
+
+
+class Runtime:
+    """Containers of one agent, over runc and conmon."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self.config = config
+        # conmon wants the runtime as an absolute path
+        self.runc = Runc(shutil.which(config.runc_binary) or config.runc_binary, config.state_dir / "runc")
+        self.exit_dir = config.state_dir / "exits"
+        for d in (
+            config.state_dir / "runc",
+            self.exit_dir,
+            config.bundles_dir,
+            config.logs_dir,
+            config.volumes_dir,
+        ):
+            d.mkdir(parents=True, exist_ok=True)
+
+    # paths -----------------------------------------------------------------------------------
+    def bundle(self, container_id: str) -> Path:
+        return self.config.bundles_dir / container_id
+
+    def log_file(self, container_id: str) -> Path:
+        return self.config.logs_dir / f"{container_id}.log"
+
+    def exit_file(self, container_id: str) -> Path:
+        return self.exit_dir / container_id
+
+    # lifecycle -------------------------------------------------------------------------------
+    def create_and_start(
+        self,
+        spec: ContainerSpec,
+        image_config: Mapping[str, Any],
+        lower_dirs: Sequence[Path],
+        netns_path: str | None = None,
+        *,
+        files: Mapping[str, Path] | None = None,
+        secrets_dir: Path | None = None,
+    ) -> int:
+        """Mounts the root, writes config.json, starts the container; returns its pid."""
+        if not VALID_ID.fullmatch(spec.id):
+            raise ConfigError(f"container id {spec.id!r}: use letters, digits, '.', '_' and '-' (≤ 128)")
+        bundle = self.bundle(spec.id)
+        if bundle.exists():
+            raise Conflict(f"container {spec.id} already exists")
+        bundle.mkdir(parents=True)
+        try:
+            rootfs = overlay.mount_root(lower_dirs, bundle)
+            inputs = self._inputs(spec, rootfs, netns_path, files or {}, secrets_dir)
+            (bundle / "config.json").write_text(_json(oci.render_config(spec, image_config, inputs)))
+            record = Record(spec=spec, lower_dirs=[str(p) for p in lower_dirs])
+            records.save(bundle, record)  # before the start: a crash mid-start leaves it findable
+            return self._start(spec.id, record)
+        except BaseException:
+            self._remove(spec.id)
+            raise
+
+    def start_image(
+        self,
+        spec: ContainerSpec,
+        image: Image,
+        netns_path: str | None = None,
+        *,
+        files: Mapping[str, Path] | None = None,
+        secrets_dir: Path | None = None,
+    ) -> int:
+        """create_and_start from a pulled image (``images.PulledImage``: config + layer_dirs)."""
+        return self.create_and_start(
+            spec, image.config, image.layer_dirs, netns_path, files=files, secrets_dir=secrets_dir
+        )
+
+    def _inputs(
+        self,
+        spec: ContainerSpec,
+        rootfs: Path,
+        netns_path: str | None,
+        files: Mapping[str, Path],
+        secrets_dir: Path | None,
+    ) -> oci.BundleInputs:
+        volumes = {m.source: self.config.volumes_dir / m.source for m in spec.mounts if m.kind == "volume"}
+        for path in volumes.values():
+            path.mkdir(parents=True, exist_ok=True)
+        return oci.BundleInputs(
+            rootfs=str(rootfs),
+            cgroups_path=oci.cgroups_path(self.config.cgroup_parent, spec.id),
+            netns_path=netns_path,
+            passwd=overlay.read_image_file(rootfs, "etc/passwd"),
+            group=overlay.read_image_file(rootfs, "etc/group"),
+            volumes={k: str(v) for k, v in volumes.items()},
+            secrets_dir=str(secrets_dir) if secrets_dir else None,
+            files={k: str(v) for k, v in files.items()},
+        )
+
+    def _start(self, container_id: str, record: Record) -> int:
+        """conmon (runc create) then runc start; the record notes the start time."""
+        bundle = self.bundle(container_id)
+        overlay.mount_root([Path(p) for p in record.lower_dirs], bundle)
+        self.exit_file(container_id).unlink(missing_ok=True)
+        paths = conmon.ConmonPaths(bundle, self.log_file(container_id), self.exit_dir, Path(self.runc.root))
+        argv = conmon.conmon_args(self.config.conmon_binary, self.runc.binary, container_id, paths)
+        pid = conmon.launch(argv, container_id, bundle / "conmon.err")
+        self.runc.start_fast(container_id)
+        record.started_at, record.next_restart_at = time.time(), None
+        records.save(bundle, record)
+        return pid
+
+    def stop(self, container_id: str, grace_s: float) -> None:
+        """SIGTERM, up to ``grace_s`` to exit, then SIGKILL; the restart policy leaves it stopped."""
+        record = self._record(container_id)
+        record.stopped_by_user = True
+        records.save(self.bundle(container_id), record)
+        self._signal_and_wait(container_id, "TERM", grace_s)
+        self._signal_and_wait(container_id, "KILL", 10.0)
+
+    def _signal_and_wait(self, container_id: str, sig: str, wait_s: float) -> None:
+        state = self._state(container_id)
+        if state is None or state.status not in ("running", "created", "paused"):
+            return
+        try:
+            self.runc.kill(container_id, sig, all_processes=sig == "KILL")
+        except NotFound:
+            return
+        procs.wait_gone(state.pid, wait_s)
+
+    def delete(self, container_id: str) -> None:
+        """Kills what is left, runc delete, unmounts the root, removes bundle, exit file and logs."""
+        if not self.bundle(container_id).exists():
+            raise NotFound(f"container {container_id} does not exist")
+        self._signal_and_wait(container_id, "KILL", 10.0)
+        self._remove(container_id)
+
+    def _remove(self, container_id: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.runc.delete(container_id, force=True)
+        bundle = self.bundle(container_id)
+        procs.wait_gone(procs.read_pid(bundle / "conmon.pid"), 5.0)
+        overlay.unmount_root(bundle)
+        shutil.rmtree(bundle, ignore_errors=True)
+        self.exit_file(container_id).unlink(missing_ok=True)
+        for path in logs.log_files(self.log_file(container_id), self.config.log_keep):
+            path.unlink(missing_ok=True)
+
+    # observation -----------------------------------------------------------------------------
+    def list(self) -> Observed:
+        """Every container this agent made, as runc, conmon's exit files and the records say."""
+        states = {s.id: s for s in self.runc.list()}
+        out = []
+        for cid, record in self._records():
+            out.append(self._observe(cid, record, states.get(cid)))
+        return out
+
+    def get(self, container_id: str) -> ObservedContainer:
+        return self._observe(container_id, self._record(container_id), self._state(container_id))
+
+    def _observe(self, cid: str, record: Record, state: RuncState | None) -> ObservedContainer:
+        exit_code, finished = self._exit(cid)
+        if exit_code is None and self._monitor_lost(cid, state):
+            exit_code = LOST_EXIT
+        status = state.status if state else "stopped"
+        running = status in ("running", "created", "paused")
+        if running:
+            exit_code, finished = None, None
+            label = "running" if status == "paused" else status
+        else:
+            label = "stopped" if record.stopped_by_user else "exited"
+        return ObservedContainer(
+            id=cid, state=label, pid=state.pid if state and running else None, exit_code=exit_code,
+            started_at=record.started_at or None, finished_at=finished, restarts=record.restarts,
+            spec=record.spec, gave_up=record.gave_up,
+        )  # fmt: skip
+
+    def _monitor_lost(self, container_id: str, state: RuncState | None) -> bool:
+        """No exit file will ever come: runc forgot the container (a reboot wiped its state
+        dir) or it stopped while its conmon is gone."""
+        if state is not None and state.status != "stopped":
+            return False
+        return not procs.alive_as(procs.read_pid(self.bundle(container_id) / "conmon.pid"), "conmon")
+
+    def _exit(self, container_id: str) -> tuple[int | None, float | None]:
+        path = self.exit_file(container_id)
+        try:
+            return int(path.read_text().strip()), path.stat().st_mtime
+        except (FileNotFoundError, ValueError):
+            return None, None
+
+    def _records(self) -> Iterator[tuple[str, Record]]:
+        for bundle in sorted(self.config.bundles_dir.iterdir()):
+            record = records.load(bundle)
+            if record is not None:
+                yield bundle.name, record
+
+    def _record(self, container_id: str) -> Record:
+        record = records.load(self.bundle(container_id))
+        if record is None:
+            raise NotFound(f"container {container_id} does not exist")
+        return record
+
+    def _state(self, container_id: str) -> RuncState | None:
+        try:
+            return self.runc.state(container_id)
+        except NotFound:
+            return None
+
+    def exec(self, container_id: str, argv: Sequence[str], timeout: float = 30.0) -> ExecResult:
+        """Runs argv inside the running container: its exit code and combined output."""
+        self._record(container_id)
+        return self.runc.exec(container_id, argv, timeout)
+
+    def logs(self, container_id: str, since: float | None = None, tail: int | None = None) -> Lines:
+        return logs.read_lines(self.log_file(container_id), self.config.log_keep, since, tail)
+
+    def follow_logs(
+        self, container_id: str, since: float | None = None, tail: int | None = None
+    ) -> Iterator[LogLine]:
+        """Stored lines, then new ones until the container has stopped."""
+
+        def ended() -> bool:
+            state = self._state(container_id)
+            return state is None or state.status == "stopped"
+
+        return logs.follow(
+            self.log_file(container_id), self.config.log_keep, since=since, tail=tail, stop=ended
+        )
+
+    # supervision -----------------------------------------------------------------------------
+    def supervise(self, now: float | None = None, boot: bool = False) -> Actions:
+        """One tick: record exits, apply restart policies, rotate logs. Called by the agent loop,
+        with ``boot`` on its first tick (``always`` then restarts even what a person stopped)."""
+        now = time.time() if now is None else now
+        actions: Actions = []
+        for container in self.list():
+            actions += self._rotate(container)
+            if container.state in ("exited", "stopped") and container.exit_code is not None:
+                try:
+                    actions += self._apply_policy(container, now, boot)
+                except ShoalError as exc:  # one container's failed restart must not stop the tick
+                    actions.append(SupervisorAction(container.id, "error", str(exc)))
+        return actions
+
+    def _rotate(self, container: ObservedContainer) -> Actions:
+        path = self.log_file(container.id)
+        if not logs.rotate(path, self.config.log_max_bytes, self.config.log_keep):
+            return []
+        if container.state in ("running", "created"):
+            # conmon may be gone already: the next start opens a fresh log then
+            with contextlib.suppress(OSError):
+                conmon.reopen_log(self.bundle(container.id))
+        return [SupervisorAction(container.id, "rotate")]
+
+    def _apply_policy(self, container: ObservedContainer, now: float, boot: bool) -> Actions:
+        cid = container.id
+        record = self._record(cid)
+        if record.gave_up:
+            return []
+        if not record.exit_recorded():
+            finished = container.finished_at or now
+            record.exits.append(Exit(container.exit_code or 0, record.started_at, finished))
+            del record.exits[: -max(HISTORY, record.spec.restart.max_retries + 1)]
+        decision = decide(record.spec.restart, record.exits, now, record.stopped_by_user, boot)
+        if decision.action == "give_up" and record.stopped_by_user:
+            records.save(self.bundle(cid), record)
+            return []  # stays stopped, but ``always`` may bring it back when the agent boots
+        if decision.action == "restart":
+            self._restart(cid, record)
+        else:
+            record.gave_up = decision.action == "give_up"
+            record.next_restart_at = decision.at if decision.action == "wait" else None
+            records.save(self.bundle(cid), record)
+        return [SupervisorAction(cid, decision.action, decision.reason)]
+
+    def _restart(self, container_id: str, record: Record) -> None:
+        with contextlib.suppress(NotFound):
+            self.runc.delete(container_id, force=True)
+        record.restarts += 1
+        record.stopped_by_user = False
+        self._start(container_id, record)
+
+
+def _json(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, indent=1)

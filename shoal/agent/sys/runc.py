@@ -1,0 +1,175 @@
+"""Thin wrapper over runc: argument lists for each verb, running them, pure parsers of its JSON.
+
+Used by agent.runtime; every runc call goes through ``Runc(binary, root)`` so each agent keeps its
+containers' state under its own ``--root``. ``runc state`` and ``runc list --format json`` are
+parsed by pure functions, unit-tested against captured output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from shoal.errors import NotFound, ShoalError
+
+
+class RuncError(ShoalError):
+    """runc failed; the message is its error line."""
+
+
+@dataclass(frozen=True)
+class RuncState:
+    id: str
+    pid: int
+    status: str  # creating, created, running, paused, stopped
+    bundle: str
+    created: float  # unix seconds
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+def parse_time(text: str) -> float:
+    """RFC 3339 with nanoseconds (runc's ``created``) → unix seconds."""
+    head, _, frac = text.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(head + "+00:00").timestamp()
+    return seconds + (float("0." + frac) if frac else 0.0)
+
+
+def _state(obj: dict[str, object]) -> RuncState:
+    return RuncState(
+        id=str(obj["id"]),
+        pid=int(str(obj.get("pid") or 0)),
+        status=str(obj["status"]),
+        bundle=str(obj.get("bundle", "")),
+        created=parse_time(str(obj["created"])),
+    )
+
+
+def parse_state(text: str) -> RuncState:
+    """The output of ``runc state ID``."""
+    return _state(json.loads(text))
+
+
+def parse_list(text: str) -> list[RuncState]:
+    """The output of ``runc list --format json`` (``null`` when there are none)."""
+    return [_state(o) for o in json.loads(text) or []]
+
+
+def error_line(stderr: str) -> str:
+    """The message of runc's last logrus line (``time=… level=error msg="…"``)."""
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else "runc failed"
+    _, found, msg = last.partition('msg="')
+    return msg.rsplit('"', 1)[0] if found else last
+
+
+class Runc:
+    """runc with a fixed binary and state root."""
+
+    def __init__(self, binary: str = "runc", root: Path | str = "/run/runc") -> None:
+        self.binary = binary
+        self.root = str(root)
+
+    def args(self, *verb: str) -> list[str]:
+        return [self.binary, "--root", self.root, *verb]
+
+    def _run(self, argv: Sequence[str], timeout: float = 30.0) -> str:
+        proc = subprocess.run(
+            argv, check=False, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+        if proc.returncode != 0:
+            message = error_line(proc.stderr)
+            if "does not exist" in message:
+                raise NotFound(f"container {argv[-1]}: {message}")
+            raise RuncError(f"runc {argv[3]}: {message}")
+        return proc.stdout
+
+    def create(self, container_id: str, bundle: Path, pid_file: Path) -> None:
+        """Creates without starting; stdio is /dev/null (the runtime uses conmon for real runs)."""
+        self._run(self.args("create", "--bundle", str(bundle), "--pid-file", str(pid_file), container_id))
+
+    def start(self, container_id: str) -> None:
+        self._run(self.args("start", container_id))
+
+    def start_fast(self, container_id: str) -> None:
+        """``runc start`` without a process: what it does is read the container's exec FIFO
+        (``<root>/<id>/exec.fifo``), which lets runc init exec the user process, then remove the FIFO.
+        Saves a runc process on every start; falls back to ``runc start`` when the FIFO is not there."""
+        fifo = Path(self.root) / container_id / "exec.fifo"
+        try:
+            fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            self.start(container_id)
+            return
+        try:
+            _read_fifo(fd)
+        finally:
+            os.close(fd)
+        fifo.unlink(missing_ok=True)
+
+    def kill(self, container_id: str, signal: str = "TERM", all_processes: bool = False) -> None:
+        flags = ["--all"] if all_processes else []
+        self._run(self.args("kill", *flags, container_id, signal))
+
+    def delete(self, container_id: str, force: bool = False) -> None:
+        self._run(self.args("delete", *(["--force"] if force else []), container_id))
+
+    def state(self, container_id: str) -> RuncState:
+        """Raises NotFound when runc does not know the container."""
+        return parse_state(self._run(self.args("state", container_id)))
+
+    def list(self) -> list[RuncState]:
+        return parse_list(self._run(self.args("list", "--format", "json")))
+
+    def exec(self, container_id: str, argv: Sequence[str], timeout: float = 30.0) -> ExecResult:
+        """Runs argv in the container; on timeout the process is killed: exit code 124."""
+        with tempfile.TemporaryDirectory(prefix="shoal-exec-") as tmp:
+            pid_file = Path(tmp) / "pid"
+            cmd = self.args("exec", "--pid-file", str(pid_file), container_id, *argv)
+            try:
+                proc = subprocess.run(
+                    cmd,
+                    check=False,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    stdin=subprocess.DEVNULL,
+                )
+            except subprocess.TimeoutExpired as exc:
+                _kill_pid_file(pid_file)
+                return ExecResult(124, _text(exc.stdout) + _text(exc.stderr))
+        return ExecResult(proc.returncode, proc.stdout + proc.stderr)
+
+
+def _kill_pid_file(pid_file: Path) -> None:
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def _read_fifo(fd: int, timeout: float = 10.0) -> None:
+    """Waits for runc init's byte; EOF means no writer yet (or init died: then it times out)."""
+    os.set_blocking(fd, True)
+    deadline = time.monotonic() + timeout
+    while not os.read(fd, 1):
+        if time.monotonic() > deadline:
+            raise RuncError("runc start: the container's init never became ready")
+        time.sleep(0.001)
+
+
+def _text(data: bytes | str | None) -> str:
+    if isinstance(data, bytes):
+        return data.decode(errors="replace")
+    return data or ""
