@@ -1,0 +1,1 @@
+"""Node networking helpers shared by the network, WireGuard, firewall and DNS reconcilers."""

@@ -1,0 +1,195 @@
+"""The container network of a node: bridge, per-container netns + veth + address (agent step).
+
+Reconciler shape: `observe()` reads the bridge, its addresses and ip_forward; the pure `plan()`
+lists what differs from the node state; `apply()` makes only those writes (an empty plan makes no
+netlink write). `attach()` / `detach()` are called around a container's life: a netns under the
+configured dir, a veth onto the bridge, an address from the node subnet (persisted IPAM), a
+default route via the bridge, MTU 1420 (see net.config), and the hosts/hostname/resolv.conf files
+the runtime binds in. Containers that left the node state are detached by the plan once no
+process lives in their netns any more (a stopping container keeps its network until it is gone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import ipaddress
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoal.agent.net.config import NetConfig
+from shoal.agent.net.files import ContainerFiles, write_container_files
+from shoal.agent.net.ipam import Ipam, bridge_address
+from shoal.agent.net.nsthread import in_netns, write_sysctl
+from shoal.agent.sys.netlink import (
+    Link,
+    Netlink,
+    configure_container_side,
+    create_netns,
+    netns_in_use,
+    remove_netns,
+)
+from shoal.model.state import NodeState
+
+FORWARD_SYSCTL = "net/ipv4/ip_forward"
+
+
+@dataclass(frozen=True)
+class NetObserved:
+    bridge: Link | None
+    bridge_addresses: tuple[str, ...]
+    forwarding: bool
+    attached: tuple[str, ...]  # container ids holding an address
+    in_use: tuple[str, ...] = ()  # attached ids whose netns still has a process (stopping)
+
+
+@dataclass(frozen=True)
+class NetPlan:
+    create_bridge: bool = False
+    set_bridge: dict[str, object] = field(default_factory=dict)  # mtu / state
+    add_addresses: tuple[str, ...] = ()
+    enable_forwarding: bool = False
+    detach: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.create_bridge or self.set_bridge or self.add_addresses or self.enable_forwarding
+        ) and (not self.detach)
+
+
+def bridge_cidr(subnet: str) -> str:
+    return f"{bridge_address(subnet)}/{ipaddress.ip_network(subnet).prefixlen}"
+
+
+def plan(desired: NodeState, observed: NetObserved, mtu: int) -> NetPlan:
+    """What to change so the bridge, its address, forwarding and attached containers match (pure)."""
+    keep = {c.id for c in desired.containers} | set(observed.in_use)
+    detach = tuple(sorted(set(observed.attached) - keep))
+    return dataclasses.replace(plan_bridge(desired.subnet, observed, mtu), detach=detach)
+
+
+def plan_bridge(subnet: str, observed: NetObserved, mtu: int) -> NetPlan:
+    bridge = observed.bridge
+    changes: dict[str, object] = {}
+    if bridge is None or bridge.mtu != mtu:
+        changes["mtu"] = mtu
+    if bridge is None or not bridge.up:
+        changes["state"] = "up"
+    wanted = bridge_cidr(subnet)
+    return NetPlan(
+        create_bridge=bridge is None,
+        set_bridge=changes,
+        add_addresses=() if wanted in observed.bridge_addresses else (wanted,),
+        enable_forwarding=not observed.forwarding,
+    )
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+class NetworkReconciler:
+    def __init__(self, config: NetConfig, subnet: str) -> None:
+        self.config = config
+        self.subnet = subnet
+        self.netlink = Netlink(config.node_netns)
+        self.ipam = Ipam(config.ipam_file, subnet)
+
+    # ---- the node side ---------------------------------------------------------------------
+    def observe(self) -> NetObserved:
+        bridge = self.netlink.links().get(self.config.bridge)
+        addresses = tuple(self.netlink.addresses(bridge.index)) if bridge else ()
+        forwarding = in_netns(self.config.node_netns, _forwarding_on)
+        attached = sorted(self.ipam.allocations)
+        busy = netns_in_use([self.netns_path(cid) for cid in attached])
+        in_use = tuple(cid for cid in attached if self.netns_path(cid) in busy)
+        return NetObserved(bridge, addresses, forwarding, tuple(attached), in_use)
+
+    def apply(self, todo: NetPlan) -> None:
+        if todo.create_bridge:
+            self.netlink.add_bridge(self.config.bridge, self.config.mtu)
+        if todo.set_bridge:
+            self.netlink.set_link(self.config.bridge, **todo.set_bridge)
+        for cidr in todo.add_addresses:
+            self.netlink.add_address(self.config.bridge, cidr)
+        if todo.enable_forwarding:
+            write_sysctl(self.config.node_netns, FORWARD_SYSCTL, "1")
+        for container_id in todo.detach:
+            self.detach(container_id)
+
+    def reconcile(self, desired: NodeState) -> NetPlan:
+        todo = plan(desired, self.observe(), self.config.mtu)
+        if not todo.empty:
+            self.apply(todo)
+        return todo
+
+    # ---- the container side ----------------------------------------------------------------
+    def netns_path(self, container_id: str) -> Path:
+        return self.config.netns_path(f"{self.config.netns_prefix}-{container_id}")
+
+    def host_veth(self, container_id: str) -> str:
+        return f"{self.config.veth_prefix}{short_hash(container_id)}"
+
+    def files(self, container_id: str) -> Path:
+        return self.config.files_dir / container_id
+
+    def attach(self, container_id: str, ip: str | None = None, hostname: str = "") -> tuple[Path, str]:
+        """The container's netns path and address; makes (or keeps) its veth, address and files."""
+        bridge = plan_bridge(self.subnet, self.observe(), self.config.mtu)
+        if not bridge.empty:
+            self.apply(bridge)
+        address = self.ipam.allocate(container_id, ip)
+        path = self.netns_path(container_id)
+        create_netns(path)
+        if not self._attached(container_id, path, address):
+            self._plug(container_id, path, address)
+        gateway = bridge_address(self.subnet)
+        name = hostname or container_id
+        write_container_files(self.files(container_id), name, address, gateway, self.config.dns_domain)
+        return path, address
+
+    def container_files(self, container_id: str) -> ContainerFiles:
+        directory = self.files(container_id)
+        return ContainerFiles(directory / "hosts", directory / "hostname", directory / "resolv.conf")
+
+    def _attached(self, container_id: str, path: Path, address: str) -> bool:
+        host = self.netlink.links().get(self.host_veth(container_id))
+        if host is None or not host.up:
+            return False
+        prefix = ipaddress.ip_network(self.subnet).prefixlen
+        with contextlib.closing(Netlink(path)) as inside:
+            eth0 = inside.links().get("eth0")
+            return eth0 is not None and f"{address}/{prefix}" in inside.addresses(eth0.index)
+
+    def _plug(self, container_id: str, path: Path, address: str) -> None:
+        host, temp = self.host_veth(container_id), f"shp{short_hash(container_id)}"
+        links = self.netlink.links()
+        if host in links:
+            self.netlink.delete_link(host)
+        cidr = f"{address}/{ipaddress.ip_network(self.subnet).prefixlen}"
+        with contextlib.closing(Netlink(path)) as inside:
+            if "eth0" in inside.links():
+                inside.delete_link("eth0")
+            self.netlink.add_veth(host, temp, self.config.mtu, links[self.config.bridge].index)
+            self.netlink.move_to_netns(temp, path)
+            configure_container_side(inside, temp, cidr, bridge_address(self.subnet), self.config.mtu)
+            self.netlink.writes += inside.writes
+
+    def close(self) -> None:
+        self.netlink.close()
+
+    def detach(self, container_id: str) -> None:
+        """Remove the container's veth, netns, address and files; missing pieces are fine."""
+        host = self.host_veth(container_id)
+        if host in self.netlink.links():
+            self.netlink.delete_link(host)
+        remove_netns(self.netns_path(container_id))
+        self.ipam.release(container_id)
+        shutil.rmtree(self.files(container_id), ignore_errors=True)
+
+
+def _forwarding_on() -> bool:
+    return (Path("/proc/sys") / FORWARD_SYSCTL).read_text().strip() == "1"

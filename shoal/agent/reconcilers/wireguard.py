@@ -1,0 +1,193 @@
+"""The node's WireGuard interface and its peers (agent step, after the container network).
+
+`observe()` reads the device over the UAPI, the link and the cluster route; the pure `plan()`
+lists only what differs: the key and port, peers to create, peers to update (`update_only`, just
+the changed fields), peers to remove. Untouched peers are never mentioned, so their tunnels keep
+their handshakes. A desired endpoint of None (the peer is behind NAT) never overwrites the
+endpoint the peer roamed to. The cluster CIDR is routed into the tunnel with the bridge address
+as preferred source: the node's overlay address is its bridge's, so the tunnel itself carries no
+address (traffic the node sends into the mesh leaves from an address the peers' AllowedIPs accept).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from shoal.agent.net.config import NetConfig
+from shoal.agent.net.ipam import bridge_address
+from shoal.agent.sys.netlink import Link, Netlink, Route
+from shoal.agent.sys.wireguard import (
+    KernelWg,
+    PeerUpdate,
+    Uapi,
+    WgDevice,
+    WgPeer,
+    WgSet,
+    WireguardError,
+    WireguardGo,
+    kernel_module_loaded,
+    load_or_create_key,
+    resolve_endpoint,
+)
+from shoal.model.state import NodeState, Peer
+from shoal.model.status import PeerStatus
+
+log = logging.getLogger(__name__)
+
+
+class WgBackend(Protocol):
+    writes: int
+
+    def get(self) -> WgDevice: ...
+    def set(self, change: WgSet) -> None: ...
+
+
+@dataclass(frozen=True)
+class WgObserved:
+    device: WgDevice
+    link: Link | None
+    route: Route | None
+
+
+@dataclass(frozen=True)
+class WgPlan:
+    device: WgSet
+    link: dict[str, object]  # mtu / state for the tunnel link
+    route: tuple[str, str] | None  # (cluster cidr, preferred source) to (re)install
+
+    @property
+    def empty(self) -> bool:
+        return self.device.empty and not self.link and self.route is None
+
+
+def normal_cidrs(cidrs: list[str]) -> tuple[str, ...]:
+    return tuple(sorted(str(ipaddress.ip_network(c, strict=False)) for c in cidrs))
+
+
+def plan_peer(want: Peer, seen: WgPeer | None) -> PeerUpdate | None:
+    allowed = normal_cidrs(want.allowed_ips or [want.subnet])
+    if seen is None:
+        return PeerUpdate(want.public_key, True, want.endpoint, want.keepalive_s, allowed)
+    update = PeerUpdate(
+        want.public_key,
+        False,
+        want.endpoint if want.endpoint and want.endpoint != seen.endpoint else None,
+        want.keepalive_s if want.keepalive_s != seen.keepalive_s else None,
+        allowed if allowed != seen.allowed_ips else None,
+    )
+    changed = (update.endpoint, update.keepalive_s, update.allowed_ips) != (None, None, None)
+    return update if changed else None
+
+
+def plan_device(private_key: str, port: int, peers: list[Peer], seen: WgDevice) -> WgSet:
+    """The UAPI change that turns `seen` into the wanted device (pure, minimal)."""
+    updates = [plan_peer(p, seen.peers.get(p.public_key)) for p in peers]
+    wanted = {p.public_key for p in peers}
+    return WgSet(
+        private_key=private_key if private_key != seen.private_key else None,
+        listen_port=port if port != seen.listen_port else None,
+        peers=tuple(u for u in updates if u is not None),
+        remove=tuple(sorted(k for k in seen.peers if k not in wanted)),
+    )
+
+
+def plan(desired: NodeState, private_key: str, config: NetConfig, observed: WgObserved) -> WgPlan:
+    """Device, link and route changes; peers' endpoints must be resolved already (pure)."""
+    link: dict[str, object] = {}
+    if observed.link is None or observed.link.mtu != config.mtu:
+        link["mtu"] = config.mtu
+    if observed.link is None or not observed.link.up:
+        link["state"] = "up"
+    source = bridge_address(desired.subnet)
+    oif = observed.link.index if observed.link else -1
+    route_ok = observed.route is not None and (observed.route.oif, observed.route.prefsrc) == (oif, source)
+    return WgPlan(
+        device=plan_device(private_key, config.wg_port, desired.peers, observed.device),
+        link=link,
+        route=None if route_ok else (desired.cluster_cidr, source),
+    )
+
+
+class WireguardReconciler:
+    """One WireGuard interface per node: the kernel's where its module is loaded, else wireguard-go."""
+
+    def __init__(self, config: NetConfig, kernel: bool | None = None) -> None:
+        self.config = config
+        self.netlink = Netlink(config.node_netns)
+        prefix = ("nsenter", f"--net={config.node_netns}") if config.node_netns else ()
+        self.process = WireguardGo(
+            config.wg_go_binary, config.wg_interface, config.wg_socket, config.run_dir, prefix
+        )
+        self.kernel = kernel_module_loaded() if kernel is None else kernel
+        self.backend: WgBackend = (
+            KernelWg(config.wg_interface, config.node_netns) if self.kernel else Uapi(config.wg_socket)
+        )
+        self.private_key, self.public_key = load_or_create_key(config.wg_key_file)
+
+    def _ensure_interface(self) -> None:
+        if not self.kernel:
+            self.process.ensure()
+        elif self.config.wg_interface not in self.netlink.links():
+            self.netlink.add_link(self.config.wg_interface, "wireguard")
+
+    @property
+    def writes(self) -> int:
+        return self.netlink.writes + self.backend.writes
+
+    def observe(self, cluster_cidr: str) -> WgObserved:
+        self._ensure_interface()
+        link = self.netlink.links().get(self.config.wg_interface)
+        routes = [r for r in self.netlink.routes() if r.dst == str(ipaddress.ip_network(cluster_cidr))]
+        return WgObserved(self.backend.get(), link, routes[0] if routes else None)
+
+    def apply(self, todo: WgPlan) -> None:
+        if todo.link:  # up first: wireguard-go sends a peer's first keepalive only on an up device
+            self.netlink.set_link(self.config.wg_interface, **todo.link)
+        if not todo.device.empty:
+            self.backend.set(todo.device)
+        if todo.route is not None:
+            index = self.netlink.links()[self.config.wg_interface].index
+            self.netlink.replace_route(todo.route[0], index, prefsrc=todo.route[1])
+
+    def reconcile(self, desired: NodeState) -> WgPlan:
+        resolved = desired.model_copy(update={"peers": [_resolved(p) for p in desired.peers]})
+        todo = plan(resolved, self.private_key, self.config, self.observe(desired.cluster_cidr))
+        if not todo.empty:
+            self.apply(todo)
+        return todo
+
+    def peer_status(self, names: dict[str, str] | None = None) -> list[PeerStatus]:
+        """Per peer: endpoint, latest handshake, bytes in/out (for the status report)."""
+        names = names or {}
+        return [
+            PeerStatus(
+                public_key=p.public_key,
+                name=names.get(p.public_key, ""),
+                endpoint=p.endpoint,
+                latest_handshake=p.last_handshake or None,
+                rx_bytes=p.rx_bytes,
+                tx_bytes=p.tx_bytes,
+            )
+            for p in self.backend.get().peers.values()
+        ]
+
+    def stop(self) -> None:
+        """End the wireguard-go this agent started (tests, `shoal node rm`); close the netlink socket."""
+        if not self.kernel:
+            self.process.stop()
+        self.netlink.close()
+
+
+def _resolved(peer: Peer) -> Peer:
+    """The peer with its endpoint as an address; an endpoint that does not resolve is left alone."""
+    if not peer.endpoint:
+        return peer
+    try:
+        endpoint: str | None = resolve_endpoint(peer.endpoint)
+    except WireguardError as exc:
+        log.warning("%s; keeping the endpoint of peer %s as it is", exc, peer.name)
+        endpoint = None
+    return peer.model_copy(update={"endpoint": endpoint})

@@ -1,0 +1,202 @@
+"""Links, addresses, routes and namespaces through pyroute2 (agent/sys).
+
+A thin wrapper used by the network and WireGuard reconcilers. Reads return plain values parsed
+from pyroute2's message dumps by pure functions (unit-tested on captured dumps); every write goes
+through `_write`, which counts it, so a run with nothing to change is observably write-free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import IPRoute, netns
+from pyroute2.netlink.exceptions import NetlinkError
+
+from shoal.errors import ShoalError
+
+IFF_UP = 1
+Dump = Mapping[str, Any]
+
+
+class NetlinkFailure(ShoalError):
+    """A netlink request failed; the message names the request and the object."""
+
+
+@dataclass(frozen=True)
+class Link:
+    index: int
+    name: str
+    kind: str
+    mtu: int
+    up: bool
+    master: int  # 0 when not enslaved
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: str  # "10.210.0.0/16", "default"
+    oif: int
+    prefsrc: str | None
+    gateway: str | None
+
+
+def attr(dump: Dump, name: str) -> Any:
+    for key, value in dump.get("attrs", []):
+        if key == name:
+            return value
+    return None
+
+
+def parse_link(dump: Dump) -> Link:
+    info = attr(dump, "IFLA_LINKINFO") or {}
+    return Link(
+        index=int(dump["index"]),
+        name=str(attr(dump, "IFLA_IFNAME")),
+        kind=str(attr(info, "IFLA_INFO_KIND") or ""),
+        mtu=int(attr(dump, "IFLA_MTU") or 0),
+        up=bool(int(dump.get("flags", 0)) & IFF_UP),
+        master=int(attr(dump, "IFLA_MASTER") or 0),
+    )
+
+
+def parse_address(dump: Dump) -> str:
+    return f"{attr(dump, 'IFA_ADDRESS')}/{dump['prefixlen']}"
+
+
+def parse_route(dump: Dump) -> Route:
+    dst = attr(dump, "RTA_DST")
+    return Route(
+        dst=f"{dst}/{dump['dst_len']}" if dst else "default",
+        oif=int(attr(dump, "RTA_OIF") or 0),
+        prefsrc=attr(dump, "RTA_PREFSRC"),
+        gateway=attr(dump, "RTA_GATEWAY"),
+    )
+
+
+def create_netns(path: Path) -> bool:
+    """Create a named netns at `path` (any dir); False when it exists already."""
+    if path.exists():
+        return False
+    netns.create(str(path))
+    return True
+
+
+def netns_in_use(paths: list[Path]) -> set[Path]:
+    """The namespaces among `paths` that some process still lives in (a /proc scan)."""
+    wanted = {}
+    for path in paths:
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            wanted[(info.st_dev, info.st_ino)] = path
+    busy: set[Path] = set()
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            info = (proc / "ns" / "net").stat()
+            if (info.st_dev, info.st_ino) in wanted:
+                busy.add(wanted[(info.st_dev, info.st_ino)])
+    return busy
+
+
+def remove_netns(path: Path) -> None:
+    if path.exists():
+        netns.remove(str(path))
+
+
+class Netlink:
+    """rtnetlink in one namespace (None: the agent's own)."""
+
+    def __init__(self, namespace: Path | None = None) -> None:
+        self.namespace = namespace
+        self.writes = 0
+        self._socket: Any = None
+
+    @contextlib.contextmanager
+    def _ipr(self) -> Iterator[Any]:
+        """One socket kept open (opening one in another netns forks a helper: slow)."""
+        if self._socket is None:
+            self._socket = IPRoute(netns=str(self.namespace), flags=0) if self.namespace else IPRoute()
+        try:
+            yield self._socket
+        except OSError:
+            self.close()  # e.g. the netns went away: reopen next time
+            raise
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def _write(self, what: str, call: str, *args: Any, **kwargs: Any) -> None:
+        self.writes += 1
+        with self._ipr() as ipr:
+            try:
+                getattr(ipr, call)(*args, **kwargs)
+            except NetlinkError as exc:
+                raise NetlinkFailure(f"netlink: {what}: {exc.args[-1]}") from exc
+
+    # ---- reads -----------------------------------------------------------------------------
+    def links(self) -> dict[str, Link]:
+        with self._ipr() as ipr:
+            parsed = [parse_link(m.dump()) for m in ipr.link("dump")]
+        return {link.name: link for link in parsed}
+
+    def addresses(self, index: int) -> list[str]:
+        with self._ipr() as ipr:
+            return sorted(parse_address(m.dump()) for m in ipr.addr("dump", index=index, family=2))
+
+    def routes(self) -> list[Route]:
+        with self._ipr() as ipr:
+            return [parse_route(m.dump()) for m in ipr.route("dump", family=2, table=254)]
+
+    # ---- writes ----------------------------------------------------------------------------
+    def add_link(self, name: str, kind: str) -> None:
+        self._write(f"add {kind} {name}", "link", "add", ifname=name, kind=kind)
+
+    def add_bridge(self, name: str, mtu: int) -> None:
+        self._write(f"add bridge {name}", "link", "add", ifname=name, kind="bridge", mtu=mtu)
+
+    def set_link(self, name: str, **values: Any) -> None:
+        index = self.links()[name].index
+        self._write(f"set {name} {values}", "link", "set", index=index, **values)
+
+    def add_address(self, name: str, cidr: str) -> None:
+        address, prefix = cidr.split("/")
+        index = self.links()[name].index
+        self._write(
+            f"add {cidr} on {name}", "addr", "add", index=index, address=address, prefixlen=int(prefix)
+        )
+
+    def replace_route(
+        self, dst: str, oif: int, prefsrc: str | None = None, gateway: str | None = None
+    ) -> None:
+        extra = {k: v for k, v in (("prefsrc", prefsrc), ("gateway", gateway)) if v}
+        self._write(f"route {dst}", "route", "replace", dst=dst, oif=oif, **extra)
+
+    def add_veth(self, host: str, peer: str, mtu: int, master: int) -> None:
+        """A veth pair with `host` enslaved to the bridge `master`, up, in hairpin mode.
+
+        Hairpin lets a container reach a published port of its own node when br_netfilter
+        DNATs the frame back to the port it came from (Docker does the same).
+        """
+        self._write(f"add veth {host}", "link", "add", ifname=host, kind="veth", peer=peer, mtu=mtu)
+        self.set_link(host, master=master, state="up")
+        self._write(f"hairpin on {host}", "brport", "set", index=self.links()[host].index, mode=1)
+
+    def move_to_netns(self, name: str, target: Path) -> None:
+        self.set_link(name, net_ns_fd=str(target))
+
+    def delete_link(self, name: str) -> None:
+        self._write(f"delete {name}", "link", "del", index=self.links()[name].index)
+
+
+def configure_container_side(ns: Netlink, temp_name: str, cidr: str, gateway: str, mtu: int) -> None:
+    """Inside a container's netns: rename the veth end to eth0, address it, lo and eth0 up, default route."""
+    ns.set_link(temp_name, ifname="eth0", mtu=mtu)
+    ns.add_address("eth0", cidr)
+    ns.set_link("lo", state="up")
+    ns.set_link("eth0", state="up")
+    ns.replace_route("default", ns.links()["eth0"].index, gateway=gateway)

@@ -1,0 +1,245 @@
+"""A small internet on one machine for the node-networking tests (and benchmarks).
+
+Namespaces (prefix `shn<hex>`): `inet` holds the "internet" bridge (192.0.2.0/24, itself
+192.0.2.100); public nodes sit on it; `r` is a NAT router (192.0.2.254 outside, 203.0.113.1 on
+its home bridge, masquerading) in front of the NAT'd nodes. Each node runs the real reconcilers
+(network, WireGuard via wireguard-go, firewall, DNS) against a NodeState built from
+shoal.control.mesh. `close()` removes every process, namespace and file it made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoal.agent.net.config import NetConfig
+from shoal.agent.reconcilers.dns import DnsReconciler
+from shoal.agent.reconcilers.firewall import FirewallReconciler
+from shoal.agent.reconcilers.network import NetworkReconciler
+from shoal.agent.reconcilers.wireguard import WireguardReconciler
+from shoal.control.mesh import MeshNode, mesh
+from shoal.model.container import ContainerSpec, PortMapping
+from shoal.model.state import DnsRecord, NodeState
+
+CLUSTER = "10.210.0.0/16"
+NETNS = Path("/run/netns")
+
+
+def run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), check=check, capture_output=True, text=True, timeout=timeout)
+
+
+def nsexec(ns: Path, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return run("nsenter", f"--net={ns}", *argv, check=False, timeout=timeout)
+
+
+@dataclass
+class Node:
+    name: str
+    index: int
+    netns: Path
+    underlay: str
+    nat: bool
+    config: NetConfig
+    network: NetworkReconciler | None = None
+    wireguard: WireguardReconciler | None = None
+    firewall: FirewallReconciler | None = None
+    dns: DnsReconciler | None = None
+    state: NodeState | None = None
+    containers: dict[str, Path] = field(default_factory=dict)  # container id -> netns path
+
+    @property
+    def subnet(self) -> str:
+        return f"10.210.{self.index}.0/24"
+
+    @property
+    def gateway(self) -> str:
+        return f"10.210.{self.index}.1"
+
+    @property
+    def endpoint(self) -> str | None:
+        return None if self.nat else f"{self.underlay}:51820"
+
+    def writes(self) -> tuple[int, int, int, int]:
+        assert self.network and self.wireguard and self.firewall and self.dns
+        return (
+            self.network.netlink.writes,
+            self.wireguard.writes,
+            self.firewall.nft.transactions,
+            self.dns.updates,
+        )
+
+
+class Topology:
+    def __init__(self, public: list[str], natted: list[str]) -> None:
+        self.prefix = f"shn{uuid.uuid4().hex[:4]}"
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-"))
+        self.namespaces: list[Path] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.nodes: dict[str, Node] = {}
+        self.public, self.natted = public, natted
+
+    def build(self) -> None:
+        """The namespaces and the underlay; call inside try/finally with close()."""
+        public, natted = self.public, self.natted
+        self.inet = self._netns("inet")
+        self.router = self._netns("r")
+        self._underlay()
+        for i, name in enumerate(public, start=1):
+            self._node(name, i, f"192.0.2.{i}", nat=False)
+        for i, name in enumerate(natted, start=len(public) + 1):
+            self._node(name, i, f"203.0.113.{i + 1}", nat=True)
+
+    # ---- namespaces and the underlay -------------------------------------------------------
+    def _netns(self, name: str) -> Path:
+        path = NETNS / f"{self.prefix}-{name}"
+        run("ip", "netns", "add", path.name)
+        self.namespaces.append(path)
+        run("ip", "-n", path.name, "link", "set", "lo", "up")
+        return path
+
+    def _underlay(self) -> None:
+        inet, r = self.inet.name, self.router.name
+        run("ip", "-n", inet, "link", "add", "br0", "type", "bridge")
+        run("ip", "-n", inet, "addr", "add", "192.0.2.100/24", "dev", "br0")
+        run("ip", "-n", inet, "link", "set", "br0", "up")
+        self._plug(inet, "br0", "r", r, "wan", "192.0.2.254/24")
+        run("ip", "-n", r, "link", "add", "home", "type", "bridge")
+        run("ip", "-n", r, "addr", "add", "203.0.113.1/24", "dev", "home")
+        run("ip", "-n", r, "link", "set", "home", "up")
+        nsexec(self.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        for command in (
+            ["add", "table", "ip", "nat"],
+            ["add", "chain", "ip", "nat", "post", "{ type nat hook postrouting priority 100 ; }"],
+            ["add", "rule", "ip", "nat", "post", "oifname", "wan", "masquerade"],
+            # a NAT router drops unsolicited traffic from the internet to the home network
+            ["add", "table", "ip", "guard"],
+            ["add", "chain", "ip", "guard", "block", "{ type filter hook forward priority 0 ; }"],
+            ["add", "rule", "ip", "guard", "block", "iifname", "wan", "ct", "state", "new", "drop"],
+        ):
+            assert nsexec(self.router, "nft", *command).returncode == 0, command
+
+    def _plug(self, ns: str, bridge: str, tag: str, other: str, ifname: str, cidr: str) -> None:
+        run(
+            "ip", "-n", ns, "link", "add", f"to-{tag}", "type", "veth", "peer", "name", ifname, "netns", other
+        )
+        run("ip", "-n", ns, "link", "set", f"to-{tag}", "master", bridge, "up")
+        run("ip", "-n", other, "addr", "add", cidr, "dev", ifname)
+        run("ip", "-n", other, "link", "set", ifname, "up")
+
+    def _node(self, name: str, index: int, underlay: str, nat: bool) -> None:
+        path = self._netns(name)
+        if nat:
+            self._plug(self.router.name, "home", name, path.name, "eth0", f"{underlay}/24")
+            run("ip", "-n", path.name, "route", "add", "default", "via", "203.0.113.1")
+        else:
+            self._plug(self.inet.name, "br0", name, path.name, "eth0", f"{underlay}/24")
+        config = NetConfig(
+            state_dir=self.tmp / name / "state",
+            run_dir=self.tmp / name / "run",
+            node_netns=path,
+            netns_prefix=f"{self.prefix}{name}",
+            wg_interface=f"{self.prefix}w{name}",
+            dns_timeout_s=1.0,
+        )
+        self.nodes[name] = Node(name, index, path, underlay, nat, config)
+
+    # ---- the shoal side --------------------------------------------------------------------
+    def start(self, services: dict[str, list[str]]) -> None:
+        """Reconcilers on every node; `services`: node -> container ids ("web-1" serves web)."""
+        for node in self.nodes.values():
+            node.network = NetworkReconciler(node.config, node.subnet)
+            node.wireguard = WireguardReconciler(node.config)
+            node.firewall = FirewallReconciler(node.config)
+            node.dns = DnsReconciler(node.config)
+            for cid in services.get(node.name, []):
+                node.containers[cid], _ = node.network.attach(cid, hostname=cid)
+        self.states = self.desired(services)
+        self.reconcile_all()
+
+    def desired(self, services: dict[str, list[str]]) -> dict[str, NodeState]:
+        members = [
+            MeshNode(n.name, n.subnet, n.wireguard.public_key, n.endpoint)  # type: ignore[union-attr]
+            for n in self.nodes.values()
+        ]
+        meshes = mesh(members)
+        records: dict[str, list[str]] = {}
+        specs: dict[str, list[ContainerSpec]] = {}
+        for node in self.nodes.values():
+            assert node.network is not None
+            for cid in services.get(node.name, []):
+                ip = node.network.ipam.allocations[cid]
+                service, replica = cid.rsplit("-", 1)
+                records.setdefault(f"{service}.shoal.internal", []).append(ip)
+                records[f"{replica}.{service}.shoal.internal"] = [ip]
+                ports = [PortMapping(host_port=8080, container_port=80)]
+                specs.setdefault(node.name, []).append(
+                    ContainerSpec(id=cid, service=service, image="x", ip=ip, ports=ports)
+                )
+        dns = [DnsRecord(name=k, addresses=v) for k, v in sorted(records.items())]
+        return {
+            n.name: NodeState(
+                node=n.name,
+                subnet=n.subnet,
+                cluster_cidr=CLUSTER,
+                peers=meshes[n.name].peers,
+                relay=meshes[n.name].relay,
+                dns=dns,
+                containers=specs.get(n.name, []),
+            )
+            for n in self.nodes.values()
+        }
+
+    def reconcile(self, node: Node) -> list[bool]:
+        """One pass of every step; which of them had something to do."""
+        assert node.network and node.wireguard and node.firewall and node.dns
+        state = self.states[node.name]
+        return [
+            not node.network.reconcile(state).empty,
+            not node.wireguard.reconcile(state).empty,
+            not node.firewall.reconcile(state, node.network.ipam.allocations).empty,
+            node.dns.reconcile(state) is not None,
+        ]
+
+    def reconcile_all(self) -> dict[str, list[bool]]:
+        return {name: self.reconcile(node) for name, node in self.nodes.items()}
+
+    def spawn(self, ns: Path, *argv: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            ["nsenter", f"--net={ns}", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self.procs.append(proc)
+        return proc
+
+    # ---- teardown --------------------------------------------------------------------------
+    def close(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(timeout=10)
+        for node in self.nodes.values():
+            self._close_node(node)
+        for path in reversed(self.namespaces):
+            run("ip", "netns", "del", path.name, check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _close_node(self, node: Node) -> None:
+        with contextlib.suppress(Exception):
+            if node.dns:
+                node.dns.stop()
+        with contextlib.suppress(Exception):
+            if node.wireguard:
+                node.wireguard.stop()
+        for cid in list(node.containers):
+            with contextlib.suppress(Exception):
+                assert node.network is not None
+                node.network.detach(cid)
+        if node.network:
+            node.network.close()
+        for leftover in NETNS.glob(f"{node.config.netns_prefix}-*"):
+            run("ip", "netns", "del", leftover.name, check=False)

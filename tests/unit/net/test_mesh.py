@@ -1,0 +1,49 @@
+"""shoal.control.mesh: peers, AllowedIPs through the relay, keepalive, relay choice."""
+
+from __future__ import annotations
+
+from shoal.control.mesh import KEEPALIVE_S, MeshNode, mesh
+
+NODES = [
+    MeshNode("d-home", "10.210.4.0/24", "kd", None),
+    MeshNode("b-cloud", "10.210.2.0/24", "kb", "198.51.100.2:51820"),
+    MeshNode("a-cloud", "10.210.1.0/24", "ka", "198.51.100.1:51820"),
+    MeshNode("c-home", "10.210.3.0/24", "kc", None),
+]
+
+
+def test_public_nodes_peer_with_everyone_without_keepalive() -> None:
+    peers = {p.name: p for p in mesh(NODES)["b-cloud"].peers}
+    assert sorted(peers) == ["a-cloud", "c-home", "d-home"]
+    assert peers["c-home"].endpoint is None and peers["c-home"].allowed_ips == ["10.210.3.0/24"]
+    assert all(p.keepalive_s == 0 for p in peers.values())
+
+
+def test_natted_node_reaches_the_other_natted_one_through_the_relay() -> None:
+    result = mesh(NODES)
+    peers = {p.name: p for p in result["c-home"].peers}
+    assert sorted(peers) == ["a-cloud", "b-cloud"]  # no direct peer for d-home
+    assert peers["a-cloud"].allowed_ips == ["10.210.1.0/24", "10.210.4.0/24"]
+    assert peers["b-cloud"].allowed_ips == ["10.210.2.0/24"]
+    assert all(p.keepalive_s == KEEPALIVE_S for p in peers.values())
+    assert result["a-cloud"].relay and not result["b-cloud"].relay and not result["c-home"].relay
+
+
+def test_relay_choice_is_deterministic_whatever_the_order() -> None:
+    assert mesh(NODES) == mesh(list(reversed(NODES)))
+
+
+def test_one_natted_node_needs_no_relay() -> None:
+    result = mesh([*NODES[1:3], NODES[3]])
+    assert not any(m.relay for m in result.values())
+    assert [p.allowed_ips for p in result["c-home"].peers] == [["10.210.1.0/24"], ["10.210.2.0/24"]]
+
+
+def test_only_natted_nodes_get_no_peers_for_each_other() -> None:
+    result = mesh([NODES[0], NODES[3]])
+    assert result["c-home"].peers == [] and result["d-home"].peers == []
+
+
+def test_node_without_key_is_left_out() -> None:
+    nodes = [*NODES, MeshNode("e-new", "10.210.5.0/24", "", "198.51.100.5:51820")]
+    assert "e-new" not in {p.name for p in mesh(nodes)["a-cloud"].peers}
