@@ -94,7 +94,22 @@ def _proxy(route: IngressRoute) -> dict[str, Any]:
             "retry_match": [{"method": RETRYABLE_METHODS}],
         },
         "health_checks": _health_checks(route),
+        **_upstream_transport(route),
     }
+
+
+def _upstream_transport(route: IngressRoute) -> dict[str, Any]:
+    """HTTPS to upstreams that need it (the server's own API), trusting only the given root."""
+    if not route.upstream_ca_pem:
+        return {}
+    der = _pem_body(route.upstream_ca_pem)
+    return {"transport": {"protocol": "http", "tls": {"root_ca_pool": [der]}}}
+
+
+def _pem_body(pem: str) -> str:
+    """The base64 DER inside a PEM certificate, as Caddy's root_ca_pool wants it."""
+    lines = [line.strip() for line in pem.strip().splitlines()]
+    return "".join(line for line in lines if line and not line.startswith("-----"))
 
 
 def _health_checks(route: IngressRoute) -> dict[str, Any]:

@@ -85,3 +85,12 @@ def test_plan_starts_loads_skips_and_stops() -> None:
     assert plan_ingress(desired, ObservedIngress(True, "stale")).action == "load"
     assert plan_ingress(None, ObservedIngress(True, "x")).action == "stop"
     assert plan_ingress(None, ObservedIngress(False, None)).action == "none"
+
+
+def test_https_upstream_trusts_only_the_given_root() -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nQUJD\nREVG\n-----END CERTIFICATE-----\n"
+    route = IngressRoute(
+        service="shoal-api", host="shoal.test", upstreams=["10.210.1.1:8443"], upstream_ca_pem=pem
+    )
+    proxy = render_caddy([route], IngressSettings(), PATHS)["apps"]["http"]["servers"]["shoal"]["routes"][0]
+    assert proxy["handle"][0]["transport"] == {"protocol": "http", "tls": {"root_ca_pool": ["QUJDREVG"]}}

@@ -1,0 +1,256 @@
+"""Wiring: an `Agent` (agent.loop) built from the agent config and the node's join record.
+
+Used by `shoal agent start` and by tests that run a real agent. Adapts the parts built
+alongside the loop (runtime, image store, API client, ingress) to the small interfaces the
+loop and the containers reconciler need; reconcilers that are not present yet are skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoal.agent.config import AgentConfig, NodeRecord
+from shoal.agent.httpd import AgentHttpd, create_app
+from shoal.agent.images import ImageStore, PulledImage
+from shoal.agent.loop import Agent, ControlClient, Step
+from shoal.agent.net.config import NetConfig
+from shoal.agent.reconcilers.containers import Attached, ContainersReconciler, Seen
+from shoal.agent.reconcilers.dns import DnsReconciler
+from shoal.agent.reconcilers.firewall import FirewallReconciler
+from shoal.agent.reconcilers.network import NetworkReconciler
+from shoal.agent.reconcilers.secretfs import SecretFs
+from shoal.agent.reconcilers.wireguard import WireguardReconciler
+from shoal.agent.runtime import Runtime, RuntimeConfig
+from shoal.client import Client
+from shoal.errors import NotFound
+from shoal.model.container import ContainerSpec
+from shoal.model.state import NodeState
+from shoal.model.status import PeerStatus
+
+log = logging.getLogger(__name__)
+
+
+class RuntimeAdapter:
+    """shoal.agent.runtime.Runtime as the containers reconciler and the loop use it."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def observe(self) -> dict[str, Seen]:
+        return {
+            c.id: Seen(c.id, c.state, c.pid, c.exit_code, c.started_at, c.restarts)
+            for c in self.runtime.list()
+        }
+
+    def start(
+        self, spec: ContainerSpec, image: PulledImage, attached: Attached, secrets_dir: Path | None
+    ) -> None:
+        self.runtime.create_and_start(
+            spec,
+            image.config,
+            image.layer_dirs,
+            attached.netns,
+            files=attached.files,
+            secrets_dir=secrets_dir,
+        )
+
+    def remove(self, container_id: str, grace_s: float) -> None:
+        with contextlib.suppress(NotFound):
+            self.runtime.stop(container_id, grace_s)
+        with contextlib.suppress(NotFound):
+            self.runtime.delete(container_id)
+
+    def exec_probe(self, container_id: str, argv: list[str], timeout_s: float) -> tuple[int, str]:
+        result = self.runtime.exec(container_id, argv, timeout_s)
+        return result.exit_code, result.output
+
+    def supervise(self) -> list[str]:
+        return [
+            f"{a.id}: {a.action} {a.detail}".strip() for a in self.runtime.supervise() if a.action != "rotate"
+        ]
+
+
+@dataclass
+class ImagesAdapter:
+    """One ImageStore per set of insecure registries (the state names them)."""
+
+    root: Path
+    base_insecure: tuple[str, ...] = ()
+    _stores: dict[tuple[str, ...], ImageStore] = field(default_factory=dict)
+
+    def store(self, insecure: Sequence[str] = ()) -> ImageStore:
+        key = tuple(sorted({*self.base_insecure, *insecure}))
+        if key not in self._stores:
+            self._stores[key] = ImageStore(self.root, None, key)
+        return self._stores[key]
+
+    def pull(self, ref: str, insecure: Sequence[str]) -> PulledImage:
+        return self.store(insecure).pull(ref)
+
+    def gc(self, in_use: Iterable[str]) -> list[str]:
+        return self.store().gc(in_use)
+
+
+def runtime_config(config: AgentConfig) -> RuntimeConfig:
+    return RuntimeConfig(
+        state_dir=config.runtime_dir,
+        bundles_dir=config.bundles_dir,
+        logs_dir=config.logs_dir,
+        volumes_dir=config.volumes_dir,
+        cgroup_parent=config.cgroup_parent,
+        runc_binary=config.runc_binary,
+        conmon_binary=config.conmon_binary,
+    )
+
+
+def build_containers(config: AgentConfig, network: NetworkAdapter | None = None) -> ContainersReconciler:
+    runtime = RuntimeAdapter(Runtime(runtime_config(config)))
+    images = ImagesAdapter(config.images_dir, config.insecure_registries)
+    return ContainersReconciler(runtime, images, SecretFs(config.secrets_dir), network)
+
+
+def net_config(config: AgentConfig) -> NetConfig:
+    return NetConfig(
+        state_dir=config.net_state_dir,
+        run_dir=config.run_dir / "net",
+        netns_dir=config.netns_dir,
+        bridge=config.bridge,
+        wg_interface=config.wg_interface,
+        wg_port=config.wg_port,
+        wg_socket_dir=config.wg_socket_dir,
+        wg_key_path=config.wg_key_file,
+        nft_table=config.nft_table,
+        dns_port=config.dns_port,
+        upstream_dns=config.upstream_dns,
+        management_ports=tuple(dict.fromkeys((config.agent_port, *NetConfig().management_ports))),
+    )
+
+
+@dataclass
+class NetworkAdapter:
+    """The network reconciler as the containers reconciler attaches and detaches through it."""
+
+    network: NetworkReconciler
+
+    def attach(self, spec: ContainerSpec) -> Attached:
+        netns, ip = self.network.attach(spec.id, spec.ip, spec.hostname or "")
+        files = self.network.container_files(spec.id)
+        mounts = {
+            "/etc/hosts": files.hosts,
+            "/etc/hostname": files.hostname,
+            "/etc/resolv.conf": files.resolv_conf,
+        }
+        return Attached(str(netns), ip, mounts)
+
+    def detach(self, container_id: str) -> None:
+        self.network.detach(container_id)
+
+
+@dataclass
+class Networking:
+    """The node's networking reconcilers, built when the agent manages the network."""
+
+    bridge: NetworkReconciler
+    wireguard: WireguardReconciler
+    firewall: FirewallReconciler
+    dns: DnsReconciler
+
+    def pre_steps(self) -> list[Step]:
+        """Before containers: the bridge their veths plug into."""
+        return [("network", self.bridge.reconcile)]
+
+    def steps(self) -> list[Step]:
+        """After containers, in order: tunnel, firewall (with the addresses IPAM gave), DNS."""
+        return [
+            ("wireguard", self.wireguard.reconcile),
+            ("firewall", lambda state: self.firewall.reconcile(state, dict(self.bridge.ipam.allocations))),
+            ("dns", self.dns.reconcile),
+        ]
+
+    def stop(self) -> None:
+        """On agent exit: the DNS server thread ends; links, rules and wireguard-go stay up."""
+        self.dns.stop()
+
+    def peers(self, agent: Agent) -> Callable[[], list[PeerStatus]]:
+        def read() -> list[PeerStatus]:
+            names = {p.public_key: p.name for p in agent.state.peers} if agent.state else {}
+            return self.wireguard.peer_status(names)
+
+        return read
+
+
+def build_networking(config: AgentConfig, node: NodeRecord) -> Networking | None:
+    if not config.manage_network:
+        return None
+    net = net_config(config)
+    return Networking(
+        NetworkReconciler(net, node.subnet),
+        WireguardReconciler(net),
+        FirewallReconciler(net),
+        DnsReconciler(net),
+    )
+
+
+def ingress_step(config: AgentConfig) -> Step | None:
+    """The ingress reconciler as a loop step (None when that module is absent)."""
+    try:
+        ingress = importlib.import_module("shoal.agent.reconcilers.ingress")
+        caddy = importlib.import_module("shoal.agent.render.caddy")
+    except ModuleNotFoundError:
+        return None
+    ports = caddy.CaddyPorts(http=config.http_port, https=config.https_port)
+    settings = ingress.IngressConfig(
+        state_dir=config.caddy_dir,
+        admin_socket=config.caddy_admin_socket,
+        caddy_binary=config.caddy_binary,
+        ports=ports,
+    )
+    return ("ingress", ingress.IngressReconciler(settings).reconcile)
+
+
+@dataclass
+class HttpdStep:
+    """Serves the agent endpoints once the overlay address exists (retried each pass until then)."""
+
+    httpd: AgentHttpd
+    started: bool = False
+
+    def __call__(self, state: NodeState) -> None:
+        if self.started:
+            return
+        try:
+            self.httpd.start()
+        except OSError as exc:
+            log.info("agent endpoints not up yet on %s:%d: %s", self.httpd.host, self.httpd.port, exc)
+            return
+        self.started = True
+
+
+def httpd_step(config: AgentConfig, node: NodeRecord, runtime: Runtime, agent: Agent) -> Step:
+    app = create_app(runtime, node.agent_secret, agent.metrics.render)
+    step = HttpdStep(AgentHttpd(app, config.agent_listen or node.overlay_ip, config.agent_port))
+    agent.on_stop.append(step.httpd.stop)
+    return ("httpd", step)
+
+
+def build_agent(config: AgentConfig, node: NodeRecord, client: ControlClient | None = None) -> Agent:
+    """The whole agent of this machine: reconcilers in order, then the endpoints."""
+    if client is None:
+        client = Client(node.server, node.credential, config.ca_file)
+    networking = build_networking(config, node)
+    containers = build_containers(config, NetworkAdapter(networking.bridge) if networking else None)
+    agent = Agent(config=config, node=node, client=client, containers=containers)
+    if networking is not None:
+        agent.pre_steps += networking.pre_steps()
+        agent.steps += networking.steps()
+        agent.peers = networking.peers(agent)
+        agent.on_stop.append(networking.stop)
+    agent.steps += [s for s in (ingress_step(config),) if s is not None]
+    assert isinstance(containers.runtime, RuntimeAdapter)
+    agent.steps.append(httpd_step(config, node, containers.runtime.runtime, agent))
+    return agent
