@@ -52,6 +52,7 @@ class PortMapping(Wire):
     host_port: int
     container_port: int
     protocol: Literal["tcp", "udp"] = "tcp"
+    host_ip: str = ""  # publish on this node address only ("127.0.0.1:8080:80"); "" = every address
 
 
 class ContainerSpec(Wire):

@@ -1,0 +1,112 @@
+"""A service spec → the containers that run it, its fingerprint, and what changed between revisions.
+
+After `shoal.model.compose.parse_compose`: the server stamps `to_container_spec` into each task's
+container, stores `spec_hash` to skip revisions that change nothing, and shows `diff_specs` as a
+revision's change ("image: app:1 → app:2"). Pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from shoal.model.compose_types import ServiceSpec
+from shoal.model.container import ContainerSpec, Mount, PortMapping, Resources, RestartName, RestartPolicy
+
+_RESTART_NAMES: dict[str, RestartName] = {"none": "no", "on-failure": "on-failure", "any": "always"}
+_SHOWN_WIDTH = 60
+
+
+def container_id(service: str, replica: int, generation: int) -> str:
+    return f"{service}-{replica}-{generation}"
+
+
+def to_container_spec(service: ServiceSpec, replica: int, generation: int) -> ContainerSpec:
+    """One replica of the service at one generation, as a node must run it."""
+    return ContainerSpec(
+        id=container_id(service.name, replica, generation),
+        service=service.name,
+        replica=replica,
+        generation=generation,
+        image=service.image,
+        command=service.command,
+        entrypoint=service.entrypoint,
+        env=dict(service.environment),
+        working_dir=service.working_dir,
+        user=service.user,
+        hostname=service.hostname,
+        mounts=_mounts(service),
+        resources=_resources(service),
+        restart=_restart(service),
+        healthcheck=service.healthcheck.model_copy() if service.healthcheck else None,
+        ports=[
+            PortMapping(
+                host_port=p.published, container_port=p.target, protocol=p.protocol, host_ip=p.host_ip
+            )
+            for p in service.ports
+            if p.published is not None
+        ],
+        stop_grace_s=service.stop_grace_period_s,
+        labels=dict(service.labels),
+    )
+
+
+def _mounts(service: ServiceSpec) -> list[Mount]:
+    secrets = [
+        Mount(kind="secret", source=s.source, target=s.target, read_only=True) for s in service.secrets
+    ]
+    return [m.model_copy() for m in service.mounts] + secrets
+
+
+def _resources(service: ServiceSpec) -> Resources:
+    r = service.resources
+    return Resources(
+        memory_bytes=r.limit_memory_bytes,
+        cpus=r.limit_cpus,
+        pids=r.limit_pids,
+        reserve_memory_bytes=r.reserve_memory_bytes,
+        reserve_cpus=r.reserve_cpus,
+    )
+
+
+def _restart(service: ServiceSpec) -> RestartPolicy:
+    p = service.restart_policy
+    policy = RestartPolicy(name=_RESTART_NAMES[p.condition], max_retries=p.max_attempts, delay_s=p.delay_s)
+    if p.window_s > 0:
+        policy.window_s = p.window_s
+    return policy
+
+
+def spec_hash(service: ServiceSpec) -> str:
+    """A stable fingerprint of everything in the spec (sha256 of its canonical JSON, 16 hex digits)."""
+    text = json.dumps(service.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def diff_specs(a: ServiceSpec, b: ServiceSpec) -> list[str]:
+    """What changed from a to b, one line per changed setting: ["image: app:1 → app:2", ...]."""
+    old, new = _flatten(a.model_dump(mode="json")), _flatten(b.model_dump(mode="json"))
+    return [
+        f"{key}: {_shown(old.get(key))} → {_shown(new.get(key))}"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    ]
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested maps become dotted keys (environment.A); lists stay whole."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= _SHOWN_WIDTH else text[: _SHOWN_WIDTH - 1] + "…"
