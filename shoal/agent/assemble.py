@@ -40,10 +40,12 @@ class RuntimeAdapter:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._exits_seen = -1  # mtime of conmon's exit-file dir at the last supervise
+        self._waiting = False  # a restart back-off is pending
 
     def observe(self) -> dict[str, Seen]:
         return {
-            c.id: Seen(c.id, c.state, c.pid, c.exit_code, c.started_at, c.restarts)
+            c.id: Seen(c.id, c.state, c.pid, c.exit_code, c.started_at, c.restarts, c.spec.image_digest)
             for c in self.runtime.list()
         }
 
@@ -69,9 +71,15 @@ class RuntimeAdapter:
         result = self.runtime.exec(container_id, argv, timeout_s)
         return result.exit_code, result.output
 
-    def supervise(self) -> list[str]:
+    def supervise(self, force: bool = True) -> list[str]:
+        """Restart policies and log rotation; unforced, only when an exit or a back-off is due."""
+        marker = _mtime_ns(self.runtime.exit_dir)
+        if not force and marker == self._exits_seen and not self._waiting:
+            return []
+        actions = self.runtime.supervise()
+        self._exits_seen, self._waiting = marker, any(a.action == "wait" for a in actions)
         return [
-            f"{a.id}: {a.action} {a.detail}".strip() for a in self.runtime.supervise() if a.action != "rotate"
+            f"{a.id}: {a.action} {a.detail}".strip() for a in actions if a.action not in ("rotate", "wait")
         ]
 
 
@@ -94,6 +102,13 @@ class ImagesAdapter:
 
     def gc(self, in_use: Iterable[str]) -> list[str]:
         return self.store().gc(in_use)
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
 
 
 def runtime_config(config: AgentConfig) -> RuntimeConfig:

@@ -1,1 +1,322 @@
-"""The agent main loop: long-poll node state, reconcile, report status."""
+"""The agent main loop: long-poll the node state, reconcile the machine to it, report status.
+
+The top of the agent. Three threads besides the health monitor and the HTTP server:
+- the poller long-polls `GET /nodes/<me>/state?since=V&wait=30`, saves each new version to disk
+  (atomically) and wakes the reconciler; on errors it retries with back-off;
+- the reconciler (the calling thread) runs the steps in order images → containers → network →
+  firewall → DNS → ingress on each new state, on a health change and every `resync_s`; a step
+  that fails is logged and the next one still runs;
+- the reporter posts the latest `NodeStatus` every `heartbeat_s` and right after a change.
+On start the saved state is loaded and reconciled before the server answers, so the node keeps
+serving through a server or database outage and adopts its containers after an agent restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from shoal.agent.config import AgentConfig, NodeRecord
+from shoal.agent.health import HealthMonitor
+from shoal.agent.metrics import AgentMetrics
+from shoal.agent.reconcilers.containers import ContainersReconciler, Seen
+from shoal.agent.report import container_statuses, read_capacity
+from shoal.agent.statefile import load_state, save_state
+from shoal.model.state import NodeState
+from shoal.model.status import Capacity, NodeStatus, PeerStatus
+
+log = logging.getLogger(__name__)
+
+AGENT_VERSION = "0.1.0"
+
+
+class ControlClient(Protocol):
+    """What the loop needs of shoal.client (the node's view of the API)."""
+
+    def get_node_state(self, name: str, since: int, wait: float) -> NodeState: ...
+    def post_status(self, name: str, status: NodeStatus) -> None: ...
+
+
+# A reconcile step after containers: (name, run(state)); built by shoal.agent.assemble.
+Step = tuple[str, Callable[[NodeState], object]]
+
+
+@dataclass
+class Backoff:
+    """Exponential back-off between failed calls to the server."""
+
+    first_s: float = 0.5
+    max_s: float = 10.0
+    current: float = 0.0
+
+    def failed(self) -> float:
+        self.current = self.first_s if self.current == 0 else min(self.max_s, self.current * 2)
+        return self.current
+
+    def ok(self) -> None:
+        self.current = 0.0
+
+
+@dataclass
+class Agent:
+    config: AgentConfig
+    node: NodeRecord
+    client: ControlClient
+    containers: ContainersReconciler
+    steps: list[Step] = field(default_factory=list)  # after containers, in order
+    pre_steps: list[Step] = field(default_factory=list)  # before containers (the bridge)
+    peers: Callable[[], list[PeerStatus]] = list
+    metrics: AgentMetrics = field(default_factory=AgentMetrics)
+    health: HealthMonitor | None = None
+    capacity: Capacity = field(default_factory=read_capacity)
+    state: NodeState | None = None
+    status: NodeStatus | None = None
+    server_ok: bool = False
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _report_now: threading.Event = field(default_factory=threading.Event)
+    _health_news: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)  # e.g. the HTTP server's stop
+    _failing: dict[str, str] = field(default_factory=dict)  # step -> its last error line
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.config.secrets_dir / ".state-secrets.json"
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run until stop() is called: the calling thread reconciles."""
+        self.state = load_state(self.config.state_file, self.secrets_file)
+        if self.health is None:
+            self.health = HealthMonitor(self.containers.runtime.exec_probe, self._health_changed)
+        self.health.start()
+        self._spawn("poller", self._poll_forever)
+        self._spawn("reporter", self._report_forever)
+        try:
+            self._reconcile_forever()
+        finally:
+            self.health.stop()
+            for close in self.on_stop:
+                close()
+            for thread in self._threads:  # daemons: a poller inside its long poll is left behind
+                thread.join(timeout=1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._report_now.set()
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    # ---- poller ----------------------------------------------------------------------------
+    def _poll_forever(self) -> None:
+        backoff = Backoff(max_s=self.config.backoff_max_s)
+        while not self._stop.is_set():
+            since = self.state.version if self.state else -1
+            try:
+                fresh = self.client.get_node_state(self.node.name, since, self.config.poll_wait_s)
+            except Exception as exc:  # any failure of the server: keep serving the saved state
+                self._server_down(exc, backoff)
+                continue
+            self.server_ok = True
+            backoff.ok()
+            self.accept(fresh)
+
+    def _server_down(self, exc: Exception, backoff: Backoff) -> None:
+        if self.server_ok or backoff.current == 0:
+            log.warning("server unreachable, keeping the saved state: %s", _first_line(exc))
+        self.server_ok = False
+        self.metrics.server_errors.inc()
+        self._stop.wait(backoff.failed())
+
+    def accept(self, fresh: NodeState) -> bool:
+        """Take a state from the server: saved and reconciled when newer than the one held."""
+        current = self.state
+        if current is not None and fresh.version <= current.version and fresh.node == current.node:
+            return False
+        if fresh.secrets:
+            self.containers.secrets.ensure()  # the secrets file lives on tmpfs
+        save_state(self.config.state_file, fresh, self.secrets_file)
+        self.state = fresh
+        self._wake.set()
+        return True
+
+    # ---- reconciler ------------------------------------------------------------------------
+    def _reconcile_forever(self) -> None:
+        next_full, dirty = 0.0, True
+        while not self._stop.is_set():
+            state = self.state
+            if state is not None and self._health_news.is_set():
+                self._report_health(state)
+            if state is not None and (dirty or time.monotonic() >= next_full):
+                self.reconcile_once(state)
+                next_full = time.monotonic() + self.config.resync_s
+            elif state is not None:
+                self._supervise(state)
+            dirty = self._wake.wait(self.config.supervise_s)
+            self._wake.clear()
+
+    def _supervise(self, state: NodeState) -> None:
+        """Between full passes: the runtime's restart policies; a report when one acted."""
+        try:
+            acted = self.containers.runtime.supervise(force=False)
+        except Exception:  # the supervisor is retried on the next tick
+            log.exception("supervising containers failed")
+            return
+        if acted:
+            log.info("supervisor: %s", "; ".join(acted))
+            self._progress(state)
+
+    def reconcile_once(self, state: NodeState) -> None:
+        """One pass over every step; a failing step never stops the others."""
+        self._timed("supervise", self.containers.runtime.supervise)
+        for name, run in self.pre_steps:
+            self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
+        self._timed("containers", lambda: self._containers(state))
+        for name, run in self.steps:
+            self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
+        self._timed("status", lambda: self.refresh_status(state))
+
+    def _containers(self, state: NodeState) -> None:
+        unhealthy = self._unhealthy(state)
+        self.containers.progress = lambda: self._progress(state)
+        plan = self.containers.reconcile(state, unhealthy)
+        for spec in plan.restart:
+            if self.health is not None:
+                self.health.forget(spec.id)
+        self.metrics.restarts.inc(len(plan.restart))
+
+    def _progress(self, state: NodeState) -> None:
+        try:
+            self.refresh_status(state)
+        except Exception as exc:  # progress reports are best effort
+            log.debug("progress report: %s", exc)
+
+    def _unhealthy(self, state: NodeState) -> list[str]:
+        if self.health is None:
+            return []
+        states = {c.id: self.health.state(c.id) for c in state.containers}
+        return [cid for cid, h in states.items() if h is not None and h.status == "unhealthy"]
+
+    def _timed(self, name: str, run: Callable[[], object]) -> None:
+        began = time.monotonic()
+        try:
+            run()
+            self._failing.pop(name, None)
+        except Exception as exc:  # one broken step must not stop the node from serving
+            self._step_failed(name, exc)
+        finally:
+            self.metrics.reconcile_seconds.labels(name).observe(time.monotonic() - began)
+
+    def _step_failed(self, name: str, exc: Exception) -> None:
+        """The traceback once, then one line per pass while the same error repeats."""
+        line = _first_line(exc)
+        if self._failing.get(name) == line:
+            log.warning("reconcile step %s still failing: %s", name, line)
+        else:
+            log.exception("reconcile step %s failed", name)
+        self._failing[name] = line
+        self.metrics.step_errors.labels(name).inc()
+
+    def _health_changed(self, container_id: str, status: str) -> None:
+        self._health_news.set()
+        self._wake.set()
+
+    def _report_health(self, state: NodeState) -> None:
+        """Report a health change before acting on it, so the server sees the unhealthy replica."""
+        self._health_news.clear()
+        self._progress(state)
+        self._report_once(Backoff())
+
+    # ---- status ----------------------------------------------------------------------------
+    def refresh_status(self, state: NodeState) -> NodeStatus:
+        observed = self.containers.runtime.observe()
+        self._track_health(state, observed)
+        status = self.build_status(state, observed)
+        previous = self.status
+        with self._lock:
+            self.status = status
+        self.metrics.observe(status)
+        if previous is None or _changed(previous, status):
+            self._report_now.set()
+        return status
+
+    def _track_health(self, state: NodeState, observed: dict[str, Seen]) -> None:
+        if self.health is None:
+            return
+        for spec in state.containers:
+            seen = observed.get(spec.id)
+            if spec.healthcheck is None or seen is None or seen.state != "running":
+                continue
+            known = self.health.state(spec.id)
+            if known is not None and seen.started_at and known.started_at != seen.started_at:
+                self.health.forget(spec.id)  # restarted by its policy: a new process, a new check
+            self.health.track(spec.id, spec.healthcheck, seen.started_at or time.time())
+        for container_id in self.health.tracked() - {c.id for c in state.containers}:
+            self.health.forget(container_id)
+
+    def build_status(self, state: NodeState, observed: dict[str, Seen]) -> NodeStatus:
+        health = {c.id: h for c in state.containers if self.health and (h := self.health.state(c.id))}
+        statuses = container_statuses(
+            state.containers, observed, self.containers.outcomes, health, self.containers.restarts
+        )
+        return NodeStatus(
+            node=self.node.name,
+            state_version=state.version,
+            time=time.time(),
+            containers=statuses,
+            peers=self._peers(),
+            capacity=self.capacity,
+            agent_version=AGENT_VERSION,
+        )
+
+    def _peers(self) -> list[PeerStatus]:
+        try:
+            return self.peers()
+        except Exception as exc:  # peers are informative; never stop a report for them
+            log.warning("reading peers: %s", exc)
+            return []
+
+    # ---- reporter --------------------------------------------------------------------------
+    def _report_forever(self) -> None:
+        backoff = Backoff(first_s=self.config.heartbeat_s, max_s=self.config.backoff_max_s)
+        while not self._stop.is_set():
+            self._report_now.wait(backoff.current or self.config.heartbeat_s)
+            self._report_now.clear()
+            if self._stop.is_set():
+                return
+            self._report_once(backoff)
+
+    def _report_once(self, backoff: Backoff) -> None:
+        with self._lock:
+            status = self.status
+        if status is None:
+            return
+        try:
+            self.client.post_status(self.node.name, status.model_copy(update={"time": time.time()}))
+        except Exception as exc:  # the next heartbeat retries
+            log.debug("posting status failed: %s", exc)
+            backoff.failed()
+            return
+        backoff.ok()
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _changed(old: NodeStatus, new: NodeStatus) -> bool:
+    """Whether a report says something new (beyond its time and peers' counters)."""
+    strip = {"time", "peers"}
+    return bool(old.model_dump(exclude=strip) != new.model_dump(exclude=strip))

@@ -1,0 +1,259 @@
+"""Containers reconciler: the node's runc containers brought to the state's `containers`.
+
+Second step of the agent's reconcile (images are pulled here too, just before a start).
+observe() lists the runtime's containers (those that outlived a previous agent are adopted:
+a running container whose id is still desired is never restarted); plan() is pure; apply()
+pulls, attaches the network, writes secrets onto tmpfs, starts, stops and deletes, and records
+a one-line message per container for whatever failed (never raising out of the loop).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from shoal.agent.reconcilers.secretfs import SecretFs
+from shoal.errors import ShoalError
+from shoal.model.container import ContainerSpec
+from shoal.model.state import NodeState
+
+log = logging.getLogger(__name__)
+
+RETRY_MIN_S = 1.0
+RETRY_MAX_S = 30.0
+DEFAULT_GRACE_S = 10.0
+LOST_AFTER_S = 5.0  # not running, no exit code, started this long ago: lost (the machine rebooted)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A container as the runtime reports it, reduced to what planning needs."""
+
+    id: str
+    state: str  # "running", "created", "stopped"/"exited", ...
+    pid: int | None = None
+    exit_code: int | None = None
+    started_at: float | None = None
+    restarts: int = 0
+    image_digest: str = ""  # the image its root is made of (kept in the runtime's record)
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    start: tuple[ContainerSpec, ...] = ()
+    remove: tuple[str, ...] = ()
+    restart: tuple[ContainerSpec, ...] = ()  # unhealthy (or stuck in created): stop, delete, start
+
+    @property
+    def empty(self) -> bool:
+        return not (self.start or self.remove or self.restart)
+
+
+def plan_containers(
+    desired: Iterable[ContainerSpec],
+    observed: Mapping[str, Seen],
+    unhealthy: Iterable[str] = (),
+    waiting: Iterable[str] = (),
+    now: float = 0.0,
+) -> ContainerPlan:
+    """Start what is missing, remove what is not desired, restart unhealthy replicas per policy.
+
+    `waiting`: ids whose last start failed and whose retry time has not come yet. A container
+    that exited is the runtime supervisor's (its restart policy), unless it was lost (no exit
+    code at all, as after a reboot) or unhealthy.
+    """
+    wanted = {spec.id: spec for spec in desired}
+    skip, sick = set(waiting), set(unhealthy)
+    start = tuple(s for i, s in wanted.items() if i not in observed and i not in skip)
+    remove = tuple(sorted(i for i in observed if i not in wanted))
+    restart = tuple(
+        s for i, s in wanted.items() if i in observed and _needs_restart(s, observed[i], i in sick, now)
+    )
+    return ContainerPlan(start, remove, restart)
+
+
+def _needs_restart(spec: ContainerSpec, seen: Seen, unhealthy: bool, now: float) -> bool:
+    if seen.state == "running":
+        return unhealthy and spec.restart.name != "no"
+    if seen.state == "created":
+        return True  # a start interrupted by an agent crash
+    lost = seen.exit_code is None and (seen.started_at or 0.0) < now - LOST_AFTER_S
+    return lost and spec.restart.name != "no"
+
+
+class Runtime(Protocol):
+    """What this reconciler needs of `shoal.agent.runtime.Runtime` (see adapter in loop)."""
+
+    def observe(self) -> dict[str, Seen]: ...
+    def start(
+        self, spec: ContainerSpec, image: Any, attached: Attached, secrets_dir: Path | None
+    ) -> None: ...
+    def remove(self, container_id: str, grace_s: float) -> None: ...
+    def exec_probe(self, container_id: str, argv: list[str], timeout_s: float) -> tuple[int, str]: ...
+    def supervise(self, force: bool = True) -> list[str]: ...
+
+
+class Images(Protocol):
+    def pull(self, ref: str, insecure: Sequence[str]) -> Any: ...
+    def gc(self, in_use: Iterable[str]) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Attached:
+    """A container's network: the netns it joins, its address, files bound in (target -> host)."""
+
+    netns: str | None = None
+    ip: str | None = None
+    files: Mapping[str, Path] = field(default_factory=dict)
+
+
+class Network(Protocol):
+    def attach(self, spec: ContainerSpec) -> Attached: ...
+    def detach(self, container_id: str) -> None: ...
+
+
+@dataclass
+class Outcome:
+    """What the last start attempt of a container said; reported as its status message."""
+
+    state: str  # "pulling", "failed", "running"
+    message: str = ""
+    ip: str | None = None
+    image_digest: str = ""
+    attempts: int = 0
+    retry_at: float = 0.0
+
+
+@dataclass
+class ContainersReconciler:
+    runtime: Runtime
+    images: Images
+    secrets: SecretFs
+    network: Network | None = None
+    clock: Callable[[], float] = time.time
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)  # health restarts by this agent
+    digests: dict[str, str] = field(default_factory=dict)  # container id -> image digest in use
+    graces: dict[str, float] = field(default_factory=dict)  # container id -> stop grace, from specs
+    progress: Callable[[], None] | None = None  # called as each start begins (status: "pulling")
+
+    def reconcile(self, state: NodeState, unhealthy: Iterable[str] = ()) -> ContainerPlan:
+        self.graces.update({c.id: c.stop_grace_s for c in state.containers})
+        observed = self.runtime.observe()
+        now = self.clock()
+        waiting = [i for i, o in self.outcomes.items() if o.state == "failed" and o.retry_at > now]
+        plan = plan_containers(state.containers, observed, unhealthy, waiting, now)
+        self.digests.update({i: seen.image_digest for i, seen in observed.items() if seen.image_digest})
+        self.apply(plan, state)
+        return plan
+
+    def apply(self, plan: ContainerPlan, state: NodeState) -> None:
+        for container_id in plan.remove:
+            self._remove(container_id)
+        for spec in plan.restart:
+            self._remove(spec.id, forget=False)
+            self.restarts[spec.id] = self.restarts.get(spec.id, 0) + 1
+            self._start(spec, state)
+        for spec in plan.start:
+            self._start(spec, state)
+        if plan.remove or plan.restart:
+            self._gc(state)
+        self._forget_undesired(state)
+
+    def _start(self, spec: ContainerSpec, state: NodeState) -> None:
+        outcome = self.outcomes.setdefault(spec.id, Outcome("pulling"))
+        outcome.attempts += 1
+        outcome.state = "pulling"
+        if self.progress is not None:
+            self.progress()
+        try:
+            self._start_once(spec, state, outcome)
+        except Exception as exc:  # any failure is this container's message, never the loop's end
+            self._failed(spec, outcome, _one_line(exc))
+        else:
+            outcome.state, outcome.message = "running", ""
+
+    def _start_once(self, spec: ContainerSpec, state: NodeState, outcome: Outcome) -> None:
+        values = _secret_values(spec, state)
+        ref = _pinned(spec) if spec.image_digest else spec.image
+        image = self.images.pull(ref, state.insecure_registries)
+        outcome.image_digest = str(getattr(image, "digest", ""))
+        attached = self.network.attach(spec) if self.network else Attached(ip=spec.ip)
+        outcome.ip = attached.ip
+        secrets_dir = self.secrets.write(spec.id, values)
+        recorded = spec.model_copy(update={"ip": attached.ip, "image_digest": outcome.image_digest})
+        self.runtime.start(recorded, image, attached, secrets_dir)
+        self.digests[spec.id] = outcome.image_digest
+
+    def _failed(self, spec: ContainerSpec, outcome: Outcome, message: str) -> None:
+        log.warning("container %s: %s", spec.id, message)
+        delay = min(RETRY_MAX_S, RETRY_MIN_S * 2 ** min(outcome.attempts - 1, 10))
+        outcome.state, outcome.message, outcome.retry_at = "failed", message, self.clock() + delay
+        self._cleanup(spec.id)
+
+    def _remove(self, container_id: str, forget: bool = True) -> None:
+        try:
+            self.runtime.remove(container_id, self.graces.get(container_id, DEFAULT_GRACE_S))
+        except (ShoalError, OSError) as exc:
+            log.warning("removing container %s: %s", container_id, exc)
+            return
+        self._cleanup(container_id)
+        if forget:
+            self.outcomes.pop(container_id, None)
+            self.digests.pop(container_id, None)
+
+    def _cleanup(self, container_id: str) -> None:
+        if self.network is not None:
+            try:
+                self.network.detach(container_id)
+            except (ShoalError, OSError) as exc:
+                log.warning("detaching container %s: %s", container_id, exc)
+        self.secrets.remove(container_id)
+
+    def _gc(self, state: NodeState) -> None:
+        in_use = set(self.digests.values()) | {c.image_digest for c in state.containers if c.image_digest}
+        try:
+            removed = self.images.gc(in_use)
+        except (ShoalError, OSError) as exc:
+            log.warning("image gc: %s", exc)
+            return
+        if removed:
+            log.info("removed unused images %s", ", ".join(removed))
+
+    def _forget_undesired(self, state: NodeState) -> None:
+        wanted = {c.id for c in state.containers}
+        for container_id in [i for i in self.outcomes if i not in wanted]:
+            self.outcomes.pop(container_id, None)
+        for container_id in [i for i in self.restarts if i not in wanted]:
+            self.restarts.pop(container_id, None)
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    return line if isinstance(exc, ShoalError) else f"{type(exc).__name__}: {line}".rstrip(": ")
+
+
+def _pinned(spec: ContainerSpec) -> str:
+    """The reference pinned to the resolved digest: `repo@sha256:...`."""
+    if "@" in spec.image:
+        return spec.image
+    name = spec.image
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return f"{name}@{spec.image_digest}"
+
+
+def _secret_values(spec: ContainerSpec, state: NodeState) -> dict[str, bytes]:
+    names = {m.source or m.target for m in spec.mounts if m.kind == "secret"}
+    values = {s.name: base64.b64decode(s.value_b64) for s in state.secrets if s.name in names}
+    missing = sorted(names - set(values))
+    if missing:
+        raise ShoalError(f"secret {missing[0]!r} was not sent to this node")
+    return values

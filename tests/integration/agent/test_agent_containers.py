@@ -1,0 +1,222 @@
+"""A real agent (child process) with the real runtime, image store and registry (root).
+
+Desired state → containers running; removal → stopped and deleted; kill -9 of the agent →
+the restarted agent adopts (same pids, no restarts); a hostile image → failed with its
+message; a health check turning unhealthy → reported and restarted per policy; the agent's
+logs/exec endpoints behind its secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shoal.agent.images import ImageStore, PulledImage
+from shoal.model.container import ContainerSpec, HealthCheck, Mount, RestartPolicy
+from shoal.model.state import DnsRecord, NodeState, SecretValue
+from shoal.model.status import ContainerStatus
+
+from .conftest import SECRET, AgentEnv, wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+def state(registry: str, *containers: ContainerSpec, **kw: object) -> NodeState:
+    return NodeState(
+        node="sha-n1",
+        subnet="10.210.9.0/24",
+        containers=list(containers),
+        insecure_registries=[registry],
+        **kw,
+    )
+
+
+def spec(cid: str, image: str, **kw: object) -> ContainerSpec:
+    return ContainerSpec(id=cid, service=cid.rsplit("-", 2)[0], replica=1, generation=1, image=image, **kw)
+
+
+def by_id(env: AgentEnv, cid: str) -> ContainerStatus | None:
+    last = env.last_status()
+    return next((c for c in last.containers if c.id == cid), None) if last else None
+
+
+def running(env: AgentEnv, *ids: str) -> bool:
+    found = [by_id(env, cid) for cid in ids]
+    return all(c is not None and c.state == "running" and c.pid for c in found)
+
+
+def test_runs_removes_and_adopts_after_kill9(
+    agent_env: AgentEnv, registry: str, test_images: dict[str, str]
+) -> None:
+    env = agent_env
+    a, b = spec("sha-a-1-1", test_images["sleep"]), spec("sha-b-1-1", test_images["sleep"])
+    env.set_state(state(registry, a, b))
+    first = env.start()
+    wait_for(lambda: running(env, a.id, b.id), 60, lambda: f"both running\n{env.log()}")
+    pids = {cid: by_id(env, cid).pid for cid in (a.id, b.id)}  # type: ignore[union-attr]
+
+    env.kill9(first)
+    assert {c.id: c.state for c in env.runtime().list()} == {a.id: "running", b.id: "running"}  # outlive it
+    (env.client_dir / "desired.json").unlink()  # and the server is down too
+    env.start()
+    count = len(env.statuses())
+    wait_for(
+        lambda: len(env.statuses()) > count + 2 and running(env, a.id, b.id),
+        30,
+        "adopted from the saved state",
+    )
+    for cid in (a.id, b.id):
+        again = by_id(env, cid)
+        assert again is not None
+        assert (again.pid, again.restarts) == (pids[cid], 0)
+    assert "server unreachable" in env.log()
+
+    env.set_state(state(registry, a))  # the server is back, with a new version: b goes
+    wait_for(lambda: not (env.config.bundles_dir / b.id).exists(), 30, "b deleted")
+    assert b.id not in {c.id for c in env.runtime().list()}
+    assert not Path(f"/proc/{pids[b.id]}").exists()  # its process is gone
+    wait_for(lambda: [c.id for c in env.last_status().containers] == [a.id], 10, "b not reported")  # type: ignore[union-attr]
+    store = ImageStore(env.config.images_dir)
+    assert len(store.records()) == 1  # still used by a, which this agent adopted
+    assert env.runtime().get(a.id).pid == pids[a.id]
+
+    env.set_state(state(registry))
+    wait_for(lambda: env.runtime().list() == [], 30, "a removed")
+    wait_for(lambda: store.records() == [], 10, "unused image collected")
+
+
+def test_endpoints_logs_and_exec(agent_env: AgentEnv, registry: str, test_images: dict[str, str]) -> None:
+    env = agent_env
+    cmd = ["sh", "-c", "echo hello-from-sha; exec sleep 3600"]
+    value = base64.b64encode(b"s3cret-value").decode()
+    c = spec(
+        "sha-logs-1-1",
+        test_images["sleep"],
+        command=cmd,
+        mounts=[Mount(kind="secret", source="tok", target="/run/secrets/tok")],
+    )
+    env.set_state(state(registry, c, secrets=[SecretValue(name="tok", value_b64=value)]))
+    env.start()
+    wait_for(lambda: running(env, c.id), 60, lambda: f"running\n{env.log()}")
+    url = f"http://127.0.0.1:{env.config.agent_port}"
+    auth = {"Authorization": f"Bearer {SECRET}"}
+    assert httpx.get(f"{url}/agent/v1/containers/{c.id}/logs", timeout=5).status_code == 401
+    logs = wait_for(
+        lambda: (
+            "hello-from-sha"
+            in httpx.get(f"{url}/agent/v1/containers/{c.id}/logs?tail=10", headers=auth, timeout=5).text
+        ),
+        10,
+        "logs",
+    )
+    assert logs
+    follow = f"{url}/agent/v1/containers/{c.id}/logs?follow=1&tail=5"
+    with httpx.stream("GET", follow, headers=auth, timeout=5) as streamed:
+        first = next(streamed.iter_lines())
+    assert first.endswith("stdout hello-from-sha")
+    done = httpx.post(
+        f"{url}/agent/v1/containers/{c.id}/exec",
+        json={"cmd": ["cat", "/run/secrets/tok"]},
+        headers=auth,
+        timeout=10,
+    )
+    assert done.json() == {"exit_code": 0, "output": "s3cret-value"}
+    assert value not in env.config.state_file.read_text()  # secret values stay on the tmpfs
+    secret_file = env.config.secrets_dir / c.id / "tok"
+    assert (secret_file.stat().st_mode & 0o777) == 0o400
+    metrics = httpx.get(f"{url}/metrics", headers=auth, timeout=5).text
+    assert 'shoal_agent_containers{state="running"} 1.0' in metrics
+
+
+def test_hostile_image_is_reported_failed(
+    agent_env: AgentEnv, registry: str, test_images: dict[str, str]
+) -> None:
+    env = agent_env
+    evil = spec("sha-evil-1-1", test_images["evil-dotdot"])
+    env.set_state(state(registry, evil))
+    env.start()
+    failed = wait_for(
+        lambda: (c := by_id(env, evil.id)) is not None and c.state == "failed" and c,
+        60,
+        lambda: f"failed\n{env.log()}",
+    )
+    assert isinstance(failed, ContainerStatus)
+    assert "sha256:" in failed.message
+    assert "\n" not in failed.message
+    assert env.runtime().list() == []
+
+
+def test_unhealthy_is_reported_and_restarted(
+    agent_env: AgentEnv, registry: str, test_images: dict[str, str]
+) -> None:
+    env = agent_env
+    script = "touch /tmp/ok; sleep 4; rm /tmp/ok; exec sleep 3600"
+    check = HealthCheck(test=["CMD-SHELL", "test -f /tmp/ok"], interval_s=0.3, timeout_s=2, retries=2)
+    c = spec(
+        "sha-hc-1-1",
+        test_images["sleep"],
+        command=["sh", "-c", script],
+        healthcheck=check,
+        restart=RestartPolicy(name="always"),
+    )
+    env.set_state(state(registry, c))
+    env.start()
+    wait_for(
+        lambda: (s := by_id(env, c.id)) is not None and s.health == "healthy",
+        60,
+        lambda: f"healthy\n{env.log()}",
+    )
+    first_pid = by_id(env, c.id).pid  # type: ignore[union-attr]
+    wait_for(
+        lambda: any(x.health == "unhealthy" and x.id == c.id for s in env.statuses() for x in s.containers),
+        30,
+        "unhealthy",
+    )
+    sick = next(x for s in env.statuses() for x in s.containers if x.health == "unhealthy")
+    assert sick.message.startswith("health check failed 2 times")
+    wait_for(
+        lambda: (s := by_id(env, c.id)) is not None and s.restarts >= 1 and s.state == "running",
+        30,
+        "restarted",
+    )
+    assert by_id(env, c.id).pid != first_pid  # type: ignore[union-attr]
+
+
+def test_managed_network_gives_containers_addresses(
+    net_agent_env: AgentEnv, registry: str, test_images: dict[str, str]
+) -> None:
+    """In a throwaway netns: bridge, WireGuard link, nft table, DNS; containers get veths and names."""
+    env = net_agent_env
+    image = _prepull(env, registry, test_images["sleep"])  # the registry is on the host's loopback
+    a = spec("sha-na-1-1", image.ref, image_digest=image.digest, ip="10.210.9.10")
+    b = spec("sha-nb-1-1", image.ref, image_digest=image.digest, ip="10.210.9.11")
+    dns = [DnsRecord(name="sha-web.shoal.internal", addresses=["10.210.9.11"])]
+    env.set_state(state(registry, a, b, dns=dns))
+    env.start()
+    wait_for(lambda: running(env, a.id, b.id), 60, lambda: f"both running\n{env.log()}")
+    assert [by_id(env, cid).ip for cid in (a.id, b.id)] == ["10.210.9.10", "10.210.9.11"]  # type: ignore[union-attr]
+    rt = env.runtime()
+    pinged = rt.exec(a.id, ["ping", "-c", "1", "-W", "2", "sha-web.shoal.internal"], 10)
+    assert pinged.exit_code == 0, pinged.output
+    assert "10.210.9.11" in pinged.output
+    links = subprocess.run(
+        ["ip", "-n", env.netns, "-o", "link"], capture_output=True, text=True, check=True
+    ).stdout
+    assert env.config.bridge in links and env.config.wg_interface in links
+    nft = ["nsenter", f"--net=/run/netns/{env.netns}", "nft", "list", "tables"]
+    assert env.config.nft_table in subprocess.run(nft, capture_output=True, text=True, check=True).stdout
+    assert "reconcile step" not in env.log()
+
+
+def _prepull(env: AgentEnv, registry: str, ref: str) -> PulledImage:
+    """Pull into the agent's store from here, under the pinned name the agent will ask for."""
+    store = ImageStore(env.config.images_dir, None, [registry])
+    digest = store.pull(ref).digest
+    pinned = f"{ref.rsplit(':', 1)[0]}@{digest}"
+    store.pull(pinned)
+    return PulledImage(ref, digest, {}, [])

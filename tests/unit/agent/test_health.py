@@ -1,0 +1,63 @@
+"""The health-check state machine: starting → healthy / unhealthy, start period, retries."""
+
+from __future__ import annotations
+
+from shoal.agent.health import due, initial, message, probe_argv, record
+from shoal.model.container import HealthCheck
+
+CHECK = HealthCheck(test=["CMD", "true"], interval_s=2, timeout_s=1, retries=3, start_period_s=10)
+
+
+def test_probe_argv_forms() -> None:
+    assert probe_argv(["CMD", "wget", "-q", "x"]) == ["wget", "-q", "x"]
+    assert probe_argv(["CMD-SHELL", "test -f /ok || exit 1"]) == ["/bin/sh", "-c", "test -f /ok || exit 1"]
+    assert probe_argv(["NONE"]) is None
+    assert probe_argv([]) is None
+    assert probe_argv(["CMD"]) is None
+
+
+def test_first_probe_after_one_interval() -> None:
+    state = initial(CHECK, 100.0)
+    assert state.status == "starting"
+    assert not due(state, 101.9)
+    assert due(state, 102.0)
+
+
+def test_success_makes_healthy_and_resets_failures() -> None:
+    state = record(initial(CHECK, 100.0), CHECK, ok=True, now=102.0)
+    assert state.status == "healthy"
+    state = record(state, CHECK, ok=False, now=104.0)
+    state = record(state, CHECK, ok=True, now=106.0)
+    assert (state.status, state.failures) == ("healthy", 0)
+    assert state.next_at == 108.0
+
+
+def test_failures_inside_start_period_do_not_count() -> None:
+    state = initial(CHECK, 100.0)
+    for now in (102.0, 104.0, 106.0, 108.0):
+        state = record(state, CHECK, ok=False, now=now)
+    assert (state.status, state.failures) == ("starting", 0)
+
+
+def test_retries_failures_after_start_period_make_unhealthy() -> None:
+    state = initial(CHECK, 100.0)
+    state = record(state, CHECK, ok=False, now=111.0)
+    state = record(state, CHECK, ok=False, now=113.0)
+    assert (state.status, state.failures) == ("starting", 2)
+    state = record(state, CHECK, ok=False, now=115.0, output="boom\nconnection refused\n")
+    assert (state.status, state.failures) == ("unhealthy", 3)
+    assert message(state) == "health check failed 3 times: connection refused"
+
+
+def test_healthy_counts_failures_even_in_start_period() -> None:
+    state = record(initial(CHECK, 100.0), CHECK, ok=True, now=102.0)
+    for now in (104.0, 106.0, 108.0):
+        state = record(state, CHECK, ok=False, now=now)
+    assert state.status == "unhealthy"
+
+
+def test_recovers_from_unhealthy() -> None:
+    check = CHECK.model_copy(update={"start_period_s": 0, "retries": 1})
+    state = record(initial(check, 0.0), check, ok=False, now=2.0)
+    assert state.status == "unhealthy"
+    assert record(state, check, ok=True, now=4.0).status == "healthy"
