@@ -1,0 +1,161 @@
+"""Deploy-to-running latency of one replica with a cached image, against podman and raw runc.
+
+Whole path: `shoal deploy -f` (CLI → API → controller → agent long-poll → runc) until the replica
+runs, on a one-node sandbox, after a first deploy has cached the image. Same-run baselines:
+`podman run -d` and `runc run -d` of the same image (the example app, from its OCI layout), podman
+with its own throwaway storage and no network. Prints JSON with p50/p95 per path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from shoal.client import Client
+from shoal.client.contexts import ContextStore
+from shoal.sandbox import images, teardown
+from shoal.sandbox.session import Session, temporary_sandbox
+
+IMAGE = "example/hello:latest"
+# podman's default rlimits exceed this machine's hard limits
+ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+COMPOSE = """
+services:
+  lat:
+    image: {image}
+    environment: {{RUN: "{run}"}}
+    deploy:
+      replicas: 1
+      placement: {{constraints: ["node.hostname == n1"]}}
+      restart_policy: {{condition: any, delay: 1s}}
+"""
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"runs": len(samples), "p50_s": round(statistics.median(ordered), 4), "p95_s": round(p95, 4)}
+
+
+def timed(action: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def shoal_runs(session: Session, runs: int, workdir: Path) -> list[float]:
+    """`shoal deploy --detach` (CLI → API) until the API reports the replica running (agent → runc)."""
+    image = f"{session.record.registry}/{IMAGE}"
+    compose = workdir / "compose.yaml"
+    context = ContextStore(Path(session.env["XDG_CONFIG_HOME"]) / "shoal").load().contexts["sandbox"]
+    with Client(context.server, context.token, Path(context.ca or "")) as api:
+
+        def running() -> bool:
+            return any(t.state == "running" for t in api.tasks(service="lat"))
+
+        def deploy(run: int) -> None:
+            compose.write_text(COMPOSE.format(image=image, run=run))
+            session.check("deploy", "-f", str(compose), "--project", "bench", "--detach")
+            while not running():
+                time.sleep(0.02)
+
+        deploy(-1)  # pulls and caches the image
+        samples = []
+        for run in range(runs):
+            api.remove_service("lat")
+            while api.tasks(service="lat") or containers_left(session):
+                time.sleep(0.1)
+            samples.append(timed(functools.partial(deploy, run)))
+        api.remove_service("lat")
+    return samples
+
+
+def containers_left(session: Session) -> bool:
+    """Whether the node still has a `lat` container (stopping one takes its grace period)."""
+    holder = session.record.nodes[0].holder_pid
+    return any(
+        cid.startswith("lat-") for _, cid in teardown.runc_containers(Path(f"/proc/{holder}/root/run"))
+    )
+
+
+def podman_runs(layout: Path, runs: int, workdir: Path) -> list[float]:
+    """`podman run -d` of the same image (pulled from its OCI layout), own storage, no network."""
+    base = ["podman", "--root", str(workdir / "root"), "--runroot", str(workdir / "runroot")]
+    pulled = subprocess.run(
+        [*base, "pull", "--quiet", f"oci:{layout}:latest"], check=True, capture_output=True, text=True
+    )
+    image = pulled.stdout.strip().splitlines()[-1]
+    samples = []
+    try:
+        for run in range(runs):
+            name = f"sbx-bench-{run}"
+            argv = [*base, "run", "-d", "--network", "none", *ULIMITS, "--name", name, image]
+            samples.append(timed(functools.partial(_quiet, argv)))
+            _quiet([*base, "rm", "-f", "-t", "0", name])
+    finally:
+        subprocess.run([*base, "rm", "--all", "--force", "-t", "0"], capture_output=True, check=False)
+        subprocess.run([*base, "rmi", "--all", "--force"], capture_output=True, check=False)
+        subprocess.run(["umount", str(workdir / "root" / "overlay")], capture_output=True, check=False)
+    return samples
+
+
+def runc_runs(layout: Path, runs: int, workdir: Path) -> list[float]:
+    bundle = workdir / "bundle"
+    _quiet(["umoci", "unpack", "--image", f"{layout}:latest", str(bundle)])
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["terminal"] = False
+    config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"] if n["type"] != "network"]
+    config["linux"]["namespaces"].append({"type": "network"})
+    samples = []
+    for run in range(runs):
+        config["linux"]["cgroupsPath"] = f"shoal-sbx-bench/r{run}"
+        (bundle / "config.json").write_text(json.dumps(config))
+        argv = ["runc", "--root", str(workdir / "runc"), "run", "-d", "--bundle", str(bundle), f"r{run}"]
+        samples.append(timed(functools.partial(_quiet, argv)))
+        _quiet(["runc", "--root", str(workdir / "runc"), "delete", "--force", f"r{run}"])
+    teardown.remove_cgroups()
+    return samples
+
+
+def _quiet(argv: list[str]) -> None:
+    subprocess.run(
+        argv, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="sbx-bench-"))
+    try:
+        with temporary_sandbox(nodes=1, nat=0) as session:
+            shoal = shoal_runs(session, args.runs, workdir)
+        print(json.dumps({"shoal_deploy": percentiles(shoal)}), file=sys.stderr)
+        layout = images.cached_build(images.example_app_spec(), workdir / "cache", "latest")
+        podman = podman_runs(layout, args.runs, workdir / "podman")
+        runc = runc_runs(layout, args.runs, workdir / "runc")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result = {
+        "shoal_deploy": percentiles(shoal),
+        "podman_run_d": percentiles(podman),
+        "runc_run_d": percentiles(runc),
+    }
+    result["shoal_p50_over_podman_p50"] = round(
+        result["shoal_deploy"]["p50_s"] / result["podman_run_d"]["p50_s"], 2
+    )
+    print(json.dumps({"benchmark": "deploy_latency", **result}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""`shoal sandbox up` without the cluster: network, registry, node holders, example image.
+
+The steps run in order and record what they made in ``sandbox.json`` as they go, so a failure
+half-way leaves a record `down` can use; `up` tears down on failure before it reports the error.
+`cluster.py` then runs the server and agents on the nodes this made.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shoal.sandbox import images, net, state
+from shoal.sandbox.layout import INET_NS, Layout, NodePlan
+from shoal.sandbox.nodes import NodeError, start_holder
+from shoal.sandbox.registry import start_registry
+from shoal.sandbox.state import NodeRecord, SandboxState
+
+EXAMPLE_IMAGE = "example/hello"
+EXAMPLE_TAG = "latest"
+
+
+def build_topology(layout: Layout, directory: Path) -> SandboxState:
+    """Make the network, the registry and every node's holder; returns the record."""
+    for sub in ("logs", "run", "nodes"):
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+    record = SandboxState(dir=str(directory), registry=layout.registry)
+    state.save(record)
+    net.build_network(layout)
+    start_sandbox_registry(record, directory)
+    for node in layout.nodes:
+        holder = start_holder(node, directory)
+        record.nodes.append(node_record(node, holder))
+        state.save(record)
+    return record
+
+
+def node_record(node: NodePlan, holder_pid: int) -> NodeRecord:
+    fields = {"name": node.name, "netns": node.netns, "address": node.address}
+    return NodeRecord(**fields, nat=node.nat, ingress=node.ingress, holder_pid=holder_pid)
+
+
+def start_sandbox_registry(record: SandboxState, directory: Path) -> None:
+    """Debian's docker-registry inside sbx-inet, on the address every node can reach."""
+    registry = start_registry(directory / "registry", record.registry, prefix=net.in_netns(INET_NS))
+    record.registry_pid = registry.pid
+    state.save(record)
+
+
+def push_example_image(record: SandboxState, directory: Path) -> str:
+    """Build the example app offline and push it to the sandbox registry; returns its reference."""
+    layout_dir = images.cached_build(images.example_app_spec(), directory / "image-cache", EXAMPLE_TAG)
+    ref = f"{record.registry}/{EXAMPLE_IMAGE}:{EXAMPLE_TAG}"
+    try:
+        images.push(layout_dir, EXAMPLE_TAG, ref)
+    except RuntimeError as exc:
+        raise NodeError(f"pushing the example image to {record.registry}: {exc}") from exc
+    return ref

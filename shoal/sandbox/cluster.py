@@ -1,0 +1,178 @@
+"""Runs shoal on the sandbox's nodes: the server on n1, then `join` and an agent on every node.
+
+Last step of `shoal sandbox up` (after `build.py`). Each process runs inside its node through
+the node's holder, detached, with its log under ``<dir>/logs/``; its pid goes into the record.
+`up` returns once every node is ``ready`` in the API, or fails naming the node and process that
+did not come up with the last lines of its log.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shoal.client.contexts import ContextStore
+from shoal.sandbox import state
+from shoal.sandbox.layout import SERVER_PORT
+from shoal.sandbox.nodes import NodeError, alive, enter, last_lines, node_dir, run_in, spawn
+from shoal.sandbox.state import NodeRecord, ProcessRecord, SandboxState
+
+SHOAL = [sys.executable, "-m", "shoal"]
+NODE_STATE = Path("/var/lib/shoal")
+SERVER_DATA = NODE_STATE / "server"
+SERVER_START = [*SHOAL, "server", "start", "--data-dir", str(SERVER_DATA)]
+AGENT_START = [*SHOAL, "agent", "start"]
+PG_DIR = SERVER_DATA / "postgres"
+CONTEXT = "sandbox"
+# The cluster's ingress CA when the server hands one out, else Caddy's own internal CA.
+CADDY_ROOT_CERTS = (Path("caddy/ca/root.crt"), Path("caddy/storage/pki/authorities/local/root.crt"))
+
+
+def host_path(root: Path, node: str, inside: str) -> Path:
+    """Where a path under a node's /var/lib/shoal is seen from the host."""
+    return node_dir(root, node) / Path(inside).relative_to(NODE_STATE)
+
+
+def start_cluster(record: SandboxState, root: Path, timeout_s: float) -> None:
+    """Server on the first node, an agent on every node; waits until all are ready."""
+    first = record.nodes[0]
+    init = server_init(record, first)
+    record.server, record.ca = init["url"], str(host_path(root, first.name, init["ca"]))
+    start_process(record, root, first, "server", SERVER_START)
+    wait_until(lambda: api_healthy(record), timeout_s, record, root, "the server API never answered")
+    for node in record.nodes:
+        join(record, node, init["join_token"])
+        start_process(record, root, node, "agent", AGENT_START)
+    write_context(record, init["admin_token"])
+    wait_until(
+        lambda: all_ready(record, init["admin_token"]), timeout_s, record, root, "nodes did not all join"
+    )
+    record.cluster = True
+    state.save(record)
+
+
+def server_init(record: SandboxState, node: NodeRecord) -> dict[str, str]:
+    """`shoal server init` on the node; returns its JSON (admin and join tokens, CA, URL)."""
+    argv = [*SHOAL, "server", "init", "--data-dir", str(SERVER_DATA), "--output", "json"]
+    argv += ["--listen", f"0.0.0.0:{SERVER_PORT}", "--advertise", f"https://{node.address}:{SERVER_PORT}"]
+    argv += ["--server-node", node.name]
+    proc = run_in(node.holder_pid, argv, timeout_s=120)
+    if proc.returncode != 0:
+        raise NodeError(f"node {node.name}: server init failed: {_tail(proc.stderr)}")
+    doc: dict[str, str] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return doc
+
+
+def join(record: SandboxState, node: NodeRecord, token: str) -> None:
+    """`shoal join` on the node, with the sandbox's per-node settings."""
+    argv = [*SHOAL, "join", record.server, "--token", token, "--name", node.name]
+    argv += [] if node.nat else ["--endpoint", f"{node.address}:51820"]
+    argv += ["--ingress"] if node.ingress else []
+    argv += [
+        "--set",
+        f"cgroup_parent=shoal-sbx-{node.name}",
+        "--set",
+        f"insecure_registries={record.registry}",
+    ]
+    proc = run_in(node.holder_pid, argv, timeout_s=60)
+    if proc.returncode != 0:
+        raise NodeError(f"node {node.name}: join failed: {_tail(proc.stderr or proc.stdout)}")
+
+
+def start_process(record: SandboxState, root: Path, node: NodeRecord, role: str, argv: list[str]) -> None:
+    log = root / "logs" / f"{node.name}-{role}.log"
+    pid = spawn([*enter(node.holder_pid), *argv], log)
+    record.processes.append(ProcessRecord(node=node.name, role=role, pid=pid, log=str(log)))
+    state.save(record)
+
+
+def api_healthy(record: SandboxState) -> bool:
+    try:
+        resp = httpx.get(f"{record.server}/api/v1/health", verify=record.ca, timeout=2)
+    except httpx.HTTPError:
+        return False
+    return resp.status_code == 200
+
+
+def all_ready(record: SandboxState, token: str) -> bool:
+    """Whether every node is ready and has a WireGuard handshake with every public node."""
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=record.server, verify=record.ca, headers=headers, timeout=5) as api:
+            details = [api.get(f"/api/v1/nodes/{n.name}") for n in record.nodes]
+    except httpx.HTTPError:
+        return False
+    if any(resp.status_code != 200 for resp in details):
+        return False
+    public = {n.name for n in record.nodes if not n.nat}
+    return mesh_ready([resp.json() for resp in details], public)
+
+
+def mesh_ready(nodes: list[dict[str, Any]], public: set[str]) -> bool:
+    """Pure: every node (API detail) is ready, and every NAT'd node has shaken hands with every
+    public node (its keepalives hold those tunnels open; public nodes reach each other directly,
+    and NAT'd nodes reach each other through them)."""
+    for node in nodes:
+        shaken = {p.get("name") for p in node.get("peers") or [] if p.get("latest_handshake")}
+        if node.get("state") != "ready" or (node["name"] not in public and not public <= shaken):
+            return False
+    return True
+
+
+def wait_until(
+    check: Callable[[], bool], timeout_s: float, record: SandboxState, root: Path, what: str
+) -> None:
+    """Poll ``check`` until true; a dead process or the timeout fails naming it and its log."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        dead = [p for p in record.processes if not alive(p.pid)]
+        if dead:
+            p = dead[0]
+            raise NodeError(f"node {p.node}: {p.role} exited: {last_lines(Path(p.log))}")
+        if time.monotonic() > deadline:
+            p = record.processes[-1]
+            raise NodeError(
+                f"{what} within {timeout_s:.0f}s; {p.node} {p.role} log: {last_lines(Path(p.log))}"
+            )
+        time.sleep(0.5)
+
+
+def ingress_ca(record: SandboxState) -> str:
+    """The root certificate the ingress node's Caddy chains to (host path), once it exists."""
+    for node in record.nodes:
+        for candidate in CADDY_ROOT_CERTS:
+            path = node_dir(Path(record.dir), node.name) / candidate
+            if node.ingress and path.exists():
+                return str(path)
+    return ""
+
+
+def write_context(record: SandboxState, token: str) -> None:
+    """Point the CLI at the sandbox: the context named `sandbox` (its CA pinned), made current."""
+    ContextStore().put(CONTEXT, record.server, token, Path(record.ca).read_bytes(), current=True)
+
+
+def _tail(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else "no output"
+
+
+def restart_process(record: SandboxState, node_name: str, role: str) -> int:
+    """Start a node's server or agent again (after a kill, in tests and benchmarks); returns its pid."""
+    node = record.node(node_name)
+    start_process(record, Path(record.dir), node, role, SERVER_START if role == "server" else AGENT_START)
+    return record.processes[-1].pid
+
+
+def process(record: SandboxState, node_name: str, role: str) -> ProcessRecord:
+    """The latest recorded process of a role on a node."""
+    found = [p for p in record.processes if p.node == node_name and p.role == role]
+    if not found:
+        raise NodeError(f"no {role} recorded on node {node_name}")
+    return found[-1]
