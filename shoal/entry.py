@@ -2,39 +2,56 @@
 
 `cli` holds the commands for people (they talk only to the API); the long-running processes
 (`server`, `agent`, `join`) and the local `sandbox` live in their own packages and are added
-here, so that `cli` never imports `control`, `agent` or `sandbox`.
+here, lazily by module name, so that `cli` never imports `control`, `agent` or `sandbox` and a
+command pays only for the package it runs. `shoal agent ...` and `shoal join` go straight to the
+agent's commands without loading the people's CLI at all: the agent is long-running and its
+memory is a figure (issue 5: ≤ 60 MB with 20 containers).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Sequence
 
 import click
 
-from shoal.cli.main import cli
-
-# (module, attribute) of each group contributed by a package other than cli; a package not
-# yet present is skipped, so the command still works while it is built.
-_PROCESS_COMMANDS = [
-    ("shoal.control.commands", "server"),
-    ("shoal.agent.commands", "agent"),
-    ("shoal.agent.commands", "join"),
-    ("shoal.sandbox.commands", "sandbox"),
-]
+# name → (module, attribute) of each command contributed by a package other than cli; a package
+# not yet present is skipped, so the command still works while it is built.
+_PROCESS_COMMANDS = {
+    "server": ("shoal.control.commands", "server"),
+    "agent": ("shoal.agent.commands", "agent"),
+    "join": ("shoal.agent.commands", "join"),
+    "sandbox": ("shoal.sandbox.commands", "sandbox"),
+}
+# Run without the people's CLI around them (their own errors are already one line).
+_DIRECT = ("agent", "join")
 
 
 def _add_process_commands(group: click.Group) -> None:
-    for module_name, attr in _PROCESS_COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        group.add_command(getattr(module, attr))
+    for name, (module_name, attr) in _PROCESS_COMMANDS.items():
+        group.add_lazy_command(name, module_name, attr)  # type: ignore[attr-defined]
+
+
+def _direct_command(argv: Sequence[str]) -> click.Command | None:
+    """The agent's command when argv asks for it first thing (`shoal agent start ...`)."""
+    if not argv or argv[0] not in _DIRECT:
+        return None
+    from shoal.agent.memory import slim_imports  # noqa: PLC0415
+
+    slim_imports()  # this process is the agent's: only the parts of pyroute2/httpx it uses
+    module_name, attr = _PROCESS_COMMANDS[argv[0]]
+    command: click.Command = getattr(importlib.import_module(module_name), attr)
+    return command
 
 
 def main() -> None:
+    direct = _direct_command(sys.argv[1:])
+    if direct is not None:
+        direct.main(args=sys.argv[2:], prog_name=f"shoal {sys.argv[1]}", help_option_names=["-h", "--help"])
+        return
+    from shoal.cli.main import cli  # noqa: PLC0415 (not loaded for the agent's commands)
+
     _add_process_commands(cli)
     cli(prog_name="shoal")
 

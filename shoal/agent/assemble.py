@@ -18,6 +18,7 @@ from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.httpd import AgentHttpd, create_app
 from shoal.agent.images import ImageStore, PulledImage
 from shoal.agent.loop import Agent, ControlClient, Step
+from shoal.agent.memory import TrimStep
 from shoal.agent.net.config import NetConfig
 from shoal.agent.reconcilers.containers import Attached, ContainersReconciler, Seen
 from shoal.agent.reconcilers.dns import DnsReconciler
@@ -268,4 +269,5 @@ def build_agent(config: AgentConfig, node: NodeRecord, client: ControlClient | N
     agent.steps += [s for s in (ingress_step(config),) if s is not None]
     assert isinstance(containers.runtime, RuntimeAdapter)
     agent.steps.append(httpd_step(config, node, containers.runtime.runtime, agent))
+    agent.steps.append(("memory", TrimStep()))
     return agent

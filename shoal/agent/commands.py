@@ -15,14 +15,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from shoal.agent import config as cfg
-from shoal.agent.join import JoinToken, parse_token, pinned_ca, register
 from shoal.agent.report import read_capacity
 from shoal.errors import ShoalError
+
+if TYPE_CHECKING:
+    from shoal.agent.join import JoinToken
 
 DEFAULT_DATA_DIR = str(cfg.AgentConfig().data_dir)
 UNIT_PATH = "/etc/systemd/system/shoal-agent.service"
@@ -88,7 +90,9 @@ def join_body(options: JoinOptions, token: JoinToken, public_key: str) -> dict[s
 
 def do_join(options: JoinOptions, config: cfg.AgentConfig) -> cfg.NodeRecord:
     """Pin, register and store: the whole of `shoal join` (no output)."""
-    from shoal.agent.sys.wireguard import load_or_create_key  # noqa: PLC0415 (pyroute2: join only)
+    # join only, not the agent: cryptography (x509) and pyroute2 (agent.memory)
+    from shoal.agent.join import parse_token, pinned_ca, register  # noqa: PLC0415
+    from shoal.agent.sys.wireguard import load_or_create_key  # noqa: PLC0415
 
     token = parse_token(options.token)
     ca_pem = pinned_ca(options.url, token)  # raises before anything secret is sent
@@ -157,6 +161,9 @@ def agent() -> None:
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
 def start(data_dir: Path, log_level: str) -> None:
     """Run the agent loop until stopped (SIGTERM or Ctrl-C)."""
+    from shoal.agent.memory import limit_arenas  # noqa: PLC0415
+
+    limit_arenas()  # before any of the agent's threads exist
     from shoal.agent.assemble import build_agent  # noqa: PLC0415 (the whole agent: not for every CLI call)
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

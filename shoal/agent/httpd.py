@@ -2,12 +2,14 @@
 
 `GET /agent/v1/containers/<id>/logs?follow=&since=&tail=`, `POST /agent/v1/containers/<id>/exec`
 and `GET /metrics` (docs/interfaces.md), every one behind the bearer `agent_secret` the server
-gave at join. A small Flask app served by cheroot in a thread of the agent process.
+gave at join. A small WSGI app (werkzeug request/response and routing, no Flask: the agent's
+memory is a figure) served by cheroot in a thread of the agent process.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -16,7 +18,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from cheroot import wsgi
-from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.test import Client
+from werkzeug.wrappers import Request, Response
 
 from shoal.errors import NotFound, ShoalError
 
@@ -24,7 +29,7 @@ log = logging.getLogger(__name__)
 
 MAX_TAIL = 100_000
 EXEC_TIMEOUT_S = 60.0
-HTTP_THREADS = 8  # each `logs -f` holds one while it streams
+HTTP_THREADS = 8  # each `logs -f` holds one while it streams (idle ones are cheap: see agent.memory)
 
 
 class ContainerAccess(Protocol):
@@ -63,34 +68,55 @@ def authorized(header: str | None, secret: str) -> bool:
     return bool(secret) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), secret)
 
 
+def jsonify(body: object, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
 def _error(status: int, text: str) -> Response:
-    answer = jsonify({"error": text})
-    answer.status_code = status
-    return answer
+    return jsonify({"error": text}, status)
 
 
-def create_app(containers: ContainerAccess, secret: str, metrics: Callable[[], bytes]) -> Flask:
-    app = Flask("shoal.agent")
+ROUTES = Map(
+    [
+        Rule("/metrics", endpoint="metrics", methods=["GET"]),
+        Rule("/agent/v1/containers/<cid>/logs", endpoint="logs", methods=["GET"]),
+        Rule("/agent/v1/containers/<cid>/exec", endpoint="exec", methods=["POST"]),
+    ]
+)
 
-    @app.before_request
-    def _auth() -> Response | None:
-        if not authorized(request.headers.get("Authorization"), secret):
+
+@dataclass
+class AgentApp:
+    """The WSGI app: the secret first (every path), then the three routes."""
+
+    containers: ContainerAccess
+    secret: str
+    metrics: Callable[[], bytes]
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        response = self.dispatch(Request(environ))
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        if not authorized(request.headers.get("Authorization"), self.secret):
             return _error(401, "missing or wrong agent secret")
-        return None
+        try:
+            endpoint, values = ROUTES.bind_to_environ(request.environ).match()
+        except HTTPException as exc:
+            return _error(exc.code or 404, exc.description or exc.name)
+        if endpoint == "metrics":
+            return Response(self.metrics(), mimetype="text/plain; version=0.0.4")
+        if endpoint == "logs":
+            return logs_response(self.containers, values["cid"], request.args)
+        return exec_response(self.containers, values["cid"], request.get_json(silent=True))
 
-    @app.get("/metrics")
-    def _metrics() -> Response:
-        return Response(metrics(), mimetype="text/plain; version=0.0.4")
+    def test_client(self) -> Client:
+        """werkzeug's test client over this app (as Flask's app.test_client())."""
+        return Client(self, Response)
 
-    @app.get("/agent/v1/containers/<cid>/logs")
-    def _logs(cid: str) -> Response:
-        return logs_response(containers, cid, request.args)
 
-    @app.post("/agent/v1/containers/<cid>/exec")
-    def _exec(cid: str) -> Response:
-        return exec_response(containers, cid, request.get_json(silent=True))
-
-    return app
+def create_app(containers: ContainerAccess, secret: str, metrics: Callable[[], bytes]) -> AgentApp:
+    return AgentApp(containers, secret, metrics)
 
 
 def logs_response(containers: ContainerAccess, cid: str, args: Any) -> Response:
@@ -125,7 +151,7 @@ def exec_response(containers: ContainerAccess, cid: str, body: Any) -> Response:
 class AgentHttpd:
     """cheroot serving the app in a daemon thread."""
 
-    app: Flask
+    app: AgentApp
     host: str
     port: int
     _server: wsgi.Server | None = None

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dnslib import DNSError, DNSRecord
-from pyroute2 import netns
+from pyroute2 import netns  # the submodule (see agent.memory)
 
 from shoal.agent.dns.answer import Records, answer_local, servfail
 from shoal.agent.net.nsthread import in_netns

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from pyroute2 import netns
+from pyroute2 import netns  # the submodule (see agent.memory)
 
 T = TypeVar("T")
 

@@ -100,7 +100,7 @@ class NetworkReconciler:
 
     # ---- the node side ---------------------------------------------------------------------
     def observe(self) -> NetObserved:
-        bridge = self.netlink.links().get(self.config.bridge)
+        bridge = self.netlink.link(self.config.bridge)
         addresses = tuple(self.netlink.addresses(bridge.index)) if bridge else ()
         forwarding = in_netns(self.config.node_netns, _forwarding_on)
         attached = sorted(self.ipam.allocations)

@@ -29,7 +29,8 @@ from shoal.agent.sys.wireguard import (
     WireguardError,
     WireguardGo,
     kernel_module_loaded,
-    load_or_create_key,
+    load_private_key,
+    public_key_of,
     resolve_endpoint,
 )
 from shoal.model.state import NodeState, Peer
@@ -125,7 +126,11 @@ class WireguardReconciler:
         self.backend: WgBackend = (
             KernelWg(config.wg_interface, config.node_netns) if self.kernel else Uapi(config.wg_socket)
         )
-        self.private_key, self.public_key = load_or_create_key(config.wg_key_file)
+        self.private_key = load_private_key(config.wg_key_file)
+
+    @property
+    def public_key(self) -> str:
+        return public_key_of(self.private_key)
 
     def _ensure_interface(self) -> None:
         if not self.kernel:
@@ -139,7 +144,7 @@ class WireguardReconciler:
 
     def observe(self, cluster_cidr: str) -> WgObserved:
         self._ensure_interface()
-        link = self.netlink.links().get(self.config.wg_interface)
+        link = self.netlink.link(self.config.wg_interface)
         routes = [r for r in self.netlink.routes() if r.dst == str(ipaddress.ip_network(cluster_cidr))]
         return WgObserved(self.backend.get(), link, routes[0] if routes else None)
 

@@ -104,6 +104,7 @@ class CaddyProcess:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         cfg.config_file.write_text(json.dumps(bootstrap))
+        cfg.admin_socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         cfg.admin_socket.unlink(missing_ok=True)
         with open(cfg.log_file, "ab") as log:
             proc = subprocess.Popen(

@@ -8,12 +8,14 @@ through `_write`, which counts it, so a run with nothing to change is observably
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import IPRoute, netns
+from pyroute2 import netns  # the submodule, not the package facade (see agent.memory)
+from pyroute2.iproute.linux import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.errors import ShoalError
@@ -143,6 +145,17 @@ class Netlink:
         with self._ipr() as ipr:
             parsed = [parse_link(m.dump()) for m in ipr.link("dump")]
         return {link.name: link for link in parsed}
+
+    def link(self, name: str) -> Link | None:
+        """One link by name (a single request: cheaper than `links()` on a node with many veths)."""
+        with self._ipr() as ipr:
+            try:
+                found = ipr.link("get", ifname=name)
+            except NetlinkError as exc:
+                if exc.code == errno.ENODEV:
+                    return None
+                raise NetlinkFailure(f"netlink: get link {name}: {exc.args[-1]}") from exc
+        return next((parse_link(m.dump()) for m in found), None)
 
     def addresses(self, index: int) -> list[str]:
         with self._ipr() as ipr:

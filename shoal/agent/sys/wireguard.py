@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from pyroute2 import WireGuard
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.generic.wireguard import WireGuard  # not the package facade (agent.memory)
 
 from shoal.agent.net.nsthread import in_netns
 from shoal.errors import ShoalError
@@ -83,9 +82,14 @@ def hex_to_b64(key: str) -> str:
     return base64.b64encode(bytes.fromhex(key)).decode()
 
 
+KEY_BYTES = 32  # X25519
+
+
 # ---- keys -----------------------------------------------------------------------------------
 def load_or_create_key(path: Path) -> tuple[str, str]:
     """(private, public) base64 keys; the private one made once and kept in `path` (0600)."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: PLC0415 (6 MB .so)
+
     if path.exists():
         raw = X25519PrivateKey.from_private_bytes(base64.b64decode(path.read_text().strip()))
     else:
@@ -98,7 +102,23 @@ def load_or_create_key(path: Path) -> tuple[str, str]:
     return private, base64.b64encode(raw.public_key().public_bytes_raw()).decode()
 
 
+def load_private_key(path: Path) -> str:
+    """The base64 private key kept in `path` (made there first if absent).
+
+    What the agent needs at each start: read without cryptography, whose 6 MB library the agent's
+    memory need not carry (only a missing or unreadable key goes through load_or_create_key).
+    """
+    if path.exists():
+        text = path.read_text().strip()
+        with contextlib.suppress(ValueError):
+            if len(base64.b64decode(text, validate=True)) == KEY_BYTES:
+                return text
+    return load_or_create_key(path)[0]
+
+
 def public_key_of(private: str) -> str:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: PLC0415
+
     raw = X25519PrivateKey.from_private_bytes(base64.b64decode(private))
     return base64.b64encode(raw.public_key().public_bytes_raw()).decode()
 
