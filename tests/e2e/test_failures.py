@@ -44,7 +44,7 @@ def runc_roots(cluster: Sandbox, node: str) -> set[str]:
 
 def runc_pids(cluster: Sandbox, node: str) -> dict[str, int]:
     """Container id → pid of the running containers under the node's runc roots."""
-    pids = {}
+    pids: dict[str, int] = {}
     for root in runc_roots(cluster, node):
         got = cluster.exec(node, "runc", "--root", root, "list", "--format", "json")
         listed = json.loads(got.stdout or "null") or []

@@ -107,7 +107,7 @@ def ingress(netns: str, tmp_path: Path) -> Iterator[tuple[IngressReconciler, Ing
     settings = IngressSettings(tls="internal", ca_cert_pem=cert, ca_key_pem=key)
     config = IngressConfig(
         state_dir=tmp_path / "caddy",
-        admin_socket=tmp_path / "caddy-admin.sock",
+        admin_socket=tmp_path / "run" / "caddy-admin.sock",  # a dir Caddy start must make
         ports=CaddyPorts(http=80, https=443),
         argv_prefix=tuple(_in_ns(netns)),
     )

@@ -1,0 +1,136 @@
+"""What every CLI command shares: the `--output` option, the client for the resolved target,
+and the root group that turns every error into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from shoal.cli.render import print_json
+from shoal.client import Client
+from shoal.client.contexts import ContextStore, Target, resolve
+from shoal.errors import ShoalError
+
+F = TypeVar("F", bound=Callable[..., Any])
+OUTPUT_KEY = "shoal.output"
+CLIENT_KEY = "shoal.client"
+FORMATS = click.Choice(["table", "json"])
+
+
+class ShoalGroup(click.Group):
+    """The root group: a ShoalError anywhere below becomes `error: <line>` and exit 1.
+
+    Commands of other packages (server, agent, sandbox) may be added lazily by module name, so
+    `shoal ps` does not pay for importing Flask, psycopg and pyroute2.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, tuple[str, str]] = {}
+
+    def add_lazy_command(self, name: str, module: str, attr: str) -> None:
+        """Add command `name`, imported from `module`.`attr` only when it is used (or listed)."""
+        self.lazy[name] = (module, attr)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = {*super().list_commands(ctx), *self.lazy}
+        return sorted(n for n in names if self.get_command(ctx, n) is not None)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in self.lazy:
+            return found
+        module_name, attr = self.lazy.pop(cmd_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a package not built yet: the command is absent
+            if exc.name != module_name:
+                raise
+            return None
+        command: click.Command = getattr(module, attr)
+        self.add_command(command, cmd_name)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ShoalError as exc:
+            click.echo(f"error: {one_line(str(exc))}", err=True)
+            ctx.exit(1)
+        except ValidationError as exc:
+            click.echo(f"error: unexpected answer from the server: {_first_error(exc)}", err=True)
+            ctx.exit(1)
+        except OSError as exc:  # a config file or a file named on the command line
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            ctx.exit(1)
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split()) or "failed"
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+
+
+def _remember_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_root().meta[OUTPUT_KEY] = value
+
+
+def output_option(func: F) -> F:
+    """`--output table|json` on a command (the root group has it too; the command's wins)."""
+    option = click.option(
+        "--output",
+        "-o",
+        type=FORMATS,
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=_remember_output,
+        help="table for people, json for scripts",
+    )
+    return option(func)
+
+
+def output_format(ctx: click.Context | None = None) -> str:
+    ctx = ctx or click.get_current_context()
+    return str(ctx.find_root().meta.get(OUTPUT_KEY, "table"))
+
+
+def wants_json() -> bool:
+    return output_format() == "json"
+
+
+def say(message: str, data: Any) -> None:
+    """A command's result: one line for people, `data` as JSON for scripts."""
+    if wants_json():
+        print_json(data)
+    else:
+        click.echo(message)
+
+
+def target() -> Target:
+    """The server, token and CA this invocation talks to (context + environment)."""
+    return resolve(ContextStore().load(), os.environ)
+
+
+def client() -> Client:
+    """The API client for the resolved target, one per invocation, closed when it ends."""
+    root = click.get_current_context().find_root()
+    found = root.meta.get(CLIENT_KEY)
+    if isinstance(found, Client):
+        return found
+    goal = target()
+    made = Client(goal.server, goal.token, goal.ca)
+    root.meta[CLIENT_KEY] = made
+    root.call_on_close(made.close)
+    return made

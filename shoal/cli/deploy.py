@@ -1,0 +1,162 @@
+"""`shoal deploy -f compose.yaml`: send the file, then watch every service roll out.
+
+The server validates the file (a 400 names the key and its line); the command then polls each
+service until its replicas at the new revision are all running and healthy (exit 0), one fails
+(exit 1 with the reason the agent reported), or the timeout passes. `--detach` returns at once.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import click
+from rich.live import Live
+from rich.table import Table
+
+from shoal.cli.common import client, output_option, say, wants_json
+from shoal.cli.progress import Progress, progress
+from shoal.cli.render import console, make_table, print_json
+from shoal.client import ApiError, Client
+from shoal.client.models import DeployedService, DeployResult
+from shoal.errors import ConfigError, ShoalError
+
+DEFAULT_FILES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"]
+POLL_S = 0.25
+Show = Callable[[Sequence[Progress]], None]
+
+
+class DeployFailed(ShoalError):
+    """A replica failed, went unhealthy, or the rollout did not finish in time."""
+
+
+def compose_path(given: str | None, cwd: Path) -> str:
+    """The file to deploy: -f, else the first Compose default name present in `cwd`."""
+    if given:
+        return given
+    for name in DEFAULT_FILES:
+        if (cwd / name).is_file():
+            return str(cwd / name)
+    raise ConfigError(f"no compose file: pass -f FILE (looked for {', '.join(DEFAULT_FILES)})")
+
+
+def read_compose(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {getattr(exc, 'strerror', None) or exc}") from exc
+
+
+def send(api: Client, path: str, text: str, project: str | None, dry_run: bool = False) -> DeployResult:
+    """POST the file; a rejection (400) names the file as well as the key and line."""
+    try:
+        return api.deploy(text, project, dry_run)
+    except ApiError as exc:
+        if exc.status == 400:
+            raise ConfigError(f"{path}: {exc}") from exc
+        raise
+
+
+def poll_once(api: Client, services: Sequence[DeployedService]) -> list[Progress]:
+    return [progress(api.service(s.name), s.revision) for s in services]
+
+
+def verdict(states: Sequence[Progress]) -> bool:
+    """True when every service is done; raises DeployFailed on the first failure."""
+    for state in states:
+        if state.failure:
+            raise DeployFailed(state.failure)
+    return all(s.done for s in states)
+
+
+def wait(api: Client, services: Sequence[DeployedService], timeout: float, show: Show) -> list[Progress]:
+    deadline = time.monotonic() + timeout
+    while True:
+        states = poll_once(api, services)
+        show(states)
+        if verdict(states):
+            return states
+        if time.monotonic() >= deadline:
+            pending = "; ".join(s.line() for s in states if not s.done)
+            raise DeployFailed(f"not healthy after {timeout:g}s: {pending}")
+        time.sleep(POLL_S)
+
+
+def progress_table(states: Sequence[Progress]) -> Table:
+    rows = [
+        [
+            s.service,
+            s.revision,
+            f"{s.pulled}/{s.desired}",
+            f"{s.started}/{s.desired}",
+            f"{s.ready}/{s.desired}",
+            "done" if s.done else "...",
+        ]
+        for s in states
+    ]
+    return make_table(["service", "revision", "pulled", "started", "healthy", ""], rows)
+
+
+class LineShow:
+    """Progress for a pipe or a log: one line per service whenever its counts change."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, str] = {}
+
+    def __call__(self, states: Sequence[Progress]) -> None:
+        for state in states:
+            if self.last.get(state.service) != state.line():
+                self.last[state.service] = state.line()
+                click.echo(state.line(), err=True)
+
+
+def watch(api: Client, services: Sequence[DeployedService], timeout: float) -> list[Progress]:
+    """Wait with a live table on a terminal, progress lines otherwise (both on stderr)."""
+    err = console(stderr=True)
+    if not err.is_terminal:
+        return wait(api, services, timeout, LineShow())
+    with Live(console=err, refresh_per_second=8, transient=False) as live:
+        return wait(api, services, timeout, lambda states: live.update(progress_table(states)))
+
+
+def watch_or_stop(api: Client, services: Sequence[DeployedService], timeout: float) -> None:
+    """Watch; Ctrl-C stops watching only (exit 130): the rollout goes on in the cluster."""
+    try:
+        watch(api, services, timeout)
+    except KeyboardInterrupt:
+        click.echo("stopped watching; the rollout goes on (see `shoal service ls`)", err=True)
+        click.get_current_context().exit(130)
+
+
+def summary(result: DeployResult) -> str:
+    services = ", ".join(f"{s.name} (revision {s.revision})" for s in result.services) or "no services"
+    return f"project {result.project}: {services}"
+
+
+@click.command("deploy")
+@click.option("--file", "-f", "file", help="the Compose file ('-' for stdin; default ./compose.yaml)")
+@click.option("--project", "-p", help="project name grouping the services (server default: 'default')")
+@click.option("--detach", "-d", is_flag=True, help="return once the server has accepted the file")
+@click.option("--dry-run", is_flag=True, help="only have the server validate the file; change nothing")
+@click.option(
+    "--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True, help="seconds to wait"
+)
+@output_option
+def deploy(file: str | None, project: str | None, detach: bool, dry_run: bool, timeout: float) -> None:
+    """Deploy a Compose file and wait until every service is healthy (or one fails)."""
+    path = compose_path(file, Path.cwd())
+    api = client()
+    result = send(api, path, read_compose(path), project, dry_run)
+    if dry_run:
+        say(f"{path} is valid: {summary(result)}", result)
+        return
+    if not detach:
+        watch_or_stop(api, result.services, timeout)
+    if wants_json():
+        print_json({**result.model_dump(mode="json"), "healthy": not detach})
+        return
+    click.echo(("accepted " if detach else "deployed ") + summary(result))

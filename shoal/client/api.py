@@ -1,0 +1,189 @@
+"""The API client: typed methods over exactly the routes of docs/interfaces.md.
+
+Used by the CLI (people's tokens) and by the agent (its node credential: join, the node-state
+long-poll, status reports). Responses are parsed into shoal.client.models / shoal.model objects.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from pydantic import BaseModel, TypeAdapter
+
+from shoal.client import models as m
+from shoal.client.sse import parse_sse
+from shoal.client.transport import DEFAULT_TIMEOUT_S, Transport
+from shoal.model.state import NodeState
+from shoal.model.status import NodeStatus
+
+T = TypeVar("T", bound=BaseModel)
+LONG_POLL_MARGIN_S = 15.0
+
+
+def _seg(name: str) -> str:
+    """A name as one URL path segment."""
+    return quote(name, safe="")
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class Client:
+    """One server, one token (a person's API token or a node's credential)."""
+
+    def __init__(
+        self,
+        server: str,
+        token: str | None = None,
+        ca: Path | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.transport = Transport(server, token, ca, timeout)
+        self.server = self.transport.root
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def _one(self, model: type[T], method: str, path: str, **kwargs: Any) -> T:
+        return model.model_validate(self.transport.call_json(method, path, **kwargs))
+
+    def _list(self, model: type[T], path: str, **params: Any) -> list[T]:
+        data = self.transport.call_json("GET", path, params=_params(**params))
+        return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
+
+    def _ok(self, method: str, path: str, **kwargs: Any) -> None:
+        self.transport.call(method, path, **kwargs)
+
+    # --- meta
+    def health(self) -> m.Health:
+        return self._one(m.Health, "GET", "/health")
+
+    def whoami(self) -> m.WhoAmI:
+        return self._one(m.WhoAmI, "GET", "/whoami")
+
+    # --- nodes
+    def nodes(self) -> list[m.Node]:
+        return self._list(m.Node, "/nodes")
+
+    def node(self, name: str) -> m.NodeDetail:
+        return self._one(m.NodeDetail, "GET", f"/nodes/{_seg(name)}")
+
+    def drain_node(self, name: str) -> m.Node:
+        return self._one(m.Node, "POST", f"/nodes/{_seg(name)}/drain")
+
+    def activate_node(self, name: str) -> m.Node:
+        return self._one(m.Node, "POST", f"/nodes/{_seg(name)}/activate")
+
+    def label_node(self, name: str, labels: dict[str, str | None]) -> m.Node:
+        """Set labels; a value of None removes that label."""
+        return self._one(m.Node, "POST", f"/nodes/{_seg(name)}/labels", json={"labels": labels})
+
+    def remove_node(self, name: str) -> None:
+        self._ok("DELETE", f"/nodes/{_seg(name)}")
+
+    # --- deploy, services, tasks
+    def deploy(self, compose: str, project: str | None = None, dry_run: bool = False) -> m.DeployResult:
+        """Send a Compose file; with dry_run the server only validates it and stores nothing."""
+        body: dict[str, Any] = _params(compose=compose, project=project)
+        if dry_run:
+            body["dry_run"] = True
+        return self._one(m.DeployResult, "POST", "/deploy", json=body)
+
+    def services(self) -> list[m.Service]:
+        return self._list(m.Service, "/services")
+
+    def service(self, name: str) -> m.ServiceDetail:
+        return self._one(m.ServiceDetail, "GET", f"/services/{_seg(name)}")
+
+    def scale(self, name: str, replicas: int) -> m.ServiceDetail:
+        return self._one(
+            m.ServiceDetail, "POST", f"/services/{_seg(name)}/scale", json={"replicas": replicas}
+        )
+
+    def restart(self, name: str) -> m.ServiceDetail:
+        return self._one(m.ServiceDetail, "POST", f"/services/{_seg(name)}/restart")
+
+    def rollback(self, name: str) -> m.ServiceDetail:
+        return self._one(m.ServiceDetail, "POST", f"/services/{_seg(name)}/rollback")
+
+    def remove_service(self, name: str) -> None:
+        self._ok("DELETE", f"/services/{_seg(name)}")
+
+    def tasks(self, node: str | None = None, service: str | None = None) -> list[m.Task]:
+        return self._list(m.Task, "/tasks", node=node, service=service)
+
+    def logs(
+        self, name: str, follow: bool = False, since: str | None = None, tail: int | None = None
+    ) -> Iterator[str]:
+        """The replicas' merged log lines (`<replica>| <line>`), streamed as they come."""
+        params = _params(follow=int(follow), since=since, tail=tail)
+        with self.transport.stream("GET", f"/services/{_seg(name)}/logs", params=params) as response:
+            yield from response.iter_lines()
+
+    def exec(
+        self, name: str, cmd: Sequence[str], replica: int | None = None, stdin: bytes | None = None
+    ) -> m.ExecResult:
+        body: dict[str, Any] = _params(cmd=list(cmd), replica=replica)
+        if stdin is not None:
+            body["stdin_b64"] = base64.b64encode(stdin).decode()
+        return self._one(m.ExecResult, "POST", f"/services/{_seg(name)}/exec", json=body, timeout=None)
+
+    # --- secrets
+    def secrets(self) -> list[m.SecretInfo]:
+        return self._list(m.SecretInfo, "/secrets")
+
+    def create_secret(self, name: str, value: bytes) -> None:
+        body = {"name": name, "value_b64": base64.b64encode(value).decode()}
+        self._ok("POST", "/secrets", json=body)
+
+    def remove_secret(self, name: str) -> None:
+        self._ok("DELETE", f"/secrets/{_seg(name)}")
+
+    # --- events
+    def events(self, since: int | None = None, limit: int | None = None) -> list[m.Event]:
+        return self._list(m.Event, "/events", since=since, limit=limit)
+
+    def stream_events(self, since: int | None = None) -> Iterator[m.Event]:
+        """Events as they happen (server-sent events), after `since` (default: only new ones)."""
+        with self.transport.stream("GET", "/events/stream", params=_params(since=since)) as response:
+            for data in parse_sse(response.iter_lines()):
+                yield m.Event.model_validate(data)
+
+    # --- tokens
+    def tokens(self) -> list[m.TokenInfo]:
+        return self._list(m.TokenInfo, "/tokens")
+
+    def create_token(self, role: str, name: str = "") -> m.NewToken:
+        return self._one(m.NewToken, "POST", "/tokens", json={"role": role, "name": name})
+
+    def remove_token(self, token_id: str) -> None:
+        self._ok("DELETE", f"/tokens/{_seg(token_id)}")
+
+    def create_join_token(self, ttl_s: float | None = None, uses: int | None = None) -> m.JoinToken:
+        return self._one(m.JoinToken, "POST", "/join-tokens", json=_params(ttl_s=ttl_s, uses=uses))
+
+    # --- the agent's side (a node credential)
+    def join(self, request: m.JoinRequest) -> m.JoinResult:
+        """Register a node with a join token; verify TLS with the CA pinned from the token first."""
+        return self._one(m.JoinResult, "POST", "/join", json=request.model_dump(mode="json"))
+
+    def get_node_state(self, name: str, since: int = -1, wait: float = 0) -> NodeState:
+        """The node's state once its version exceeds `since`, or the current one after `wait` seconds."""
+        params = {"since": since, "wait": int(wait)}
+        timeout = max(wait, 0) + LONG_POLL_MARGIN_S
+        return self._one(NodeState, "GET", f"/nodes/{_seg(name)}/state", params=params, timeout=timeout)
+
+    def post_status(self, name: str, status: NodeStatus) -> None:
+        """Report what the node observes; also its heartbeat."""
+        self._ok("POST", f"/nodes/{_seg(name)}/status", json=status.model_dump(mode="json"))

@@ -1,0 +1,182 @@
+"""What the API answers, as typed wire objects: the client parses every response into these.
+
+The server's views (control/api) are the source; these tolerate fields they do not know (Wire),
+so a newer server still talks to an older CLI. The agent-side documents (NodeState, NodeStatus)
+are shoal.model's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AliasChoices, Field
+
+from shoal.model.base import Wire
+from shoal.model.status import Capacity, PeerStatus
+
+
+class Health(Wire):
+    ok: bool = False
+    database: bool = False
+    error: str = ""
+
+
+class WhoAmI(Wire):
+    kind: str = ""
+    role: str | None = None
+    name: str | None = None
+    node: str | None = None
+
+
+class Allocation(Wire):
+    cpus: float = 0.0
+    memory_bytes: int = 0
+    tasks: int = 0
+
+
+class Task(Wire):
+    """One replica slot of a service on a node (GET /tasks, and inside nodes and services).
+
+    Inside a node or service the server gives the stored row (`observed_state`, `desired_state`);
+    GET /tasks gives `state` and `desired`: both are read.
+    """
+
+    id: str = ""
+    service: str
+    replica: int = 0
+    node: str | None = None
+    state: str = Field(default="", validation_alias=AliasChoices("state", "observed_state"))
+    health: str = "none"
+    ip: str | None = None
+    image: str = ""
+    generation: int = 0
+    revision: int = 0
+    desired: str = Field(default="run", validation_alias=AliasChoices("desired", "desired_state"))
+    message: str = ""
+    updated: str | None = None
+
+
+class Node(Wire):
+    name: str
+    state: str = ""
+    availability: str = ""
+    role: str = ""
+    subnet: str = ""
+    endpoint: str | None = None
+    address: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    ingress: bool = False
+    capacity: Capacity = Field(default_factory=Capacity)
+    allocated: Allocation = Field(default_factory=Allocation)
+    last_seen: str | None = None
+
+
+class NodeDetail(Node):
+    peers: list[PeerStatus] = Field(default_factory=list)
+    tasks: list[Task] = Field(default_factory=list)
+    agent_version: str = ""
+
+
+class Rollout(Wire):
+    state: str = ""
+    message: str = ""
+
+
+class Service(Wire):
+    name: str
+    project: str = ""
+    revision: int = 0
+    mode: str = "replicated"
+    replicas: int = 0
+    running: int = 0
+    healthy: int = 0
+    image: str = ""
+    ingress: Any = None
+    rollout: Rollout = Field(default_factory=Rollout)
+    updated: str | None = None
+
+
+class Revision(Wire):
+    revision: int
+    created: str | None = None
+    image: str = ""
+    change: str = ""
+
+
+class ServiceDetail(Service):
+    spec: dict[str, Any] = Field(default_factory=dict)
+    revisions: list[Revision] = Field(default_factory=list)
+    tasks: list[Task] = Field(default_factory=list)
+
+
+class DeployedService(Wire):
+    name: str
+    revision: int
+
+
+class DeployResult(Wire):
+    project: str = ""
+    services: list[DeployedService] = Field(default_factory=list)
+
+
+class ExecResult(Wire):
+    exit_code: int
+    output: str = ""
+
+
+class SecretInfo(Wire):
+    name: str
+    created: str | None = None
+
+
+class Event(Wire):
+    id: int
+    time: str = ""
+    kind: str = ""
+    subject: str = ""
+    message: str = ""
+
+
+class TokenInfo(Wire):
+    id: str
+    name: str = ""
+    role: str = ""
+    created: str | None = None
+
+
+class NewToken(Wire):
+    """A token as created: the secret `token` is shown this once."""
+
+    id: str
+    role: str
+    token: str
+    name: str = ""
+
+
+class JoinToken(Wire):
+    id: str
+    token: str
+
+
+class JoinRequest(Wire):
+    """What an agent sends to join: the join token and the node's own description."""
+
+    token: str
+    name: str
+    public_key: str = ""
+    endpoint: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    ingress: bool = False
+    capacity: Capacity = Field(default_factory=Capacity)
+
+
+class JoinResult(Wire):
+    """What the server gives a node at join: its credential, subnet and the mesh's addresses."""
+
+    node: str
+    credential: str
+    agent_secret: str = ""
+    subnet: str
+    overlay_ip: str = ""
+    cluster_cidr: str = ""
+    server_overlay_ip: str | None = None

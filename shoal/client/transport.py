@@ -1,0 +1,118 @@
+"""HTTP under the client: one httpx session to the API over HTTPS verified against the cluster CA.
+
+Every failure becomes a one-line `shoal.client.errors` exception: no answer at all → Unreachable
+("cannot reach server at URL: ..."), an error status → ApiError carrying the server's `error` line.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shoal.client.errors import ApiError, Unreachable, for_status
+from shoal.errors import ConfigError
+
+API_PREFIX = "/api/v1"
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def server_root(url: str) -> str:
+    """The server's root URL as a person may write it: no trailing slash, no /api/v1."""
+    root = url.strip().rstrip("/")
+    root = root.removesuffix(API_PREFIX).rstrip("/")
+    return root if "://" in root else f"https://{root}"
+
+
+def tls_context(ca: Path | None) -> ssl.SSLContext:
+    """Verify against the pinned cluster CA when given, else the system's trust store."""
+    if ca is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=str(ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"CA certificate {ca}: {getattr(exc, 'strerror', None) or first_line(exc)}"
+        ) from exc
+
+
+def error_message(response: httpx.Response) -> str:
+    """The server's one-line `error` field, else the first line of the body, else the status."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, str):
+        return error
+    text = response.text.strip().splitlines()
+    return text[0][:300] if text else f"HTTP {response.status_code} {response.reason_phrase}"
+
+
+def first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def unreachable(root: str, exc: httpx.HTTPError) -> Unreachable:
+    """A one-line reason for a request that got no HTTP answer."""
+    reason = first_line(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in reason:
+        return Unreachable(
+            f"cannot reach server at {root}: TLS certificate not trusted ({reason}); "
+            "log in with --ca FILE or set SHOAL_CACERT"
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return Unreachable(f"cannot reach server at {root}: timed out ({reason})")
+    return Unreachable(f"cannot reach server at {root}: {reason}")
+
+
+class Transport:
+    """An authenticated session to one server's /api/v1."""
+
+    def __init__(
+        self, server: str, token: str | None, ca: Path | None = None, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> None:
+        self.root = server_root(server)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.root + API_PREFIX, headers=headers, verify=tls_context(ca), timeout=timeout
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; raises on no answer or an error status."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise unreachable(self.root, exc) from exc
+        if response.status_code >= 400:
+            raise for_status(response.status_code, error_message(response))
+        return response
+
+    def call_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request whose answer must be JSON."""
+        response = self.call(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ApiError(response.status_code, f"{method} {path}: the server's answer is not JSON") from exc
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A streamed request (logs -f, the event stream): no read timeout."""
+        timeout = httpx.Timeout(DEFAULT_TIMEOUT_S, read=None)
+        try:
+            with self._http.stream(method, path, timeout=timeout, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise for_status(response.status_code, error_message(response))
+                yield response
+        except httpx.HTTPError as exc:
+            raise unreachable(self.root, exc) from exc

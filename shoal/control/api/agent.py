@@ -1,0 +1,151 @@
+"""The agents' side of the API: join, the node-state long-poll, status reports (heartbeats)."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+import time
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from pydantic import BaseModel, Field, field_validator
+
+from shoal.control import auth
+from shoal.control.api.common import body, ctx, int_arg, node_caller
+from shoal.control.store import events, nodes, tasks, tokens
+from shoal.control.store.db import Conn, cluster_changed, poke_controller, retrying
+from shoal.model.status import Capacity, NodeStatus
+
+bp = Blueprint("agent", __name__, url_prefix="/api/v1")
+NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+MAX_WAIT_S = 60
+
+
+class JoinRequest(BaseModel):
+    token: str
+    name: str
+    public_key: str = Field(default="", max_length=200)
+    endpoint: str | None = Field(default=None, max_length=300)
+    labels: dict[str, str] = Field(default_factory=dict)
+    ingress: bool = False
+    capacity: Capacity = Field(default_factory=Capacity)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError("must be a DNS label: lowercase letters, digits and '-'")
+        return value
+
+
+def _overlay_ip(subnet: str) -> str:
+    return str(next(ipaddress.ip_network(subnet).hosts()))
+
+
+def _server_overlay_ip(conn: Conn) -> str | None:
+    name = ctx().config.server_node
+    row = nodes.get(conn, name) if name else None
+    return None if row is None else _overlay_ip(row["subnet"])
+
+
+@bp.post("/join")
+def join() -> Response:
+    req = body(JoinRequest)
+    credential, agent_secret = auth.new_node_credential(), auth.new_secret()
+    config = ctx().config
+    with ctx().db.transaction() as conn:
+        if not tokens.use_join(conn, auth.join_secret_hash(req.token)):
+            raise auth.Unauthorized("join token is unknown, expired, used up or revoked")
+        row = nodes.create(conn, config.cluster_cidr, _node_fields(req, credential, agent_secret))
+        events.emit(conn, "node.joined", req.name, f"node {req.name} joined with subnet {row['subnet']}")
+        poke_controller(conn)
+        server_ip = _server_overlay_ip(conn)
+    return jsonify(
+        node=req.name,
+        credential=credential,
+        agent_secret=agent_secret,
+        subnet=row["subnet"],
+        overlay_ip=_overlay_ip(row["subnet"]),
+        cluster_cidr=config.cluster_cidr,
+        server_overlay_ip=server_ip,
+    )
+
+
+def _node_fields(req: JoinRequest, credential: str, agent_secret: str) -> dict[str, object]:
+    return {
+        "name": req.name,
+        "public_key": req.public_key,
+        "endpoint": req.endpoint,
+        "labels": req.labels,
+        "ingress": req.ingress,
+        "role": "server" if req.name == ctx().config.server_node else "worker",
+        "capacity": req.capacity.model_dump(),
+        "credential_hash": auth.digest(credential),
+        "agent_secret": agent_secret,
+    }
+
+
+def _wait_for_version(name: str, since: int, wait_s: int) -> None:
+    """Block until the node's state version exceeds `since` or the wait is over."""
+    hub, db = ctx().hub, ctx().db
+    deadline = time.monotonic() + wait_s
+    while True:
+        ticket = hub.ticket(name)
+        with db.transaction() as conn:
+            version = nodes.state_version(conn, name)
+        left = deadline - time.monotonic()
+        if version > since or left <= 0:
+            return
+        hub.wait(name, ticket, left)
+
+
+@bp.get("/nodes/<name>/state")
+def node_state(name: str) -> Response:
+    node_caller(name)
+    since = int_arg("since", -1, low=-1)
+    _wait_for_version(name, since, int_arg("wait", 0, high=MAX_WAIT_S))
+    with ctx().db.transaction() as conn:
+        document = ctx().builder.node_state_json(conn, name)
+    return Response(document, mimetype="application/json")
+
+
+def _record_containers(conn: Conn, name: str, status: NodeStatus) -> bool:
+    reports = [(c.id, c.state, c.health, c.message[:500]) for c in status.containers]
+    changed = tasks.observe_many(conn, name, reports)
+    changed |= tasks.mark_missing(conn, name, [c.id for c in status.containers])
+    return changed
+
+
+_last_status: dict[str, tuple[str, float]] = {}  # node → (digest of its last stored status, when)
+STATUS_REFRESH_S = 10.0
+
+
+def _status_to_store(name: str, status: NodeStatus) -> dict[str, Any] | None:
+    """The raw status to store, or None when it only repeats the last one (heartbeats)."""
+    raw = status.model_dump(mode="json", exclude={"time"})
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
+    last = _last_status.get(name)
+    if last is not None and last[0] == digest and time.monotonic() - last[1] < STATUS_REFRESH_S:
+        return None
+    _last_status[name] = (digest, time.monotonic())
+    return status.model_dump(mode="json")
+
+
+def _record_status(conn: Conn, name: str, status: NodeStatus) -> None:
+    changed = _record_containers(conn, name, status)
+    was_down = nodes.heartbeat(conn, name, status.capacity.model_dump(), _status_to_store(name, status))
+    if changed or was_down:
+        cluster_changed(conn)
+    if was_down:
+        events.emit(conn, "node.up", name, f"node {name} is back")
+        poke_controller(conn)
+
+
+@bp.post("/nodes/<name>/status")
+def node_status(name: str) -> Response:
+    node_caller(name)
+    status = body(NodeStatus)
+    retrying(ctx().db, lambda conn: _record_status(conn, name, status))
+    return jsonify(ok=True)

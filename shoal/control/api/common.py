@@ -1,0 +1,175 @@
+"""What every blueprint shares: the server context, auth checks, body parsing, JSON errors.
+
+Every error a request can cause ends as `{"error": "<one line>"}` with a 4xx (503 when PostgreSQL
+is down) — never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import psycopg
+from flask import Flask, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from shoal.control import auth
+from shoal.control.config import ServerConfig
+from shoal.control.desired import Builder
+from shoal.control.hub import Hub
+from shoal.control.store.db import Database, DatabaseUnavailable
+from shoal.control.vault import Vault
+from shoal.errors import ConfigError, Conflict, NotFound, ShoalError
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class ServerContext:
+    config: ServerConfig
+    db: Database
+    hub: Hub
+    vault: Vault
+    builder: Builder
+    ca_fingerprint: str
+    leader: threading.Event | None = None  # set while this server's controller leads
+    auth_cache: dict[str, tuple[auth.Principal, float]] = field(default_factory=dict)
+
+
+def ctx() -> ServerContext:
+    found = current_app.extensions["shoal"]
+    assert isinstance(found, ServerContext)
+    return found
+
+
+def caller(role: str) -> auth.Principal:
+    """The authenticated caller, who must hold at least `role` (a person's token)."""
+    who = principal()
+    who.require_role(role)
+    return who
+
+
+def node_caller(name: str) -> auth.Principal:
+    """The authenticated caller, who must be node `name` itself."""
+    who = principal()
+    who.require_node(name)
+    return who
+
+
+AUTH_CACHE_S = 3.0  # a removed token or node stops working within this long
+
+
+def principal() -> auth.Principal:
+    token = auth.bearer(request.headers.get("Authorization"))
+    cache = ctx().auth_cache
+    hit = cache.get(token)
+    if hit is not None and hit[1] > time.monotonic():
+        return hit[0]
+    with ctx().db.transaction() as conn:
+        found = auth.authenticate(conn, token)
+    if len(cache) > 10000:
+        cache.clear()
+    cache[token] = (found, time.monotonic() + AUTH_CACHE_S)
+    return found
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def body(model: type[M]) -> M:
+    """The JSON body validated against `model`; a bad body is a 400 naming the field."""
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ConfigError("request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{_field(first['loc'])}: {first['msg']}") from exc
+
+
+def int_arg(name: str, default: int, low: int = 0, high: int = 2**62) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: expected an integer, got {raw!r}") from exc
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low} and {high}")
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """Rows → JSON: datetimes as RFC 3339 strings, recursively."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (auth.Unauthorized, 401),
+    (auth.Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (DatabaseUnavailable, 503),
+]
+
+
+def _error(message: str, status: int) -> ResponseReturnValue:
+    return jsonify({"error": message}), status
+
+
+def _shoal_error(exc: ShoalError) -> ResponseReturnValue:
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return _error(str(exc), status)
+    return _error(str(exc), 400)
+
+
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
+    return _error(exc.description or exc.name, exc.code or 500)
+
+
+def _db_error(exc: psycopg.Error) -> ResponseReturnValue:
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return _error(f"database unavailable: {str(exc).strip().splitlines()[0]}", 503)
+    if isinstance(exc, psycopg.errors.IntegrityError):
+        return _error(f"conflict: {str(exc).strip().splitlines()[0]}", 409)
+    if isinstance(exc, psycopg.errors.DataError):
+        return _error(f"bad value: {str(exc).strip().splitlines()[0]}", 400)
+    log.exception("database error")
+    return _error(f"database error: {type(exc).__name__}", 500)
+
+
+def _unexpected(exc: Exception) -> ResponseReturnValue:
+    log.exception("unexpected error")
+    return _error(f"internal error: {type(exc).__name__}", 500)
+
+
+def register_errors(app: Flask) -> None:
+    handlers: list[tuple[type[Exception], Callable[[Any], ResponseReturnValue]]] = [
+        (ShoalError, _shoal_error),
+        (HTTPException, _http_error),
+        (psycopg.Error, _db_error),
+        (Exception, _unexpected),
+    ]
+    for kind, handler in handlers:
+        app.register_error_handler(kind, handler)

@@ -1,0 +1,102 @@
+"""Nodes for people: list, inspect, drain, activate, label, remove."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from pydantic import BaseModel
+
+from shoal.control.api.common import body, caller, ctx, jsonable
+from shoal.control.store import events, nodes, tasks
+from shoal.control.store.db import Conn, Row, notify_all_nodes, poke_controller
+
+bp = Blueprint("nodes", __name__, url_prefix="/api/v1/nodes")
+EMPTY = {"cpus": 0.0, "memory_bytes": 0, "tasks": 0}
+
+
+class LabelsRequest(BaseModel):
+    labels: dict[str, str | None]
+
+
+def node_view(row: Row, allocated: dict[str, Any]) -> dict[str, Any]:
+    state = "down" if row["down"] else ("draining" if row["availability"] == "drain" else "ready")
+    view = {k: row[k] for k in ("name", "availability", "subnet", "endpoint", "labels", "ingress", "role")}
+    return dict(
+        jsonable(
+            {
+                **view,
+                "state": state,
+                "capacity": row["capacity"],
+                "allocated": allocated.get(row["name"], EMPTY),
+                "last_seen": row["last_seen"],
+                "address": str(next(ipaddress.ip_network(row["subnet"]).hosts())),
+                "state_version": row["state_version"],
+            }
+        )
+    )
+
+
+@bp.get("")
+def list_nodes() -> Response:
+    caller("viewer")
+    with ctx().db.transaction() as conn:
+        alloc = tasks.allocated(conn)
+        return jsonify([node_view(r, alloc) for r in nodes.all_nodes(conn)])
+
+
+@bp.get("/<name>")
+def inspect_node(name: str) -> Response:
+    caller("viewer")
+    with ctx().db.transaction() as conn:
+        view = node_view(nodes.require(conn, name), tasks.allocated(conn))
+        status = nodes.last_status(conn, name)
+        view["peers"] = status.get("peers", [])
+        view["agent_version"] = status.get("agent_version", "")
+        view["tasks"] = jsonable(tasks.query(conn, node=name))
+    return jsonify(view)
+
+
+def _changed(conn: Conn, name: str, kind: str, message: str) -> Response:
+    events.emit(conn, kind, name, message)
+    notify_all_nodes(conn)
+    poke_controller(conn)
+    return jsonify(node_view(nodes.require(conn, name), tasks.allocated(conn)))
+
+
+@bp.post("/<name>/drain")
+def drain(name: str) -> Response:
+    caller("admin")
+    with ctx().db.transaction() as conn:
+        nodes.require(conn, name)
+        nodes.set_availability(conn, name, "drain")
+        return _changed(conn, name, "node.drain", f"node {name} is draining")
+
+
+@bp.post("/<name>/activate")
+def activate(name: str) -> Response:
+    caller("admin")
+    with ctx().db.transaction() as conn:
+        nodes.require(conn, name)
+        nodes.set_availability(conn, name, "active")
+        return _changed(conn, name, "node.activate", f"node {name} is active")
+
+
+@bp.post("/<name>/labels")
+def labels(name: str) -> Response:
+    caller("admin")
+    req = body(LabelsRequest)
+    with ctx().db.transaction() as conn:
+        nodes.set_labels(conn, name, req.labels)
+        return _changed(conn, name, "node.labels", f"node {name} labels changed")
+
+
+@bp.delete("/<name>")
+def remove(name: str) -> Response:
+    caller("admin")
+    with ctx().db.transaction() as conn:
+        nodes.remove(conn, name)
+        events.emit(conn, "node.removed", name, f"node {name} removed")
+        poke_controller(conn)
+    return jsonify(ok=True)

@@ -1,0 +1,160 @@
+"""Deploy and services (list, inspect, scale, restart, rollback, remove) and tasks (ps)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, Field
+
+from shoal.control import deploy
+from shoal.control.api.common import body, caller, ctx, jsonable
+from shoal.control.store import events, services, tasks
+from shoal.control.store.db import Conn, Row, notify_all_nodes, notify_nodes, poke_controller
+from shoal.errors import Conflict
+
+bp = Blueprint("services", __name__, url_prefix="/api/v1")
+
+
+class DeployRequest(BaseModel):
+    compose: str = Field(max_length=1_000_000)
+    project: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class ScaleRequest(BaseModel):
+    replicas: int = Field(ge=0, le=10000)
+
+
+def _counts(rows: list[Row]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for t in rows:
+        if t["desired_state"] != "run":
+            continue
+        c = out.setdefault(t["service"], {"running": 0, "healthy": 0})
+        running = t["observed_state"] == "running"
+        c["running"] += running
+        c["healthy"] += running and t["health"] in ("none", "healthy")
+    return out
+
+
+def service_view(row: Row, spec: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    ingress = spec.get("ingress")
+    return dict(
+        jsonable(
+            {
+                **{k: row[k] for k in ("name", "project", "revision", "mode", "replicas")},
+                "running": counts.get("running", 0),
+                "healthy": counts.get("healthy", 0),
+                "image": spec["template"]["image"],
+                "ingress": ingress,
+                "rollout": {"state": row["rollout_state"], "message": row["rollout_message"]},
+                "updated": row["updated"],
+            }
+        )
+    )
+
+
+@bp.post("/deploy")
+def deploy_compose() -> Response:
+    caller("operator")
+    req = body(DeployRequest)
+    specs = deploy.revision_specs(req.compose, req.project)
+    with ctx().db.transaction() as conn:
+        result = deploy.store(conn, req.project, specs)
+    return jsonify(project=req.project, services=result)
+
+
+@bp.get("/services")
+def list_services() -> Response:
+    caller("viewer")
+    with ctx().db.transaction() as conn:
+        specs = services.current_specs(conn)
+        counts = _counts(tasks.all_tasks(conn))
+        rows = services.all_services(conn)
+    return jsonify([service_view(r, specs[r["name"]], counts.get(r["name"], {})) for r in rows])
+
+
+@bp.get("/services/<name>")
+def inspect_service(name: str) -> Response:
+    caller("viewer")
+    with ctx().db.transaction() as conn:
+        return jsonify(_inspect(conn, name))
+
+
+def _inspect(conn: Conn, name: str) -> dict[str, Any]:
+    row = services.require(conn, name)
+    rows = tasks.query(conn, service=name)
+    spec = services.revision_spec(conn, name, row["revision"])
+    view = service_view(row, spec, _counts(rows).get(name, {}))
+    view["spec"] = spec.get("source") or spec
+    view["tasks"] = jsonable(rows)
+    view["revisions"] = jsonable(
+        [
+            {
+                "revision": r["number"],
+                "created": r["created"],
+                "image": r["spec"]["template"]["image"],
+                "change": r["change"],
+            }
+            for r in services.revisions(conn, name)
+        ]
+    )
+    return view
+
+
+@bp.post("/services/<name>/scale")
+def scale(name: str) -> Response:
+    caller("operator")
+    req = body(ScaleRequest)
+    with ctx().db.transaction() as conn:
+        if services.require(conn, name)["mode"] == "global":
+            raise Conflict(f"service {name} is global: it runs one replica per node and cannot be scaled")
+        services.set_replicas(conn, name, req.replicas)
+        events.emit(conn, "service.scaled", name, f"service {name} scaled to {req.replicas}")
+        poke_controller(conn)
+        return jsonify(_inspect(conn, name))
+
+
+@bp.post("/services/<name>/restart")
+def restart(name: str) -> Response:
+    caller("operator")
+    with ctx().db.transaction() as conn:
+        deploy.restart(conn, name)
+        return jsonify(_inspect(conn, name))
+
+
+@bp.post("/services/<name>/rollback")
+def rollback(name: str) -> Response:
+    caller("operator")
+    with ctx().db.transaction() as conn:
+        deploy.rollback(conn, name)
+        return jsonify(_inspect(conn, name))
+
+
+@bp.delete("/services/<name>")
+def remove(name: str) -> Response:
+    caller("operator")
+    with ctx().db.transaction() as conn:
+        notify_nodes(conn, services.remove(conn, name))
+        notify_all_nodes(conn)
+        events.emit(conn, "service.removed", name, f"service {name} removed")
+    return jsonify(ok=True)
+
+
+@bp.get("/tasks")
+def list_tasks() -> Response:
+    caller("viewer")
+    node, service = request.args.get("node") or None, request.args.get("service") or None
+    with ctx().db.transaction() as conn:
+        rows = tasks.query(conn, node=node, service=service)
+        specs = services.current_specs(conn)
+    return jsonify([_task_view(r, specs) for r in rows])
+
+
+def _task_view(row: Row, specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    spec = specs.get(row["service"], {})
+    view = jsonable(dict(row))
+    view["state"] = row["observed_state"]
+    view["desired"] = row["desired_state"]
+    view["image"] = spec.get("template", {}).get("image", "")
+    return dict(view)

@@ -1,0 +1,218 @@
+"""`shoal server init | start | install`: the control plane's process entry points.
+
+`init` makes the data dir (CA, certificate, secrets key, private PostgreSQL unless --db), the
+first admin and join tokens; `start` migrates, serves the API over HTTPS and runs the controller.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlparse
+
+import click
+
+from shoal.control import auth, pki, postgres, vault
+from shoal.control.app import close_app, create_app
+from shoal.control.config import ServerConfig, load, save
+from shoal.control.controller import Controller
+from shoal.control.serve import make_server
+from shoal.control.store import tokens
+from shoal.control.store.db import connect
+from shoal.control.store.migrate import migrate
+from shoal.errors import ShoalError
+
+DEFAULT_DATA_DIR = Path("/var/lib/shoal/server")
+JOIN_TTL_S = 7 * 86400
+JOIN_USES = 1000
+
+
+def _fail(exc: ShoalError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+@click.group("server")
+def server() -> None:
+    """The control plane: API, web UI and controller."""
+
+
+def _make_pki(config: ServerConfig, sans: list[str]) -> None:
+    pki.make_ca(config.ca_cert, config.ca_key)
+    host = urlparse(config.advertise).hostname or "127.0.0.1"
+    pki.make_server_cert(config.ca_cert, config.ca_key, config.cert, config.key, [host, *sans])
+    vault.make_key(config.secrets_key)
+
+
+def _managed_db(config: ServerConfig) -> str:
+    postgres.init(config.pg_dir)
+    postgres.start(config.pg_dir)
+    postgres.create_database(postgres.dsn(config.pg_dir, dbname="postgres"), postgres.DB_NAME)
+    return postgres.dsn(config.pg_dir)
+
+
+def _first_tokens(config: ServerConfig) -> tuple[str, str]:
+    admin_id, admin = auth.new_api_token()
+    join_id, join, join_hash = auth.new_join_token(pki.fingerprint(config.ca_cert))
+    with connect(config.dsn) as conn:
+        migrate(conn)
+        tokens.create(conn, admin_id, "admin", "admin", auth.digest(admin))
+        tokens.create_join(conn, join_id, join_hash, JOIN_TTL_S, JOIN_USES)
+    return admin, join
+
+
+@server.command("init")
+@click.option("--db", "dsn", default="", help="PostgreSQL DSN; without it a private PostgreSQL is made.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option("--listen", default="0.0.0.0:7443", show_default=True)
+@click.option("--advertise", default="", help="URL agents and people reach the API at.")
+@click.option("--cluster-cidr", default="10.210.0.0/16", show_default=True)
+@click.option("--acme-email", default="")
+@click.option("--ingress-host", default="")
+@click.option("--server-node", default="", help="Name the server machine's own agent joins with.")
+@click.option("--san", multiple=True, help="Extra name or address for the server certificate.")
+@click.option("--heartbeat", "heartbeat_s", type=float, default=1.0, show_default=True)
+@click.option("--grace", "grace_s", type=float, default=5.0, show_default=True)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+def init_cmd(**opts: object) -> None:
+    """Create the data dir, CA, certificates, database and first tokens."""
+    try:
+        _init(**opts)  # type: ignore[arg-type]
+    except (ShoalError, OSError) as exc:
+        _fail(exc if isinstance(exc, ShoalError) else ShoalError(str(exc)))
+
+
+def _init(
+    *,
+    dsn: str,
+    data_dir: Path,
+    listen: str,
+    advertise: str,
+    san: tuple[str, ...],
+    output: str,
+    **rest: object,
+) -> None:
+    data_dir = data_dir.resolve()
+    if (data_dir / "server.json").exists():
+        raise ShoalError(f"{data_dir} is already initialised (server.json exists)")
+    data_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
+    port = listen.rpartition(":")[2]
+    advertise = advertise or f"https://{socket.getfqdn()}:{port}"
+    config = ServerConfig(data_dir=data_dir, dsn=dsn or "-", listen=listen, advertise=advertise, **rest)
+    _make_pki(config, list(san))
+    if not dsn:
+        config.dsn, config.managed_postgres = _managed_db(config), True
+    try:
+        admin, join = _first_tokens(config)
+    finally:
+        if config.managed_postgres:
+            postgres.stop(config.pg_dir)
+    save(config)
+    _print_init(config, admin, join, output)
+
+
+def _print_init(config: ServerConfig, admin: str, join: str, output: str) -> None:
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {"admin_token": admin, "join_token": join, "ca": str(config.ca_cert), "url": config.advertise}
+            )
+        )
+        return
+    click.echo(f"server initialised in {config.data_dir}")
+    click.echo(f"API URL:     {config.advertise}")
+    click.echo(f"CA:          {config.ca_cert}")
+    click.echo(f"admin token: {admin}   (shown once)")
+    click.echo(f"join token:  {join}")
+
+
+@server.command("start")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option("--listen", default="", help="Override the listen address of server.json.")
+@click.option("--no-controller", is_flag=True, help="Serve the API only.")
+def start_cmd(data_dir: Path, listen: str, no_controller: bool) -> None:
+    """Run the API server and the controller until SIGTERM/SIGINT."""
+    try:
+        config = load(data_dir.resolve())
+        if listen:
+            config.listen = listen
+        config.controller = config.controller and not no_controller
+        _start(config)
+    except ShoalError as exc:
+        _fail(exc)
+
+
+def _start(config: ServerConfig) -> None:
+    if config.managed_postgres and not postgres.is_running(config.pg_dir):
+        postgres.start(config.pg_dir)
+    try:
+        with connect(config.dsn) as conn:
+            migrate(conn)
+        _serve(config)
+    finally:
+        if config.managed_postgres:
+            postgres.stop(config.pg_dir)
+
+
+def _serve(config: ServerConfig) -> None:
+    app = create_app(config)
+    controller = Controller(config) if config.controller else None
+    if controller:
+        app.extensions["shoal"].leader = controller.leader
+    httpd = make_server(app, config)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    httpd.prepare()
+    serving = threading.Thread(target=httpd.serve, name="shoal-http", daemon=True)
+    serving.start()
+    if controller:
+        controller.start()
+    click.echo(f"shoal server listening on https://{config.listen}", err=True)
+    try:
+        while not stop.wait(1.0) and serving.is_alive():
+            pass
+    finally:
+        httpd.stop()
+        if controller:
+            controller.stop()
+        close_app(app)
+
+
+UNIT = """[Unit]
+Description=shoal control plane
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart={exe} server start --data-dir {data_dir}
+Restart=always
+RestartSec=2
+KillMode=mixed
+TimeoutStopSec=30
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+@server.command("install")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option(
+    "--unit-dir", type=click.Path(path_type=Path), default=Path("/etc/systemd/system"), show_default=True
+)
+def install_cmd(data_dir: Path, unit_dir: Path) -> None:
+    """Write the systemd unit `shoal-server.service`."""
+    exe = Path(sys.argv[0]).resolve()
+    path = unit_dir / "shoal-server.service"
+    path.write_text(UNIT.format(exe=exe, data_dir=data_dir.resolve()))
+    click.echo(f"wrote {path}; enable it with: systemctl enable --now shoal-server")

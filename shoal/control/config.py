@@ -1,0 +1,80 @@
+"""The server's configuration: `server.json` in the data dir, written by `init`, read by `start`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shoal.errors import ConfigError
+
+CONFIG_NAME = "server.json"
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    data_dir: Path
+    dsn: str
+    listen: str = "0.0.0.0:7443"
+    advertise: str = "https://127.0.0.1:7443"
+    cluster_cidr: str = "10.210.0.0/16"
+    managed_postgres: bool = False
+    server_node: str = ""  # the name the server machine's own agent joins with
+    acme_email: str = ""
+    ingress_host: str = ""
+    heartbeat_s: float = 1.0
+    grace_s: float = 5.0
+    controller_interval_s: float = 0.5
+    dns_interval_s: float = 1.0  # at most one cluster-wide DNS/ingress refresh per interval
+    threads: int = 300
+    insecure_registries: list[str] = []
+    controller: bool = True
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.data_dir / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.data_dir / "ca.key"
+
+    @property
+    def cert(self) -> Path:
+        return self.data_dir / "server.crt"
+
+    @property
+    def key(self) -> Path:
+        return self.data_dir / "server.key"
+
+    @property
+    def secrets_key(self) -> Path:
+        return self.data_dir / "secrets.key"
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+    def listen_address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        if not port.isdigit():
+            raise ConfigError(f"--listen {self.listen}: expected HOST:PORT")
+        return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104
+
+
+def save(config: ServerConfig) -> Path:
+    path = config.data_dir / CONFIG_NAME
+    path.write_text(config.model_dump_json(indent=2) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def load(data_dir: Path) -> ServerConfig:
+    path = data_dir / CONFIG_NAME
+    try:
+        return ServerConfig.model_validate(json.loads(path.read_text()))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} not found: run `shoal server init` first") from exc
+    except (ValueError, ValidationError) as exc:
+        raise ConfigError(f"{path}: {str(exc).splitlines()[0]}") from exc

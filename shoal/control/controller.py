@@ -1,0 +1,156 @@
+"""The controller: one leader at a time (advisory lock) turns services into tasks on nodes.
+
+Every `controller_interval_s` and on NOTIFY `shoal_control` the leader detects dead nodes, plans
+(`planning.plan`: the scheduler's placement and rollout steps) and applies the plan in ONE
+transaction, bumping the affected nodes' state.
+Another server takes over when the leader's session ends (its lock frees with it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import psycopg
+
+from shoal.control import planning
+from shoal.control.config import ServerConfig
+from shoal.control.revision import RevisionSpec
+from shoal.control.store import events, nodes, services, tasks
+from shoal.control.store.db import (
+    CONTROL_CHANNEL,
+    Conn,
+    Database,
+    DatabaseBusy,
+    connect,
+    notify_all_nodes,
+    notify_nodes,
+)
+from shoal.errors import ShoalError
+
+log = logging.getLogger(__name__)
+LEADER_LOCK = 0x5A0A1C
+STOPPED_PURGE_S = 60.0
+
+
+class Controller:
+    def __init__(self, config: ServerConfig) -> None:
+        self._config = config
+        self._db = Database(config.dsn, max_size=2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="shoal-controller", daemon=True)
+        self.leader = threading.Event()
+        self.ticks = 0
+        self._since = time.monotonic()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._db.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._lead()
+            except (psycopg.Error, OSError, ShoalError) as exc:
+                log.warning("controller: %s", str(exc).strip().splitlines()[:1])
+            self.leader.clear()
+            self._stop.wait(1.0)
+
+    def _lead(self) -> None:
+        with connect(self._config.dsn) as lock_conn:
+            while not self._stop.is_set():
+                row = lock_conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (LEADER_LOCK,)).fetchone()
+                if row and row["ok"]:
+                    break
+                self._stop.wait(1.0)
+            else:
+                return
+            log.info("controller: leading")
+            self.leader.set()
+            self._since = time.monotonic()
+            lock_conn.execute(f"LISTEN {CONTROL_CHANNEL}")
+            self._loop(lock_conn, serving=True)
+
+    def _loop(self, lock_conn: Conn, serving: bool) -> None:
+        last_serving = 0.0
+        while not self._stop.is_set():
+            due = serving and time.monotonic() - last_serving >= self._config.dns_interval_s
+            try:
+                self.tick(due)
+            except DatabaseBusy as exc:
+                log.info("controller: %s", exc)
+                continue
+            if due:
+                serving, last_serving = False, time.monotonic()
+            deadline = time.monotonic() + self._config.controller_interval_s
+            for note in lock_conn.notifies(timeout=self._config.controller_interval_s):
+                serving |= note.payload == "serving"
+                if time.monotonic() >= deadline:
+                    break
+            lock_conn.execute("SELECT 1")
+
+    def tick(self, serving: bool = False) -> None:
+        with self._db.transaction() as conn:
+            settled = time.monotonic() - self._since >= self._config.grace_s
+            down = nodes.mark_down(conn, self._config.grace_s) if settled else []
+            for name in down:
+                events.emit(
+                    conn, "node.down", name, f"node {name} missed heartbeats for {self._config.grace_s:g}s"
+                )
+            tasks.purge_stopped(conn, STOPPED_PURGE_S)
+            changed = apply(conn, _plan(conn)) or bool(down) or serving
+            if changed:
+                notify_all_nodes(conn)
+        self.ticks += 1
+
+
+def _plan(conn: Conn) -> planning.Plan:
+    specs = services.current_specs(conn)
+    svcs = [
+        planning.Service(
+            name=r["name"],
+            revision=r["revision"],
+            replicas=r["replicas"],
+            spec=RevisionSpec.model_validate(specs[r["name"]]),
+            rollout_state=r["rollout_state"],
+        )
+        for r in services.all_services(conn)
+    ]
+    running = [r for r in tasks.all_tasks(conn) if r["desired_state"] == "run"]
+    return planning.plan(nodes.all_nodes(conn), svcs, running, time.time())
+
+
+def _starts(conn: Conn, plan: planning.Plan) -> list[tuple[str, int, int, str, str]]:
+    subnets = {r["name"]: r["subnet"] for r in nodes.all_nodes(conn)}
+    used = tasks.used_ips(conn)
+    out = []
+    for service, replica, revision, node in plan.start:
+        held = used.setdefault(node, set())
+        ip = tasks.free_ip(subnets[node], held)
+        if ip is None:
+            plan.unplaced.append(f"{service}.{replica}")
+            continue
+        held.add(ip)
+        out.append((service, replica, revision, node, ip))
+    return out
+
+
+def apply(conn: Conn, plan: planning.Plan) -> bool:
+    """Apply a plan inside the caller's transaction; True when serving replicas may have changed."""
+    touched = set(tasks.stop(conn, plan.stop)) if plan.stop else set()
+    new = _starts(conn, plan)
+    if new:
+        tasks.insert_many(conn, new)
+    touched |= {n[3] for n in new}
+    for name, number in plan.revert.items():
+        services.set_revision(conn, name, number, services.revision_spec(conn, name, number))
+    for name, (state, message) in plan.rollout.items():
+        services.set_rollout(conn, name, state, message)
+        events.emit(conn, f"rollout.{state.replace(' ', '-')}", name, message)
+    notify_nodes(conn, touched)
+    return bool(plan.stop or plan.revert)

@@ -1,0 +1,109 @@
+"""Deploys: a Compose document → one new immutable revision per changed service, in one transaction.
+
+Parsing and strict validation are `shoal.model.compose`'s; this module turns its result into the
+stored `RevisionSpec`s and starts rollouts (the controller drives them); also restart and rollback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shoal.control.revision import IngressSpec, RevisionSpec, UpdateSpec
+from shoal.control.store import events, services
+from shoal.control.store.db import Conn, notify_all_nodes, poke_controller
+from shoal.errors import ConfigError, Conflict
+from shoal.model.compose import ComposeError, ServiceSpec, UpdatePolicy, parse_compose
+from shoal.model.specs import diff_specs, to_container_spec
+
+RESTART_LABEL = "shoal.restart"
+
+
+def store(conn: Conn, project: str, specs: dict[str, RevisionSpec]) -> list[dict[str, Any]]:
+    """Write a revision for each service whose spec changed; returns [{name, revision}]."""
+    result = []
+    for name, spec in sorted(specs.items()):
+        _check_project(conn, name, project)
+        before = services.get(conn, name)
+        old = None if before is None else services.revision_spec(conn, name, int(before["revision"]))
+        change = change_text(old, spec)
+        number = services.put_revision(conn, name, project, spec.model_dump(mode="json"), change)
+        if before is None or int(before["revision"]) != number:
+            events.emit(
+                conn, "service.deployed", name, f"service {name} revision {number} ({spec.template.image})"
+            )
+        result.append({"name": name, "revision": number})
+    poke_controller(conn)
+    notify_all_nodes(conn)
+    return result
+
+
+def _check_project(conn: Conn, name: str, project: str) -> None:
+    row = services.get(conn, name)
+    if row is not None and row["project"] != project:
+        raise Conflict(f"service {name} already belongs to project {row['project']}")
+
+
+def restart(conn: Conn, name: str) -> int:
+    """A new revision identical but for a restart label, so the rollout replaces every replica."""
+    row = services.require(conn, name)
+    spec = RevisionSpec.model_validate(services.revision_spec(conn, name, row["revision"]))
+    count = int(spec.template.labels.get(RESTART_LABEL, "0")) + 1
+    spec.template.labels[RESTART_LABEL] = str(count)
+    spec.replicas = int(row["replicas"])
+    number = services.put_revision(conn, name, row["project"], spec.model_dump(mode="json"), "restart")
+    events.emit(conn, "service.restart", name, f"service {name} restarting as revision {number}")
+    poke_controller(conn)
+    return number
+
+
+def rollback(conn: Conn, name: str) -> int:
+    """Point the service back at the revision before the current one."""
+    row = services.require(conn, name)
+    current = int(row["revision"])
+    if current <= 1:
+        raise Conflict(f"service {name} has no previous revision to roll back to")
+    spec = services.revision_spec(conn, name, current - 1)
+    spec["replicas"] = int(row["replicas"])
+    services.set_revision(conn, name, current - 1, spec)
+    events.emit(conn, "service.rollback", name, f"service {name} rolled back to revision {current - 1}")
+    poke_controller(conn)
+    notify_all_nodes(conn)
+    return current - 1
+
+
+def revision_specs(text: str, project: str) -> dict[str, RevisionSpec]:
+    """Parse and strictly validate a Compose document into one RevisionSpec per service."""
+    try:
+        spec = parse_compose(text, project)
+    except ComposeError as exc:
+        raise ConfigError(str(exc)) from exc
+    return {name: revision_from(svc) for name, svc in spec.services.items()}
+
+
+def _update(policy: UpdatePolicy) -> UpdateSpec:
+    return UpdateSpec.model_validate(policy.model_dump(include=set(UpdateSpec.model_fields)))
+
+
+def revision_from(svc: ServiceSpec) -> RevisionSpec:
+    """What is stored for one revision of a Compose service (its container template included)."""
+    return RevisionSpec(
+        template=to_container_spec(svc, 0, 0),
+        mode=svc.mode,
+        replicas=svc.replicas,
+        constraints=svc.constraints,
+        preferences=svc.preferences,
+        secrets=sorted({s.source for s in svc.secrets}),
+        volumes=svc.volume_names,
+        ingress=IngressSpec(**svc.ingress.model_dump()) if svc.ingress else None,
+        update=_update(svc.update_config),
+        rollback=_update(svc.rollback_config),
+        source=svc.model_dump(mode="json"),
+    )
+
+
+def change_text(old: dict[str, Any] | None, new: RevisionSpec) -> str:
+    """What a revision changed, for `service inspect` (one line)."""
+    if old is None or not old.get("source") or not new.source:
+        return "created"
+    lines = diff_specs(ServiceSpec.model_validate(old["source"]), ServiceSpec.model_validate(new.source))
+    return "; ".join(lines)[:500] or "no change"

@@ -1,0 +1,166 @@
+"""Rows → the node state document each agent long-polls (shoal.model.state.NodeState).
+
+Reads the store; pure apart from that. The document's `version` is the node's `state_version`,
+which every change affecting the node bumps.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from shoal.control.mesh import MeshNode, NodeMesh, mesh
+from shoal.control.revision import RevisionSpec, container_for
+from shoal.control.store import nodes, secrets, services, tasks
+from shoal.control.store.db import Conn, Row, cluster_version
+from shoal.control.vault import Vault
+from shoal.model.container import ContainerSpec
+from shoal.model.state import DnsRecord, IngressRoute, NodeState, SecretValue
+
+DOMAIN = "shoal.internal"
+
+
+def dns_records(healthy: list[Row]) -> list[DnsRecord]:
+    """`<service>.shoal.internal` → every healthy replica; `<replica>.<service>...` → that one."""
+    by_service: dict[str, list[str]] = defaultdict(list)
+    records = []
+    for row in healthy:
+        by_service[row["service"]].append(row["ip"])
+        records.append(DnsRecord(name=f"{row['replica']}.{row['service']}.{DOMAIN}", addresses=[row["ip"]]))
+    records += [DnsRecord(name=f"{svc}.{DOMAIN}", addresses=ips) for svc, ips in by_service.items()]
+    return sorted(records, key=lambda r: r.name)
+
+
+def ingress_routes(specs: dict[str, RevisionSpec], healthy: list[Row]) -> list[IngressRoute]:
+    routes = []
+    for name, spec in sorted(specs.items()):
+        if spec.ingress is None:
+            continue
+        ups = [f"{r['ip']}:{spec.ingress.port}" for r in healthy if r["service"] == name]
+        routes.append(
+            IngressRoute(service=name, host=spec.ingress.host, path=spec.ingress.path, upstreams=ups)
+        )
+    return routes
+
+
+RevKey = tuple[str, int, datetime.datetime]  # service, revision, when the revision was made
+
+
+def _rev_key(row: Row) -> RevKey:
+    return row["service"], row["revision"], row["rev_created"]
+
+
+def containers(rows: list[Row], specs: dict[RevKey, RevisionSpec]) -> list[ContainerSpec]:
+    return [container_for(specs[_rev_key(r)], r["id"], r["replica"], r["generation"], r["ip"]) for r in rows]
+
+
+def secret_values(conn: Conn, vault: Vault, wanted: list[ContainerSpec]) -> list[SecretValue]:
+    names = sorted({m.source for c in wanted for m in c.mounts if m.kind == "secret"})
+    found = secrets.ciphertexts(conn, names)
+    return [
+        SecretValue(name=n, value_b64=base64.b64encode(vault.open(found[n])).decode())
+        for n in names
+        if n in found
+    ]
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """The cluster-wide parts of every node's state, as of one `cluster.version`."""
+
+    version: int
+    nodes: list[Row]
+    dns: list[DnsRecord]
+    ingress: list[IngressRoute]
+    dns_json: str
+    ingress_json: str
+    mesh: dict[str, NodeMesh]
+
+
+def cluster_view(conn: Conn) -> ClusterView:
+    healthy = tasks.healthy(conn)
+    specs = {k: RevisionSpec.model_validate(v) for k, v in services.current_specs(conn).items()}
+    dns = dns_records(healthy)
+    ingress = ingress_routes(specs, healthy)
+    all_nodes = nodes.all_nodes(conn)
+    return ClusterView(
+        version=cluster_version(conn),
+        nodes=all_nodes,
+        dns=dns,
+        ingress=ingress,
+        dns_json=_json_list(dns),
+        ingress_json=_json_list(ingress),
+        mesh=mesh(
+            [MeshNode(n["name"], n["subnet"], n["public_key"], n["endpoint"] or None) for n in all_nodes]
+        ),
+    )
+
+
+def _json_list(items: Sequence[BaseModel]) -> str:
+    return "[" + ",".join(item.model_dump_json() for item in items) + "]"
+
+
+class Builder:
+    """Builds node states, reusing the cluster-wide parts while `cluster.version` is unchanged."""
+
+    def __init__(self, vault: Vault, cluster_cidr: str, insecure_registries: list[str]) -> None:
+        self._vault = vault
+        self._cidr = cluster_cidr
+        self._insecure = insecure_registries
+        self._view: ClusterView | None = None
+        self._revisions: dict[RevKey, RevisionSpec] = {}
+        self._lock = threading.Lock()
+
+    def _specs(self, conn: Conn, keys: set[RevKey]) -> dict[RevKey, RevisionSpec]:
+        """Revision specs; revisions are immutable (and keyed by creation time), so they are cached."""
+        missing = [k for k in keys if k not in self._revisions]
+        if missing:
+            found = services.revision_specs(conn, [(k[0], k[1]) for k in missing])
+            with self._lock:
+                if len(self._revisions) > 50000:
+                    self._revisions.clear()
+                for key in missing:
+                    self._revisions[key] = RevisionSpec.model_validate(found[(key[0], key[1])])
+        return {k: self._revisions[k] for k in keys}
+
+    def view(self, conn: Conn) -> ClusterView:
+        with self._lock:
+            if self._view is None or self._view.version != cluster_version(conn):
+                self._view = cluster_view(conn)
+            return self._view
+
+    def node_state(self, conn: Conn, name: str) -> NodeState:
+        """The whole desired state of one node, as of this transaction."""
+        return self._state(conn, name, self.view(conn), shared=True)
+
+    def node_state_json(self, conn: Conn, name: str) -> str:
+        """`node_state` as JSON, splicing in the cluster-wide parts serialised once per version."""
+        view = self.view(conn)
+        ingress = nodes.require(conn, name)["ingress"]
+        head = self._state(conn, name, view, shared=False).model_dump_json(exclude={"dns", "ingress"})
+        tail = f',"dns":{view.dns_json},"ingress":{view.ingress_json if ingress else "[]"}}}'
+        return head[:-1] + tail
+
+    def _state(self, conn: Conn, name: str, view: ClusterView, shared: bool) -> NodeState:
+        node = nodes.require(conn, name)
+        rows = tasks.running_on(conn, name)
+        mine = containers(rows, self._specs(conn, {_rev_key(r) for r in rows}))
+        return NodeState(
+            version=int(node["state_version"]),
+            node=name,
+            subnet=node["subnet"],
+            cluster_cidr=self._cidr,
+            containers=mine,
+            peers=view.mesh.get(name, NodeMesh()).peers,
+            relay=view.mesh.get(name, NodeMesh()).relay,
+            dns=view.dns if shared else [],
+            ingress=view.ingress if shared and node["ingress"] else [],
+            secrets=secret_values(conn, self._vault, mine),
+            insecure_registries=self._insecure,
+        )

@@ -1,0 +1,161 @@
+"""Node rows: join (with subnet allocation), heartbeat, drain/activate, labels, removal."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, LiteralString
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from shoal.control.store.db import Conn, Row, cluster_changed, notify_all_nodes, notify_nodes
+from shoal.errors import Conflict, NotFound
+
+NODE_COLUMNS = (
+    "name, subnet_index, subnet, public_key, endpoint, labels, ingress, role, availability, down, capacity,"
+    " last_seen, state_version, created"
+)
+
+
+def _select(rest: LiteralString) -> sql.Composed:
+    return sql.SQL("SELECT {} FROM nodes ").format(sql.SQL(NODE_COLUMNS)) + sql.SQL(rest)
+
+
+_JOIN_LOCK = 0x5A0A15
+
+
+def subnet_for(cluster_cidr: str, index: int) -> str:
+    """The index-th /24 of the cluster CIDR."""
+    net = ipaddress.ip_network(cluster_cidr)
+    subnets = net.subnets(new_prefix=24)
+    for i, sub in enumerate(subnets):
+        if i == index:
+            return str(sub)
+    raise Conflict(f"cluster CIDR {cluster_cidr} has no free /24 left")
+
+
+def _free_index(conn: Conn, cluster_cidr: str) -> int:
+    # serialises joins only (a table lock would also stall every heartbeat); UNIQUE backs it up
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_JOIN_LOCK,))
+    used = {r["subnet_index"] for r in conn.execute("SELECT subnet_index FROM nodes").fetchall()}
+    size = 2 ** (24 - ipaddress.ip_network(cluster_cidr).prefixlen)
+    for index in range(1, size):
+        if index not in used:
+            return index
+    raise Conflict(f"cluster CIDR {cluster_cidr} has no free /24 left")
+
+
+def create(conn: Conn, cluster_cidr: str, fields: dict[str, Any]) -> Row:
+    """Insert a joined node with the next free /24; the caller's transaction makes it unique."""
+    if get(conn, fields["name"]) is not None:
+        raise Conflict(f"node {fields['name']} already exists")
+    index = _free_index(conn, cluster_cidr)
+    row = conn.execute(
+        "INSERT INTO nodes (name, subnet_index, subnet, public_key, endpoint, labels, ingress, role,"
+        " capacity, credential_hash, agent_secret, last_seen)"
+        " VALUES (%(name)s, %(index)s, %(subnet)s, %(public_key)s, %(endpoint)s, %(labels)s,"
+        " %(ingress)s, %(role)s, %(capacity)s, %(credential_hash)s, %(agent_secret)s, now())"
+        " RETURNING *",
+        {
+            **fields,
+            "index": index,
+            "subnet": subnet_for(cluster_cidr, index),
+            "labels": Jsonb(fields["labels"]),
+            "capacity": Jsonb(fields["capacity"]),
+        },
+    ).fetchone()
+    assert row is not None
+    notify_nodes(conn, [fields["name"]])
+    cluster_changed(conn)
+    return row
+
+
+def get(conn: Conn, name: str) -> Row | None:
+    return conn.execute(_select("WHERE name = %s"), (name,)).fetchone()
+
+
+def require(conn: Conn, name: str) -> Row:
+    row = get(conn, name)
+    if row is None:
+        raise NotFound(f"node {name} not found")
+    return row
+
+
+def all_nodes(conn: Conn) -> list[Row]:
+    return conn.execute(_select("ORDER BY name")).fetchall()
+
+
+def by_credential(conn: Conn, credential_hash: str) -> str | None:
+    row = conn.execute("SELECT name FROM nodes WHERE credential_hash = %s", (credential_hash,)).fetchone()
+    return None if row is None else str(row["name"])
+
+
+def agent_secret(conn: Conn, name: str) -> str:
+    row = conn.execute("SELECT agent_secret FROM nodes WHERE name = %s", (name,)).fetchone()
+    if row is None:
+        raise NotFound(f"node {name} not found")
+    return str(row["agent_secret"])
+
+
+def state_version(conn: Conn, name: str) -> int:
+    row = conn.execute("SELECT state_version FROM nodes WHERE name = %s", (name,)).fetchone()
+    if row is None:
+        raise NotFound(f"node {name} not found")
+    return int(row["state_version"])
+
+
+def heartbeat(conn: Conn, name: str, capacity: dict[str, Any], status: dict[str, Any] | None) -> bool:
+    """Record a heartbeat (and the raw status unless None); True when the node was down and is back."""
+    row = conn.execute(
+        "UPDATE nodes n SET last_seen = now(), capacity = %s, down = false FROM"
+        " (SELECT down FROM nodes WHERE name = %s FOR UPDATE) old"
+        " WHERE n.name = %s RETURNING old.down AS was_down",
+        (Jsonb(capacity), name, name),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"node {name} not found")
+    if status is None:
+        return bool(row["was_down"])
+    conn.execute(
+        "INSERT INTO node_status (node, status) VALUES (%s, %s)"
+        " ON CONFLICT (node) DO UPDATE SET status = EXCLUDED.status, updated = now()",
+        (name, Jsonb(status)),
+    )
+    return bool(row["was_down"])
+
+
+def last_status(conn: Conn, name: str) -> dict[str, Any]:
+    row = conn.execute("SELECT status FROM node_status WHERE node = %s", (name,)).fetchone()
+    return {} if row is None else dict(row["status"])
+
+
+def set_availability(conn: Conn, name: str, availability: str) -> Row:
+    conn.execute("UPDATE nodes SET availability = %s WHERE name = %s", (availability, name))
+    return require(conn, name)
+
+
+def set_labels(conn: Conn, name: str, changes: dict[str, str | None]) -> Row:
+    labels = dict(require(conn, name)["labels"])
+    for key, value in changes.items():
+        if value is None:
+            labels.pop(key, None)
+        else:
+            labels[key] = value
+    conn.execute("UPDATE nodes SET labels = %s WHERE name = %s", (Jsonb(labels), name))
+    return require(conn, name)
+
+
+def remove(conn: Conn, name: str) -> None:
+    if conn.execute("DELETE FROM nodes WHERE name = %s", (name,)).rowcount == 0:
+        raise NotFound(f"node {name} not found")
+    notify_all_nodes(conn)
+
+
+def mark_down(conn: Conn, grace_s: float) -> list[str]:
+    """Nodes whose last heartbeat is older than the grace: mark them down, return their names."""
+    rows = conn.execute(
+        "UPDATE nodes SET down = true WHERE NOT down"
+        " AND (last_seen IS NULL OR last_seen < now() - make_interval(secs => %s)) RETURNING name",
+        (grace_s,),
+    ).fetchall()
+    return sorted(r["name"] for r in rows)

@@ -1,0 +1,152 @@
+"""Task rows: a replica slot of a service bound to a node at one generation.
+
+`desired_state` is `run` or `stop`; the observed columns come from agents' status reports.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import LiteralString
+
+from psycopg import sql
+
+from shoal.control.store.db import Conn, Row
+
+TASK_COLUMNS = (
+    "id, service, replica, generation, revision, node, ip, desired_state, observed_state, health,"
+    " message, created, updated"
+)
+
+
+def _select(rest: LiteralString) -> sql.Composed:
+    return sql.SQL("SELECT {} FROM tasks ").format(sql.SQL(TASK_COLUMNS)) + sql.SQL(rest)
+
+
+def all_tasks(conn: Conn) -> list[Row]:
+    return conn.execute(_select("ORDER BY service, replica, generation")).fetchall()
+
+
+def query(conn: Conn, node: str | None = None, service: str | None = None) -> list[Row]:
+    return conn.execute(
+        _select(
+            "WHERE (%(node)s::text IS NULL OR node = %(node)s)"
+            " AND (%(service)s::text IS NULL OR service = %(service)s)"
+            " ORDER BY service, replica, generation"
+        ),
+        {"node": node, "service": service},
+    ).fetchall()
+
+
+def running_on(conn: Conn, node: str) -> list[Row]:
+    """Tasks a node must run (with the revision each was created from)."""
+    return conn.execute(
+        "SELECT t.id, t.service, t.replica, t.generation, t.revision, t.ip, r.created AS rev_created"
+        " FROM tasks t JOIN revisions r ON r.service = t.service AND r.number = t.revision"
+        " WHERE t.node = %s AND t.desired_state = 'run' ORDER BY t.id",
+        (node,),
+    ).fetchall()
+
+
+def healthy(conn: Conn) -> list[Row]:
+    """Replicas that serve traffic: desired run, observed running and not unhealthy."""
+    return conn.execute(
+        "SELECT service, replica, ip, node FROM tasks WHERE desired_state = 'run'"
+        " AND observed_state = 'running' AND health IN ('none', 'healthy') AND ip IS NOT NULL"
+        " ORDER BY service, replica"
+    ).fetchall()
+
+
+def used_ips(conn: Conn) -> dict[str, set[str]]:
+    """Addresses held by tasks (run or still stopping), by node."""
+    used: dict[str, set[str]] = {}
+    for row in conn.execute("SELECT node, ip FROM tasks WHERE node IS NOT NULL AND ip IS NOT NULL"):
+        used.setdefault(row["node"], set()).add(row["ip"])
+    return used
+
+
+def free_ip(subnet: str, used: set[str]) -> str | None:
+    """The lowest host address of the node subnet not in `used` (.1 is the bridge)."""
+    hosts = ipaddress.ip_network(subnet).hosts()
+    next(hosts)
+    return next((str(h) for h in hosts if str(h) not in used), None)
+
+
+def insert_many(conn: Conn, new: list[tuple[str, int, int, str, str]]) -> list[str]:
+    """Insert tasks (service, replica, revision, node, ip), each with a fresh generation."""
+    gens = conn.execute("SELECT nextval('task_generation') AS g FROM generate_series(1, %s)", (len(new),))
+    rows = [
+        (f"{svc}-{replica}-{g['g']}", svc, replica, g["g"], rev, node, ip)
+        for (svc, replica, rev, node, ip), g in zip(new, gens.fetchall(), strict=True)
+    ]
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO tasks (id, service, replica, generation, revision, node, ip)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+    return [r[0] for r in rows]
+
+
+def stop(conn: Conn, task_ids: list[str]) -> list[str]:
+    """Mark tasks desired stop; returns the nodes affected."""
+    rows = conn.execute(
+        "UPDATE tasks SET desired_state = 'stop', updated = now() WHERE id = ANY(%s)"
+        " AND desired_state = 'run' RETURNING node",
+        (task_ids,),
+    ).fetchall()
+    return sorted({r["node"] for r in rows if r["node"]})
+
+
+def purge_stopped(conn: Conn, older_than_s: float) -> None:
+    conn.execute(
+        "DELETE FROM tasks WHERE desired_state = 'stop' AND (node IS NULL OR observed_state IN"
+        " ('stopped', 'exited', 'failed', 'gone') OR updated < now() - make_interval(secs => %s))",
+        (older_than_s,),
+    )
+
+
+def observe_many(conn: Conn, node: str, reports: Sequence[tuple[str, str, str, str]]) -> bool:
+    """Record what the agent saw of its tasks: (id, state, health, message) each.
+
+    Only rows that changed are written; True when serving (DNS/ingress) may have changed.
+    """
+    rows = conn.execute(
+        "SELECT id, observed_state, health, message FROM tasks WHERE node = %s", (node,)
+    ).fetchall()
+    have = {r["id"]: (r["observed_state"], r["health"], r["message"]) for r in rows}
+    changed = [rep for rep in reports if rep[0] in have and have[rep[0]] != rep[1:]]
+    if changed:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE tasks SET observed_state = %s, health = %s, message = %s, updated = now()"
+                " WHERE id = %s",
+                [(state, health, message, task_id) for task_id, state, health, message in changed],
+            )
+    return any(have[rep[0]][:2] != rep[1:3] for rep in changed)
+
+
+def mark_missing(conn: Conn, node: str, seen: list[str]) -> bool:
+    """Tasks on a node that its report no longer lists: observed gone. True if any changed."""
+    rows = conn.execute(
+        "UPDATE tasks SET observed_state = CASE WHEN desired_state = 'stop' THEN 'gone'"
+        " ELSE 'pending' END, health = 'none', updated = now() WHERE node = %s AND NOT (id = ANY(%s))"
+        " AND observed_state NOT IN ('pending', 'gone') RETURNING id",
+        (node, seen),
+    ).fetchall()
+    return bool(rows)
+
+
+def allocated(conn: Conn) -> dict[str, dict[str, float]]:
+    """Reserved CPUs and memory of the tasks each node must run."""
+    rows = conn.execute(
+        "SELECT t.node, count(*) AS tasks,"
+        " coalesce(sum((r.spec->'template'->'resources'->>'reserve_cpus')::float), 0) AS cpus,"
+        " coalesce(sum((r.spec->'template'->'resources'->>'reserve_memory_bytes')::bigint), 0) AS mem"
+        " FROM tasks t JOIN revisions r ON r.service = t.service AND r.number = t.revision"
+        " WHERE t.desired_state = 'run' AND t.node IS NOT NULL GROUP BY t.node"
+    ).fetchall()
+    return {
+        r["node"]: {"cpus": float(r["cpus"]), "memory_bytes": int(r["mem"]), "tasks": int(r["tasks"])}
+        for r in rows
+    }

@@ -1,0 +1,55 @@
+"""API tokens and join tokens, stored only as hashes."""
+
+from __future__ import annotations
+
+from shoal.control.store.db import Conn, Row
+from shoal.errors import NotFound
+
+
+def create(conn: Conn, token_id: str, name: str, role: str, token_hash: str) -> None:
+    conn.execute(
+        "INSERT INTO tokens (id, name, role, hash) VALUES (%s, %s, %s, %s)",
+        (token_id, name, role, token_hash),
+    )
+
+
+def find(conn: Conn, token_hash: str) -> Row | None:
+    return conn.execute("SELECT id, name, role FROM tokens WHERE hash = %s", (token_hash,)).fetchone()
+
+
+def all_tokens(conn: Conn) -> list[Row]:
+    return conn.execute("SELECT id, name, role, created FROM tokens ORDER BY created").fetchall()
+
+
+def remove(conn: Conn, token_id: str) -> None:
+    if conn.execute("DELETE FROM tokens WHERE id = %s", (token_id,)).rowcount == 0:
+        raise NotFound(f"token {token_id} not found")
+
+
+def create_join(conn: Conn, token_id: str, token_hash: str, ttl_s: float, uses: int) -> None:
+    conn.execute(
+        "INSERT INTO join_tokens (id, hash, expires, uses_left)"
+        " VALUES (%s, %s, now() + make_interval(secs => %s), %s)",
+        (token_id, token_hash, ttl_s, uses),
+    )
+
+
+def use_join(conn: Conn, token_hash: str) -> bool:
+    """Spend one use of a valid join token; False when it is unknown, expired, used up or revoked."""
+    row = conn.execute(
+        "UPDATE join_tokens SET uses_left = uses_left - 1 WHERE hash = %s AND NOT revoked"
+        " AND uses_left > 0 AND expires > now() RETURNING id",
+        (token_hash,),
+    ).fetchone()
+    return row is not None
+
+
+def revoke_join(conn: Conn, token_id: str) -> None:
+    if conn.execute("UPDATE join_tokens SET revoked = true WHERE id = %s", (token_id,)).rowcount == 0:
+        raise NotFound(f"join token {token_id} not found")
+
+
+def all_join(conn: Conn) -> list[Row]:
+    return conn.execute(
+        "SELECT id, expires, uses_left, revoked, created FROM join_tokens ORDER BY created"
+    ).fetchall()

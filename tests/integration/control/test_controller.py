@@ -1,0 +1,148 @@
+"""Services → tasks → node state documents, long-polls, status, secrets, failure detection."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+
+import psycopg
+
+from tests.integration.control.helpers import (
+    join,
+    node_client,
+    put_services,
+    report_running,
+    status,
+    tasks,
+    wait_for,
+    web_spec,
+)
+from tests.support.server_fixtures import Server
+
+
+def _running(server: Server, service: str) -> list[dict]:
+    return [t for t in tasks(server, service=service) if t["desired"] == "run"]
+
+
+def test_services_become_tasks_and_node_states(server: Server) -> None:
+    a, b = join(server, "n1"), join(server, "n2")
+    put_services(server, "p", {"web": web_spec("web", replicas=4)})
+    placed = wait_for(lambda: len(_running(server, "web")) == 4 and _running(server, "web"), what="placement")
+    assert {t["node"] for t in placed} == {"n1", "n2"}
+    assert len({t["ip"] for t in placed}) == 4
+    with node_client(server, a) as na, node_client(server, b) as nb:
+        sa = report_running(na, "n1")
+        report_running(nb, "n2")
+        assert len(sa["containers"]) == 2
+        assert all(c["ip"].startswith(a["subnet"].rsplit(".", 1)[0]) for c in sa["containers"])
+        assert [p["name"] for p in sa["peers"]] == ["n2"]
+        assert sa["peers"][0]["allowed_ips"] == [b["subnet"]]
+        later = wait_for(
+            lambda: (s := na.get("/api/v1/nodes/n1/state").json()) and len(s["dns"]) == 5 and s, what="dns"
+        )
+    names = {r["name"]: r["addresses"] for r in later["dns"]}
+    assert sorted(names["web.shoal.internal"]) == sorted(t["ip"] for t in placed)
+    assert names["1.web.shoal.internal"] == [next(t["ip"] for t in placed if t["replica"] == 1)]
+    assert all(t["state"] == "running" for t in _running(server, "web"))
+
+
+def test_long_poll_returns_on_change_not_before(server: Server) -> None:
+    a = join(server, "lp1")
+    stop = threading.Event()
+
+    def beat() -> None:
+        with node_client(server, a) as hb:
+            while not stop.wait(0.5):
+                status(hb, "lp1")
+
+    beater = threading.Thread(target=beat)
+    beater.start()
+    try:
+        _long_poll(server, a)
+    finally:
+        stop.set()
+        beater.join()
+
+
+def _long_poll(server: Server, a: dict) -> None:
+    with node_client(server, a) as na:
+        time.sleep(1.5)  # the join's cluster-wide refresh (coalesced by the controller) lands first
+        first = na.get("/api/v1/nodes/lp1/state").json()
+        started = time.monotonic()
+        idle = na.get("/api/v1/nodes/lp1/state", params={"since": first["version"], "wait": 1}).json()
+        assert time.monotonic() - started >= 0.9 and idle["version"] == first["version"]
+        got: dict = {}
+
+        def poll() -> None:
+            got.update(
+                na.get("/api/v1/nodes/lp1/state", params={"since": first["version"], "wait": 30}).json()
+            )
+
+        waiter = threading.Thread(target=poll)
+        waiter.start()
+        time.sleep(0.5)
+        assert not got
+        started = time.monotonic()
+        with server.client() as admin:
+            admin.post("/api/v1/nodes/lp1/labels", json={"labels": {"zone": "a"}})
+        waiter.join(10)
+        assert got["version"] > first["version"]
+        assert time.monotonic() - started < 2
+
+
+def test_secrets_encrypted_at_rest_and_sent_only_to_users(server: Server) -> None:
+    a, b = join(server, "s1"), join(server, "s2")
+    value = b"hunter2-very-secret"
+    with server.client() as admin:
+        r = admin.post(
+            "/api/v1/secrets", json={"name": "dbpass", "value_b64": base64.b64encode(value).decode()}
+        )
+        assert r.status_code == 200
+        assert "value" not in str(admin.get("/api/v1/secrets").json())
+    with psycopg.connect(server.dsn) as conn:
+        raw = conn.execute("SELECT ciphertext FROM secrets WHERE name = 'dbpass'").fetchone()
+    assert raw is not None and value not in bytes(raw[0])
+    mount = {"kind": "secret", "source": "dbpass", "target": "/run/secrets/dbpass"}
+    put_services(
+        server,
+        "p",
+        {
+            "db": web_spec("db", replicas=1, template={"mounts": [mount]}, constraints=["node.hostname==s1"]),
+            "web": web_spec("web", replicas=1, constraints=["node.hostname==s2"]),
+        },
+    )
+    wait_for(lambda: len(tasks(server)) == 2, what="placement")
+    with node_client(server, a) as na, node_client(server, b) as nb:
+        sa = na.get("/api/v1/nodes/s1/state").json()
+        sb = nb.get("/api/v1/nodes/s2/state").json()
+    assert [s["name"] for s in sa["secrets"]] == ["dbpass"]
+    assert base64.b64decode(sa["secrets"][0]["value_b64"]) == value
+    assert sb["secrets"] == []
+
+
+def test_dead_node_replicas_move_and_return_is_told_to_stop(server: Server) -> None:
+    a, b = join(server, "f1"), join(server, "f2")
+    put_services(server, "p", {"web": web_spec("web", replicas=2)})
+    wait_for(lambda: len(_running(server, "web")) == 2, what="placement")
+    with node_client(server, a) as na, node_client(server, b) as nb:
+        report_running(na, "f1")
+        report_running(nb, "f2")
+        started = time.monotonic()
+        # only f2 keeps its heartbeat; f1 goes silent
+        while time.monotonic() - started < 12:
+            status(
+                nb,
+                "f2",
+                [{"id": t["id"], "state": "running"} for t in _running(server, "web") if t["node"] == "f2"],
+            )
+            if all(t["node"] == "f2" for t in _running(server, "web")):
+                break
+            time.sleep(0.5)
+        moved = _running(server, "web")
+        assert len(moved) == 2 and all(t["node"] == "f2" for t in moved), moved
+        assert time.monotonic() - started < 10
+        with server.client() as admin:
+            assert admin.get("/api/v1/nodes/f1").json()["state"] == "down"
+        status(na, "f1")
+        assert na.get("/api/v1/nodes/f1/state").json()["containers"] == []

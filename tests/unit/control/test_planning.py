@@ -1,0 +1,71 @@
+"""The controller's planning step over the scheduler: rows in, one plan out (pure)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from shoal.control import planning
+from shoal.control.revision import RevisionSpec
+
+NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+def node(name: str, index: int, **extra: Any) -> dict[str, Any]:
+    base = {"name": name, "subnet_index": index, "down": False, "availability": "active", "labels": {}}
+    return {**base, "role": "worker", "capacity": {"cpus": 4, "memory_bytes": 8 << 30}, **extra}
+
+
+def service(replicas: int = 2, revision: int = 1, state: str = "completed", **spec: Any) -> planning.Service:
+    template = {"id": "", "service": "web", "image": "img"}
+    full = RevisionSpec.model_validate({"template": template, "replicas": replicas, **spec})
+    return planning.Service("web", revision, replicas, full, state)
+
+
+def task(
+    id_: str, replica: int, node_: str | None, revision: int = 1, state: str = "running"
+) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "service": "web",
+        "replica": replica,
+        "node": node_,
+        "revision": revision,
+        "observed_state": state,
+        "health": "none",
+        "updated": NOW,
+    }
+
+
+NODES = [node("a", 1), node("b", 2)]
+
+
+def test_new_service_is_placed_spread() -> None:
+    out = planning.plan(NODES, [service(replicas=4)], [], NOW.timestamp())
+    assert sorted(n for *_, n in out.start) == ["a", "a", "b", "b"] and out.stop == []
+
+
+def test_down_node_tasks_are_replaced() -> None:
+    nodes = [node("a", 1, down=True), node("b", 2)]
+    out = planning.plan(nodes, [service()], [task("w1", 1, "a"), task("w2", 2, "b")], NOW.timestamp())
+    assert out.stop == ["w1"] and out.start == [("web", 1, 1, "b")]
+
+
+def test_rollout_starts_one_batch_of_new_revision() -> None:
+    svc = service(revision=2, state="updating", update={"parallelism": 1, "order": "stop-first"})
+    out = planning.plan(NODES, [svc], [task("w1", 1, "a"), task("w2", 2, "b")], NOW.timestamp())
+    assert out.stop == ["w1"] and out.start == [("web", 1, 2, "a")]
+
+
+def test_failed_new_revision_reverts_with_rollback_action() -> None:
+    svc = service(revision=2, state="updating", update={"failure_action": "rollback"})
+    rows = [task("w1", 1, "a", revision=2, state="failed"), task("w2", 2, "b")]
+    out = planning.plan(NODES, [svc], rows, NOW.timestamp())
+    assert out.revert == {"web": 1} and out.rollout["web"][0] == "rolling back"
+
+
+def test_rollout_completes_after_monitor() -> None:
+    svc = service(revision=2, state="updating", update={"monitor_s": 5})
+    rows = [task("w1", 1, "a", revision=2), task("w2", 2, "b", revision=2)]
+    assert "web" not in planning.plan(NODES, [svc], rows, NOW.timestamp() + 1).rollout
+    assert planning.plan(NODES, [svc], rows, NOW.timestamp() + 6).rollout["web"][0] == "completed"
