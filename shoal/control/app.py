@@ -6,24 +6,25 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 
 from flask import Flask, Response, g, request
 from prometheus_client import Counter, Histogram
 
 from shoal.control import pki
-from shoal.control.api import agent, events, meta, nodes, secrets, services, tokens
+from shoal.control.api import agent, events, meta, nodes, secrets, services, tokens, workload
 from shoal.control.api.common import ServerContext, register_errors
 from shoal.control.config import ServerConfig
-from shoal.control.desired import Builder
+from shoal.control.desired import Builder, ServerRoute
 from shoal.control.hub import Hub
 from shoal.control.store.db import Database
+from shoal.control.ui import ui_blueprint
 from shoal.control.vault import Vault
+from shoal.model.state import IngressSettings
 
 REQUESTS = Counter("shoal_api_requests_total", "API requests", ["method", "endpoint", "status"])
 LATENCY = Histogram("shoal_api_request_seconds", "API request latency", ["endpoint"])
-_BLUEPRINTS = [meta.bp, agent.bp, nodes.bp, services.bp, secrets.bp, events.bp, tokens.bp]
+_BLUEPRINTS = [meta.bp, agent.bp, nodes.bp, services.bp, workload.bp, secrets.bp, events.bp, tokens.bp]
 
 
 def _context(config: ServerConfig) -> ServerContext:
@@ -34,9 +35,33 @@ def _context(config: ServerConfig) -> ServerContext:
         db=Database(config.dsn, max_size=40),
         hub=hub,
         vault=vault,
-        builder=Builder(vault, config.cluster_cidr, config.insecure_registries),
+        builder=Builder(
+            vault,
+            config.cluster_cidr,
+            config.insecure_registries,
+            ingress=ingress_settings(config),
+            server_route=server_route(config),
+        ),
         ca_fingerprint=pki.fingerprint(config.ca_cert),
     )
+
+
+def ingress_settings(config: ServerConfig) -> IngressSettings:
+    """What every ingress node gets: ACME, or the cluster-wide internal root made at init."""
+    if config.ingress_tls != "internal":
+        return IngressSettings(tls="acme", acme_email=config.acme_email, acme_ca=config.acme_ca)
+    return IngressSettings(
+        tls="internal",
+        ca_cert_pem=config.ingress_ca_cert.read_text(),
+        ca_key_pem=config.ingress_ca_key.read_text(),
+    )
+
+
+def server_route(config: ServerConfig) -> ServerRoute | None:
+    if not config.ingress_host or not config.server_node:
+        return None
+    port = config.listen_address()[1]
+    return ServerRoute(config.ingress_host, config.server_node, port, config.ca_cert.read_text())
 
 
 def _before() -> None:
@@ -51,14 +76,15 @@ def _after(response: Response) -> Response:
 
 
 def _add_ui(app: Flask) -> None:
-    """The web UI lives in shoal.control.ui.views (blueprint `bp`) once it exists."""
-    try:
-        views = importlib.import_module("shoal.control.ui.views")
-    except ModuleNotFoundError as exc:
-        if exc.name != "shoal.control.ui.views":
-            raise
-        return
-    app.register_blueprint(views.bp)
+    """The web UI at `/`, its session cookie Secure, HttpOnly and SameSite=Lax."""
+    app.config.update(
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="shoal_session",
+        PERMANENT_SESSION_LIFETIME=12 * 3600,
+    )
+    app.register_blueprint(ui_blueprint())
 
 
 def create_app(config: ServerConfig) -> Flask:

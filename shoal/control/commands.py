@@ -47,6 +47,8 @@ def _make_pki(config: ServerConfig, sans: list[str]) -> None:
     host = urlparse(config.advertise).hostname or "127.0.0.1"
     pki.make_server_cert(config.ca_cert, config.ca_key, config.cert, config.key, [host, *sans])
     vault.make_key(config.secrets_key)
+    if config.ingress_tls == "internal":
+        pki.make_ca(config.ingress_ca_cert, config.ingress_ca_key, "shoal ingress root", path_length=1)
 
 
 def _managed_db(config: ServerConfig) -> str:
@@ -72,8 +74,16 @@ def _first_tokens(config: ServerConfig) -> tuple[str, str]:
 @click.option("--listen", default="0.0.0.0:7443", show_default=True)
 @click.option("--advertise", default="", help="URL agents and people reach the API at.")
 @click.option("--cluster-cidr", default="10.210.0.0/16", show_default=True)
-@click.option("--acme-email", default="")
-@click.option("--ingress-host", default="")
+@click.option("--acme-email", default="", help="Contact for ACME certificates on ingress nodes.")
+@click.option("--acme-ca", default="", help="ACME directory URL (default: Let's Encrypt).")
+@click.option(
+    "--ingress-tls",
+    type=click.Choice(["acme", "internal"]),
+    default="acme",
+    show_default=True,
+    help="internal: ingress certificates from a cluster root made here (tests, offline clusters).",
+)
+@click.option("--ingress-host", default="", help="Publish the API and web UI through ingress here.")
 @click.option("--server-node", default="", help="Name the server machine's own agent joins with.")
 @click.option("--san", multiple=True, help="Extra name or address for the server certificate.")
 @click.option("--heartbeat", "heartbeat_s", type=float, default=1.0, show_default=True)

@@ -23,7 +23,10 @@ class ServerConfig(BaseModel):
     managed_postgres: bool = False
     server_node: str = ""  # the name the server machine's own agent joins with
     acme_email: str = ""
-    ingress_host: str = ""
+    acme_ca: str = ""  # ACME directory URL; empty: Let's Encrypt
+    ingress_tls: str = "acme"  # "acme" in production; "internal": a cluster-wide root made at init
+    ingress_host: str = ""  # publish the API and web UI through ingress under this host
+    agent_port: int = 7946  # where agents serve logs and exec on their overlay address
     heartbeat_s: float = 1.0
     grace_s: float = 5.0
     controller_interval_s: float = 0.5
@@ -47,6 +50,14 @@ class ServerConfig(BaseModel):
     @property
     def key(self) -> Path:
         return self.data_dir / "server.key"
+
+    @property
+    def ingress_ca_cert(self) -> Path:
+        return self.data_dir / "ingress-ca.crt"
+
+    @property
+    def ingress_ca_key(self) -> Path:
+        return self.data_dir / "ingress-ca.key"
 
     @property
     def secrets_key(self) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import ipaddress
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from shoal.control.store import nodes, secrets, services, tasks
 from shoal.control.store.db import Conn, Row, cluster_version
 from shoal.control.vault import Vault
 from shoal.model.container import ContainerSpec
-from shoal.model.state import DnsRecord, IngressRoute, NodeState, SecretValue
+from shoal.model.state import DnsRecord, IngressRoute, IngressSettings, NodeState, SecretValue
 
 DOMAIN = "shoal.internal"
 
@@ -83,12 +84,35 @@ class ClusterView:
     mesh: dict[str, NodeMesh]
 
 
-def cluster_view(conn: Conn) -> ClusterView:
+@dataclass(frozen=True)
+class ServerRoute:
+    """The server's own API and web UI, published through ingress under `host`."""
+
+    host: str
+    node: str  # the server machine's node: its overlay address is the upstream
+    port: int
+    ca_pem: str  # the cluster CA the API's certificate chains to
+
+
+def server_routes(route: ServerRoute | None, all_nodes: list[Row]) -> list[IngressRoute]:
+    row = next((n for n in all_nodes if route is not None and n["name"] == route.node), None)
+    if route is None or row is None:
+        return []
+    ip = str(next(ipaddress.ip_network(row["subnet"]).hosts()))
+    upstream = f"{ip}:{route.port}"
+    return [
+        IngressRoute(
+            service="shoal-server", host=route.host, upstreams=[upstream], upstream_ca_pem=route.ca_pem
+        )
+    ]
+
+
+def cluster_view(conn: Conn, server_route: ServerRoute | None = None) -> ClusterView:
     healthy = tasks.healthy(conn)
     specs = {k: RevisionSpec.model_validate(v) for k, v in services.current_specs(conn).items()}
     dns = dns_records(healthy)
-    ingress = ingress_routes(specs, healthy)
     all_nodes = nodes.all_nodes(conn)
+    ingress = ingress_routes(specs, healthy) + server_routes(server_route, all_nodes)
     return ClusterView(
         version=cluster_version(conn),
         nodes=all_nodes,
@@ -109,8 +133,17 @@ def _json_list(items: Sequence[BaseModel]) -> str:
 class Builder:
     """Builds node states, reusing the cluster-wide parts while `cluster.version` is unchanged."""
 
-    def __init__(self, vault: Vault, cluster_cidr: str, insecure_registries: list[str]) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        cluster_cidr: str,
+        insecure_registries: list[str],
+        ingress: IngressSettings | None = None,
+        server_route: ServerRoute | None = None,
+    ) -> None:
         self._vault = vault
+        self._ingress = ingress or IngressSettings(tls="acme")
+        self._server_route = server_route
         self._cidr = cluster_cidr
         self._insecure = insecure_registries
         self._view: ClusterView | None = None
@@ -132,7 +165,7 @@ class Builder:
     def view(self, conn: Conn) -> ClusterView:
         with self._lock:
             if self._view is None or self._view.version != cluster_version(conn):
-                self._view = cluster_view(conn)
+                self._view = cluster_view(conn, self._server_route)
             return self._view
 
     def node_state(self, conn: Conn, name: str) -> NodeState:
@@ -161,6 +194,7 @@ class Builder:
             relay=view.mesh.get(name, NodeMesh()).relay,
             dns=view.dns if shared else [],
             ingress=view.ingress if shared and node["ingress"] else [],
+            ingress_settings=self._ingress if node["ingress"] else None,
             secrets=secret_values(conn, self._vault, mine),
             insecure_registries=self._insecure,
         )

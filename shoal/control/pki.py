@@ -45,11 +45,12 @@ def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
     path.chmod(0o600)
 
 
-def make_ca(cert_path: Path, key_path: Path) -> None:
+def make_ca(cert_path: Path, key_path: Path, name: str = "shoal cluster CA", path_length: int = 0) -> None:
+    """A self-signed root; path_length 1 lets it sign an intermediate (Caddy's internal issuer does)."""
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
-        _builder("shoal cluster CA", _name("shoal cluster CA"), key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        _builder(name, _name(name), key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
         )

@@ -31,6 +31,7 @@ AGENT_START = [*SHOAL, "agent", "start"]
 PG_DIR = SERVER_DATA / "postgres"
 CONTEXT = "sandbox"
 # The cluster's ingress CA when the server hands one out, else Caddy's own internal CA.
+SERVER_INGRESS_HOST = "shoal.sandbox.test"  # the API and web UI, published through the ingress
 CADDY_ROOT_CERTS = (Path("caddy/ca/root.crt"), Path("caddy/storage/pki/authorities/local/root.crt"))
 
 
@@ -61,7 +62,7 @@ def server_init(record: SandboxState, node: NodeRecord) -> dict[str, str]:
     """`shoal server init` on the node; returns its JSON (admin and join tokens, CA, URL)."""
     argv = [*SHOAL, "server", "init", "--data-dir", str(SERVER_DATA), "--output", "json"]
     argv += ["--listen", f"0.0.0.0:{SERVER_PORT}", "--advertise", f"https://{node.address}:{SERVER_PORT}"]
-    argv += ["--server-node", node.name]
+    argv += ["--server-node", node.name, "--ingress-tls", "internal", "--ingress-host", SERVER_INGRESS_HOST]
     proc = run_in(node.holder_pid, argv, timeout_s=120)
     if proc.returncode != 0:
         raise NodeError(f"node {node.name}: server init failed: {_tail(proc.stderr)}")

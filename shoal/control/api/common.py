@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from shoal.control import auth
+from shoal.control.agents import AgentUnreachable
 from shoal.control.config import ServerConfig
 from shoal.control.desired import Builder
 from shoal.control.hub import Hub
@@ -130,6 +131,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (DatabaseUnavailable, 503),
+    (AgentUnreachable, 502),
 ]
 
 

@@ -19,6 +19,7 @@ bp = Blueprint("services", __name__, url_prefix="/api/v1")
 class DeployRequest(BaseModel):
     compose: str = Field(max_length=1_000_000)
     project: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    dry_run: bool = False  # validate only: nothing is stored
 
 
 class ScaleRequest(BaseModel):
@@ -59,6 +60,9 @@ def deploy_compose() -> Response:
     caller("operator")
     req = body(DeployRequest)
     specs = deploy.revision_specs(req.compose, req.project)
+    if req.dry_run:
+        checked = [{"name": name, "revision": None} for name in sorted(specs)]
+        return jsonify(project=req.project, services=checked, dry_run=True)
     with ctx().db.transaction() as conn:
         result = deploy.store(conn, req.project, specs)
     return jsonify(project=req.project, services=result)
