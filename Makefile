@@ -17,8 +17,11 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+# Two runs: unit and integration first, then e2e on its own, so the sandbox the e2e session shares
+# is up only while e2e tests run.
 pytest: setup
-	bash scripts/pytest.sh $(PYTEST_ARGS)
+	bash scripts/pytest.sh tests/unit tests/integration $(PYTEST_ARGS)
+	bash scripts/pytest.sh tests/e2e $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlparse
 
 from flask import Flask, Response, g, request
 from prometheus_client import Counter, Histogram
@@ -61,7 +62,8 @@ def server_route(config: ServerConfig) -> ServerRoute | None:
     if not config.ingress_host or not config.server_node:
         return None
     port = config.listen_address()[1]
-    return ServerRoute(config.ingress_host, config.server_node, port, config.ca_cert.read_text())
+    name = urlparse(config.advertise).hostname or ""
+    return ServerRoute(config.ingress_host, config.server_node, port, config.ca_cert.read_text(), name)
 
 
 def _before() -> None:

@@ -92,6 +92,7 @@ class ServerRoute:
     node: str  # the server machine's node: its overlay address is the upstream
     port: int
     ca_pem: str  # the cluster CA the API's certificate chains to
+    server_name: str = ""  # a name the API's certificate carries
 
 
 def server_routes(route: ServerRoute | None, all_nodes: list[Row]) -> list[IngressRoute]:
@@ -102,7 +103,11 @@ def server_routes(route: ServerRoute | None, all_nodes: list[Row]) -> list[Ingre
     upstream = f"{ip}:{route.port}"
     return [
         IngressRoute(
-            service="shoal-server", host=route.host, upstreams=[upstream], upstream_ca_pem=route.ca_pem
+            service="shoal-server",
+            host=route.host,
+            upstreams=[upstream],
+            upstream_ca_pem=route.ca_pem,
+            upstream_server_name=route.server_name,
         )
     ]
 

@@ -37,6 +37,7 @@ class IngressRoute(Wire):
     upstreams: list[str] = Field(default_factory=list)  # overlay "ip:port" of healthy replicas
     health_path: str = ""  # active health check path; empty: passive checks only
     upstream_ca_pem: str = ""  # upstreams speak HTTPS under this root (the server's own API); empty: HTTP
+    upstream_server_name: str = ""  # the name their certificate carries (they are dialled by address)
 
 
 class IngressSettings(Wire):

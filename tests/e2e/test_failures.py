@@ -94,9 +94,6 @@ def hello(cluster: Sandbox) -> Iterator[Sandbox]:
     yield cluster
 
 
-@pytest.mark.xfail(
-    reason="the server does not send ingress_settings (TLS, CA) to ingress nodes yet", strict=False
-)
 def test_example_app_is_served_through_the_ingress(hello: Sandbox) -> None:
     status = json.loads(hello.run("status", "--output", "json").stdout)
     ingress = next(n["address"] for n in status["nodes"] if n["ingress"])

@@ -84,7 +84,7 @@ def test_operator_deploys_scales_rolls_back_and_signs_out(cluster: Sandbox, brow
 
     page.get_by_role("link", name="Deploy").click()
     page.get_by_label("Project").fill("uitest")
-    page.get_by_label("Compose file").fill(
+    page.get_by_label("Compose file", exact=True).fill(
         _compose(cluster.status["registry"], "one").replace("replicas", "replicaz")
     )
     page.get_by_role("button", name="Check").click()
@@ -93,10 +93,13 @@ def test_operator_deploys_scales_rolls_back_and_signs_out(cluster: Sandbox, brow
     assert page.locator(".code .err .ln").inner_text().strip() == "7"
     _shot(page, "deploy-error")
 
-    page.get_by_label("Compose file").fill(_compose(cluster.status["registry"], "one"))
+    page.get_by_label("Compose file", exact=True).fill(_compose(cluster.status["registry"], "one"))
     page.get_by_role("button", name="Deploy", exact=True).click()
     page.get_by_role("link", name=SERVICE).first.click()
-    page.locator(".cards .n", has_text="2/2").wait_for(timeout=90_000)
+    try:
+        page.locator(".cards .n", has_text="2/2").wait_for(timeout=90_000)
+    finally:
+        _shot(page, "service-rollout")
     _shot(page, "service")
 
     page.get_by_label("Replicas").fill("3")
@@ -109,7 +112,7 @@ def test_operator_deploys_scales_rolls_back_and_signs_out(cluster: Sandbox, brow
 
     page.get_by_role("link", name="Deploy").click()
     page.get_by_label("Project").fill("uitest")
-    page.get_by_label("Compose file").fill(_compose(cluster.status["registry"], "two"))
+    page.get_by_label("Compose file", exact=True).fill(_compose(cluster.status["registry"], "two"))
     page.get_by_role("button", name="Deploy", exact=True).click()
     page.goto(f"{cluster.status['server']}/services/{SERVICE}")
     page.once("dialog", lambda dialog: dialog.accept())

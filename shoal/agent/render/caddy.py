@@ -102,8 +102,10 @@ def _upstream_transport(route: IngressRoute) -> dict[str, Any]:
     """HTTPS to upstreams that need it (the server's own API), trusting only the given root."""
     if not route.upstream_ca_pem:
         return {}
-    der = _pem_body(route.upstream_ca_pem)
-    return {"transport": {"protocol": "http", "tls": {"root_ca_pool": [der]}}}
+    tls: dict[str, Any] = {"root_ca_pool": [_pem_body(route.upstream_ca_pem)]}
+    if route.upstream_server_name:
+        tls["server_name"] = route.upstream_server_name
+    return {"transport": {"protocol": "http", "tls": tls}}
 
 
 def _pem_body(pem: str) -> str:

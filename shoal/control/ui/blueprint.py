@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from shoal.control.ui import session as ui_session
 from shoal.control.ui.api import ApiRefused
 
-bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 
 NAV = [
     ("ui.overview", "Overview", "viewer"),

@@ -36,7 +36,9 @@ def test_internal_tls_hands_out_the_cluster_ingress_root(tmp_path: Path) -> None
 
 
 def test_server_route_points_at_the_server_nodes_overlay_address(tmp_path: Path) -> None:
-    config = _config(tmp_path, ingress_host="shoal.example.com", server_node="n1")
+    config = _config(
+        tmp_path, ingress_host="shoal.example.com", server_node="n1", advertise="https://203.0.113.10:8443"
+    )
     pki.make_ca(config.ca_cert, config.ca_key)
     route = server_route(config)
     assert route is not None and route.port == 8443
@@ -45,6 +47,7 @@ def test_server_route_points_at_the_server_nodes_overlay_address(tmp_path: Path)
     assert published.host == "shoal.example.com"
     assert published.upstreams == ["10.210.4.1:8443"]
     assert published.upstream_ca_pem == config.ca_cert.read_text()
+    assert published.upstream_server_name == "203.0.113.10"
 
 
 def test_no_route_without_a_host_or_before_the_server_node_joined(tmp_path: Path) -> None:
