@@ -7,7 +7,6 @@ Authenticated with the per-node agent secret issued at join.
 
 from __future__ import annotations
 
-import ipaddress
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 
 from shoal.errors import ShoalError
+from shoal.model.addressing import overlay_ip
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -34,10 +34,6 @@ class Replica:
     node: str
     subnet: str
     secret: str
-
-
-def overlay_ip(subnet: str) -> str:
-    return str(next(ipaddress.ip_network(subnet).hosts()))
 
 
 class AgentCalls:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import ipaddress
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from shoal.control.revision import RevisionSpec, container_for
 from shoal.control.store import nodes, secrets, services, tasks
 from shoal.control.store.db import Conn, Row, cluster_version
 from shoal.control.vault import Vault
+from shoal.model.addressing import overlay_ip
 from shoal.model.container import ContainerSpec
 from shoal.model.state import DnsRecord, IngressRoute, IngressSettings, NodeState, SecretValue
 
@@ -99,7 +99,7 @@ def server_routes(route: ServerRoute | None, all_nodes: list[Row]) -> list[Ingre
     row = next((n for n in all_nodes if route is not None and n["name"] == route.node), None)
     if route is None or row is None:
         return []
-    ip = str(next(ipaddress.ip_network(row["subnet"]).hosts()))
+    ip = overlay_ip(row["subnet"])
     upstream = f"{ip}:{route.port}"
     return [
         IngressRoute(

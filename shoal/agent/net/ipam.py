@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from shoal.errors import Conflict, ShoalError
+from shoal.model.addressing import overlay_ip
 
 
 class IpamError(ShoalError):
@@ -21,7 +22,7 @@ class IpamError(ShoalError):
 
 def bridge_address(subnet: str) -> str:
     """The subnet's first host address: the bridge's, the node's overlay address."""
-    return str(next(ipaddress.ip_network(subnet).hosts()))
+    return overlay_ip(subnet)
 
 
 class Ipam:

@@ -19,6 +19,7 @@ import ipaddress
 import json
 from typing import Any
 
+from shoal.model.addressing import overlay_ip
 from shoal.model.state import NodeState
 
 Json = dict[str, Any]
@@ -83,8 +84,8 @@ def forward_rules(state: NodeState, bridge: str, wg: str) -> list[list[Json]]:
 
 
 def input_rules(state: NodeState, bridge: str, wg: str, dns_port: int, mgmt: list[int]) -> list[list[Json]]:
-    gateway = str(next(ipaddress.ip_network(state.subnet).hosts()))
-    nodes = sorted(str(next(ipaddress.ip_network(p.subnet).hosts())) for p in state.peers)
+    gateway = overlay_ip(state.subnet)
+    nodes = sorted(overlay_ip(p.subnet) for p in state.peers)
     rules = [
         [_iif(bridge), _ct("state", ["established", "related"]), _ACCEPT],
         *(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import re
 import time
@@ -16,6 +15,7 @@ from shoal.control import auth
 from shoal.control.api.common import body, ctx, int_arg, node_caller
 from shoal.control.store import events, nodes, tasks, tokens
 from shoal.control.store.db import Conn, cluster_changed, poke_controller, retrying
+from shoal.model.addressing import overlay_ip
 from shoal.model.status import Capacity, NodeStatus
 
 bp = Blueprint("agent", __name__, url_prefix="/api/v1")
@@ -40,14 +40,10 @@ class JoinRequest(BaseModel):
         return value
 
 
-def _overlay_ip(subnet: str) -> str:
-    return str(next(ipaddress.ip_network(subnet).hosts()))
-
-
-def _server_overlay_ip(conn: Conn) -> str | None:
+def _serveroverlay_ip(conn: Conn) -> str | None:
     name = ctx().config.server_node
     row = nodes.get(conn, name) if name else None
-    return None if row is None else _overlay_ip(row["subnet"])
+    return None if row is None else overlay_ip(row["subnet"])
 
 
 @bp.post("/join")
@@ -61,13 +57,13 @@ def join() -> Response:
         row = nodes.create(conn, config.cluster_cidr, _node_fields(req, credential, agent_secret))
         events.emit(conn, "node.joined", req.name, f"node {req.name} joined with subnet {row['subnet']}")
         poke_controller(conn)
-        server_ip = _server_overlay_ip(conn)
+        server_ip = _serveroverlay_ip(conn)
     return jsonify(
         node=req.name,
         credential=credential,
         agent_secret=agent_secret,
         subnet=row["subnet"],
-        overlay_ip=_overlay_ip(row["subnet"]),
+        overlay_ip=overlay_ip(row["subnet"]),
         cluster_cidr=config.cluster_cidr,
         server_overlay_ip=server_ip,
     )

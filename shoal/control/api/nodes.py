@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -11,6 +10,7 @@ from pydantic import BaseModel
 from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.store import events, nodes, tasks
 from shoal.control.store.db import Conn, Row, notify_all_nodes, poke_controller
+from shoal.model.addressing import overlay_ip
 
 bp = Blueprint("nodes", __name__, url_prefix="/api/v1/nodes")
 EMPTY = {"cpus": 0.0, "memory_bytes": 0, "tasks": 0}
@@ -31,7 +31,7 @@ def node_view(row: Row, allocated: dict[str, Any]) -> dict[str, Any]:
                 "capacity": row["capacity"],
                 "allocated": allocated.get(row["name"], EMPTY),
                 "last_seen": row["last_seen"],
-                "address": str(next(ipaddress.ip_network(row["subnet"]).hosts())),
+                "address": overlay_ip(row["subnet"]),
                 "state_version": row["state_version"],
             }
         )
