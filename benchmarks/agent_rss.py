@@ -209,7 +209,22 @@ def measure(env: Env, window_s: float) -> dict[str, float]:
         "agent_cpu_percent_of_core": round(100 * cpu, 2),
         "conmon_count": len(conmons),
         "conmon_total_rss_mb": round(sum(status_kb(p) for p in conmons) / 1024, 1),
+        "agent_rss_by_mapping_mb": rss_by_mapping(pid),
     }
+
+
+def rss_by_mapping(pid: int, top: int = 8) -> dict[str, float]:
+    """The agent's resident memory per mapping (heap, anonymous, each shared object), largest first."""
+    sizes: dict[str, int] = {}
+    name = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if "-" in head[0] and not head[0].endswith(":"):
+            name = Path(head[5]).name if len(head) > 5 else "[anon]"
+        elif head[0] == "Rss:":
+            sizes[name] = sizes.get(name, 0) + int(head[1])
+    ranked = sorted(sizes.items(), key=lambda kv: -kv[1])[:top]
+    return {k: round(v / 1024, 1) for k, v in ranked}
 
 
 def teardown(env: Env) -> None:

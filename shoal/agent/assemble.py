@@ -62,9 +62,12 @@ class RuntimeAdapter:
             secrets_dir=secrets_dir,
         )
 
-    def remove(self, container_id: str, grace_s: float) -> None:
+    def stop(self, container_id: str, grace_s: float) -> None:
         with contextlib.suppress(NotFound):
             self.runtime.stop(container_id, grace_s)
+
+    def remove(self, container_id: str, grace_s: float) -> None:
+        self.stop(container_id, grace_s)
         with contextlib.suppress(NotFound):
             self.runtime.delete(container_id)
 

@@ -25,7 +25,7 @@ from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.health import HealthMonitor
 from shoal.agent.metrics import AgentMetrics
 from shoal.agent.reconcilers.containers import ContainersReconciler, Seen
-from shoal.agent.report import container_statuses, read_capacity
+from shoal.agent.report import container_statuses, leftover_statuses, read_capacity
 from shoal.agent.statefile import load_state, save_state
 from shoal.model.state import NodeState
 from shoal.model.status import Capacity, NodeStatus, PeerStatus
@@ -97,6 +97,7 @@ class Agent:
         if self.health is None:
             self.health = HealthMonitor(self.containers.runtime.exec_probe, self._health_changed)
         self.health.start()
+        self.containers.stopped = self._wake.set  # the pass after a background stop removes it
         self._spawn("poller", self._poll_forever)
         self._spawn("reporter", self._report_forever)
         try:
@@ -158,7 +159,8 @@ class Agent:
             state = self.state
             if state is not None and self._health_news.is_set():
                 self._report_health(state)
-            if state is not None and (dirty or time.monotonic() >= next_full):
+            due = dirty or time.monotonic() >= next_full or self.containers.retry_due()
+            if state is not None and due:
                 self.reconcile_once(state)
                 next_full = time.monotonic() + self.config.resync_s
             elif state is not None:
@@ -269,7 +271,7 @@ class Agent:
         health = {c.id: h for c in state.containers if self.health and (h := self.health.state(c.id))}
         statuses = container_statuses(
             state.containers, observed, self.containers.outcomes, health, self.containers.restarts
-        )
+        ) + leftover_statuses((c.id for c in state.containers), observed)
         return NodeStatus(
             node=self.node.name,
             state_version=state.version,

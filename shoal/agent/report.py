@@ -97,6 +97,25 @@ def container_statuses(
     ]
 
 
+def leftover_statuses(desired: Iterable[str], observed: Mapping[str, Seen]) -> list[ContainerStatus]:
+    """Containers the state no longer lists but the machine still has (stopping in their grace, or
+    ended and about to be deleted): reported, so the server keeps their addresses reserved until
+    they are gone instead of handing one to a new replica here."""
+    wanted = set(desired)
+    return [
+        ContainerStatus(
+            id=cid,
+            state=_RUNTIME_STATES.get(seen.state, "failed"),
+            pid=seen.pid,
+            exit_code=seen.exit_code,
+            started_at=seen.started_at,
+            message="stopping" if seen.state == "running" else "",
+        )
+        for cid, seen in sorted(observed.items())
+        if cid not in wanted
+    ]
+
+
 def parse_meminfo(text: str) -> int:
     """MemTotal in bytes from /proc/meminfo text (0 when absent)."""
     for line in text.splitlines():

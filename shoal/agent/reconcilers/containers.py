@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ class Runtime(Protocol):
         self, spec: ContainerSpec, image: Any, attached: Attached, secrets_dir: Path | None
     ) -> None: ...
     def remove(self, container_id: str, grace_s: float) -> None: ...
+    def stop(self, container_id: str, grace_s: float) -> None: ...
     def exec_probe(self, container_id: str, argv: list[str], timeout_s: float) -> tuple[int, str]: ...
     def supervise(self, force: bool = True) -> list[str]: ...
 
@@ -141,6 +143,10 @@ class ContainersReconciler:
     digests: dict[str, str] = field(default_factory=dict)  # container id -> image digest in use
     graces: dict[str, float] = field(default_factory=dict)  # container id -> stop grace, from specs
     progress: Callable[[], None] | None = None  # called as each start begins (status: "pulling")
+    stopped: Callable[[], None] | None = None  # called when a background stop ends (wake the loop)
+    stopping: dict[str, threading.Thread] = field(default_factory=dict)
+    _seen: Mapping[str, Seen] = field(default_factory=dict)
+    _next_retry: float = float("inf")
 
     def reconcile(self, state: NodeState, unhealthy: Iterable[str] = ()) -> ContainerPlan:
         self.graces.update({c.id: c.stop_grace_s for c in state.containers})
@@ -148,22 +154,54 @@ class ContainersReconciler:
         now = self.clock()
         waiting = [i for i, o in self.outcomes.items() if o.state == "failed" and o.retry_at > now]
         plan = plan_containers(state.containers, observed, unhealthy, waiting, now)
+        self._seen = observed
+        self._next_retry = min((self.outcomes[i].retry_at for i in waiting), default=float("inf"))
         self.digests.update({i: seen.image_digest for i, seen in observed.items() if seen.image_digest})
         self.apply(plan, state)
         return plan
 
+    def retry_due(self) -> bool:
+        """Whether a failed start's back-off ran out since the last pass (the loop then reconciles)."""
+        return self.clock() >= self._next_retry
+
     def apply(self, plan: ContainerPlan, state: NodeState) -> None:
-        for container_id in plan.remove:
-            self._remove(container_id)
+        removed = [cid for cid in plan.remove if self._remove_or_begin_stop(cid)]
         for spec in plan.restart:
             self._remove(spec.id, forget=False)
             self.restarts[spec.id] = self.restarts.get(spec.id, 0) + 1
             self._start(spec, state)
         for spec in plan.start:
             self._start(spec, state)
-        if plan.remove or plan.restart:
+        if removed or plan.restart:
             self._gc(state)
         self._forget_undesired(state)
+
+    def _remove_or_begin_stop(self, container_id: str) -> bool:
+        """Remove a container that has ended; stop a running one in the background.
+
+        A stop may take the container's whole grace period: done inline it would hold up every
+        start behind it (a replacement replica, a failover). The pass its end wakes removes it.
+        """
+        if container_id in self.stopping:
+            return False
+        seen = self._seen.get(container_id)
+        if seen is None or seen.state not in ("running", "created"):
+            self._remove(container_id)
+            return True
+        thread = threading.Thread(target=self._stop, args=(container_id,), name="stop", daemon=True)
+        self.stopping[container_id] = thread
+        thread.start()
+        return False
+
+    def _stop(self, container_id: str) -> None:
+        try:
+            self.runtime.stop(container_id, self.graces.get(container_id, DEFAULT_GRACE_S))
+        except (ShoalError, OSError) as exc:
+            log.warning("stopping container %s: %s", container_id, exc)
+        finally:
+            self.stopping.pop(container_id, None)
+            if self.stopped is not None:
+                self.stopped()
 
     def _start(self, spec: ContainerSpec, state: NodeState) -> None:
         outcome = self.outcomes.setdefault(spec.id, Outcome("pulling"))
@@ -194,6 +232,7 @@ class ContainersReconciler:
         log.warning("container %s: %s", spec.id, message)
         delay = min(RETRY_MAX_S, RETRY_MIN_S * 2 ** min(outcome.attempts - 1, 10))
         outcome.state, outcome.message, outcome.retry_at = "failed", message, self.clock() + delay
+        self._next_retry = min(self._next_retry, outcome.retry_at)
         self._cleanup(spec.id)
 
     def _remove(self, container_id: str, forget: bool = True) -> None:

@@ -101,7 +101,7 @@ def stop(conn: Conn, task_ids: list[str]) -> list[str]:
 def purge_stopped(conn: Conn, older_than_s: float) -> None:
     conn.execute(
         "DELETE FROM tasks WHERE desired_state = 'stop' AND (node IS NULL OR observed_state IN"
-        " ('stopped', 'exited', 'failed', 'gone') OR updated < now() - make_interval(secs => %s))",
+        " ('failed', 'gone') OR updated < now() - make_interval(secs => %s))",
         (older_than_s,),
     )
 

@@ -220,3 +220,21 @@ def _prepull(env: AgentEnv, registry: str, ref: str) -> PulledImage:
     pinned = f"{ref.rsplit(':', 1)[0]}@{digest}"
     store.pull(pinned)
     return PulledImage(ref, digest, {}, [])
+
+
+def test_a_slow_stop_does_not_hold_up_a_start(
+    agent_env: AgentEnv, registry: str, test_images: dict[str, str]
+) -> None:
+    """The old replica's grace runs in the background: its replacement starts at once (failover)."""
+    env = agent_env
+    old = spec("sha-old-1-1", test_images["sleep"], stop_grace_s=8)  # pid 1 `sleep` ignores TERM
+    new = spec("sha-new-1-1", test_images["sleep"])
+    env.set_state(state(registry, old))
+    env.start()
+    wait_for(lambda: running(env, old.id), 60, lambda: f"old running\n{env.log()}")
+
+    env.set_state(state(registry, new))
+    wait_for(lambda: running(env, new.id), 5, lambda: f"new running within 5s\n{env.log()}")
+    assert (env.config.bundles_dir / old.id).exists(), "the old one is still in its grace period"
+    wait_for(lambda: not (env.config.bundles_dir / old.id).exists(), 20, "old deleted after its grace")
+    assert by_id(env, old.id) is None

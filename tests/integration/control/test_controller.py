@@ -146,3 +146,23 @@ def test_dead_node_replicas_move_and_return_is_told_to_stop(server: Server) -> N
             assert admin.get("/api/v1/nodes/f1").json()["state"] == "down"
         status(na, "f1")
         assert na.get("/api/v1/nodes/f1/state").json()["containers"] == []
+
+
+def test_a_stopping_replica_keeps_its_address_until_its_node_reports_it_gone(server: Server) -> None:
+    """The agent lists a removed replica while it stops; its address is not given to a new one."""
+    a = join(server, "ip1")
+    put_services(server, "p", {"web": web_spec("web", replicas=1)})
+    old = wait_for(lambda: _running(server, "web"), what="placement")[0]
+    with node_client(server, a) as na:
+        report_running(na, "ip1")
+        put_services(server, "p", {"web": web_spec("web", replicas=0)})
+        wait_for(lambda: not _running(server, "web"), what="scaled to 0")
+        status(na, "ip1", [{"id": old["id"], "state": "running", "message": "stopping"}])
+        put_services(server, "p", {"web": web_spec("web", replicas=1)})
+        new = wait_for(lambda: _running(server, "web"), what="placement again")[0]
+        assert new["ip"] != old["ip"]
+        status(na, "ip1", [{"id": old["id"], "state": "exited", "exit_code": 0}])
+        time.sleep(1.5)  # controller ticks: an exited replica the node still has is kept
+        assert old["id"] in {t["id"] for t in tasks(server, service="web")}
+        status(na, "ip1", [])
+        wait_for(lambda: old["id"] not in {t["id"] for t in tasks(server, service="web")}, what="purged")

@@ -8,7 +8,7 @@ from shoal.agent.health import HealthState
 from shoal.agent.metrics import AgentMetrics
 from shoal.agent.reconcilers.containers import Outcome, Seen
 from shoal.agent.reconcilers.secretfs import mount_fs_type
-from shoal.agent.report import container_status, container_statuses, parse_meminfo
+from shoal.agent.report import container_status, container_statuses, leftover_statuses, parse_meminfo
 from shoal.agent.statefile import load_state, save_state
 from shoal.model.container import ContainerSpec, HealthCheck
 from shoal.model.state import NodeState, SecretValue
@@ -110,3 +110,18 @@ def test_secret_values_never_reach_the_data_dir(tmp_path: Path) -> None:
     assert load_state(path, secrets_file) == state
     secrets_file.unlink()  # the machine rebooted: tmpfs is empty
     assert load_state(path, secrets_file) == state.model_copy(update={"secrets": []})
+
+
+def test_containers_no_longer_desired_are_reported_until_gone() -> None:
+    """A replica in its stop grace keeps its address reserved on the server (a failover reuses none)."""
+    observed = {
+        "web-1-1": Seen("web-1-1", "running", pid=7),
+        "old-1-1": Seen("old-1-1", "running", pid=9, started_at=1.0),
+        "done-1-1": Seen("done-1-1", "stopped", exit_code=0),
+    }
+    left = leftover_statuses(["web-1-1"], observed)
+    assert [(s.id, s.state, s.message) for s in left] == [
+        ("done-1-1", "exited", ""),
+        ("old-1-1", "running", "stopping"),
+    ]
+    assert left[1].pid == 9
