@@ -50,6 +50,7 @@ def main() -> None:
     if direct is not None:
         direct.main(args=sys.argv[2:], prog_name=f"shoal {sys.argv[1]}", help_option_names=["-h", "--help"])
         return
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # httpx's own CLI: rich
     from shoal.cli.main import cli  # noqa: PLC0415 (not loaded for the agent's commands)
 
     _add_process_commands(cli)

@@ -29,7 +29,7 @@ from shoal.agent.reconcilers.wireguard import WireguardReconciler
 from shoal.agent.runtime import Runtime, RuntimeConfig
 from shoal.client import Client
 from shoal.errors import NotFound
-from shoal.model.container import ContainerSpec
+from shoal.model.container import ContainerSpec, PullPolicy
 from shoal.model.state import NodeState
 from shoal.model.status import PeerStatus
 
@@ -101,8 +101,8 @@ class ImagesAdapter:
             self._stores[key] = ImageStore(self.root, None, key)
         return self._stores[key]
 
-    def pull(self, ref: str, insecure: Sequence[str]) -> PulledImage:
-        return self.store(insecure).pull(ref)
+    def pull(self, ref: str, insecure: Sequence[str], policy: PullPolicy = "always") -> PulledImage:
+        return self.store(insecure).pull(ref, policy)
 
     def gc(self, in_use: Iterable[str]) -> list[str]:
         return self.store().gc(in_use)
@@ -130,7 +130,9 @@ def runtime_config(config: AgentConfig) -> RuntimeConfig:
 def build_containers(config: AgentConfig, network: NetworkAdapter | None = None) -> ContainersReconciler:
     runtime = RuntimeAdapter(Runtime(runtime_config(config)))
     images = ImagesAdapter(config.images_dir, config.insecure_registries)
-    return ContainersReconciler(runtime, images, SecretFs(config.secrets_dir), network)
+    return ContainersReconciler(
+        runtime, images, SecretFs(config.secrets_dir), network, image_keep_s=config.image_keep_s
+    )
 
 
 def net_config(config: AgentConfig) -> NetConfig:

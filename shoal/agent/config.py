@@ -52,6 +52,7 @@ class AgentConfig:
     supervise_s: float = 1.0  # restart policies and log rotation run this often
     resync_s: float = 5.0  # reconcile this often even without a new state (health, exits)
     backoff_max_s: float = 5.0
+    image_keep_s: float = 180.0  # an image no container uses is kept this long (Nomad's image_delay)
     insecure_registries: tuple[str, ...] = ()
     manage_network: bool = True  # bridge, WireGuard, firewall, DNS; off: containers only (tests)
 

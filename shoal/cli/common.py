@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
-from shoal.cli.render import print_json
 from shoal.client import Client
 from shoal.client.contexts import ContextStore, Target, resolve
 from shoal.errors import ShoalError
@@ -113,6 +112,8 @@ def wants_json() -> bool:
 def say(message: str, data: Any) -> None:
     """A command's result: one line for people, `data` as JSON for scripts."""
     if wants_json():
+        from shoal.cli.render import print_json  # noqa: PLC0415 (rich: only when printing)
+
         print_json(data)
     else:
         click.echo(message)

@@ -11,17 +11,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.live import Live
-from rich.table import Table
 
 from shoal.cli.common import client, output_option, say, wants_json
 from shoal.cli.progress import Progress, progress
-from shoal.cli.render import console, make_table, print_json
 from shoal.client import ApiError, Client
 from shoal.client.models import DeployedService, DeployResult
 from shoal.errors import ConfigError, ShoalError
+
+if TYPE_CHECKING:  # rich is imported when a table is drawn: `deploy --detach` starts faster
+    from rich.table import Table
 
 DEFAULT_FILES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"]
 POLL_S = 0.25
@@ -87,6 +88,8 @@ def wait(api: Client, services: Sequence[DeployedService], timeout: float, show:
 
 
 def progress_table(states: Sequence[Progress]) -> Table:
+    from shoal.cli.render import make_table  # noqa: PLC0415
+
     rows = [
         [
             s.service,
@@ -116,6 +119,10 @@ class LineShow:
 
 def watch(api: Client, services: Sequence[DeployedService], timeout: float) -> list[Progress]:
     """Wait with a live table on a terminal, progress lines otherwise (both on stderr)."""
+    from rich.live import Live  # noqa: PLC0415
+
+    from shoal.cli.render import console  # noqa: PLC0415
+
     err = console(stderr=True)
     if not err.is_terminal:
         return wait(api, services, timeout, LineShow())
@@ -157,6 +164,6 @@ def deploy(file: str | None, project: str | None, detach: bool, dry_run: bool, t
     if not detach:
         watch_or_stop(api, result.services, timeout)
     if wants_json():
-        print_json({**result.model_dump(mode="json"), "healthy": not detach})
+        say("", {**result.model_dump(mode="json"), "healthy": not detach})
         return
     click.echo(("accepted " if detach else "deployed ") + summary(result))

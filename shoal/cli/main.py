@@ -8,8 +8,21 @@ from __future__ import annotations
 import click
 
 from shoal import __version__
-from shoal.cli import completion, deploy, events, login, nodes, ps, secrets, services, tokens
 from shoal.cli.common import FORMATS, OUTPUT_KEY, ShoalGroup
+
+# name → (module, attribute): each imported only when used, so a command pays for itself alone
+_COMMANDS = {
+    "login": ("shoal.cli.login", "login"),
+    "context": ("shoal.cli.login", "context"),
+    "token": ("shoal.cli.tokens", "token"),
+    "node": ("shoal.cli.nodes", "node"),
+    "deploy": ("shoal.cli.deploy", "deploy"),
+    "service": ("shoal.cli.services", "service"),
+    "ps": ("shoal.cli.ps", "ps"),
+    "secret": ("shoal.cli.secrets", "secret"),
+    "events": ("shoal.cli.events", "events"),
+    "completion": ("shoal.cli.completion", "completion"),
+}
 
 
 @click.group(cls=ShoalGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,16 +41,5 @@ def cli(ctx: click.Context, output: str | None) -> None:
         ctx.meta.setdefault(OUTPUT_KEY, output)
 
 
-for command in (
-    login.login,
-    login.context,
-    tokens.token,
-    nodes.node,
-    deploy.deploy,
-    services.service,
-    ps.ps,
-    secrets.secret,
-    events.events,
-    completion.completion,
-):
-    cli.add_command(command)
+for _name, (_module, _attr) in _COMMANDS.items():
+    cli.add_lazy_command(_name, _module, _attr)

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import random
 import time
 from urllib.parse import urlparse
 
 from flask import Flask, Response, g, request
+from flask.typing import ResponseReturnValue
 from prometheus_client import Counter, Histogram
 
 from shoal.control import pki
@@ -18,14 +20,29 @@ from shoal.control.api.common import ServerContext, register_errors
 from shoal.control.config import ServerConfig
 from shoal.control.desired import Builder, ServerRoute
 from shoal.control.hub import Hub
-from shoal.control.store.db import Database
+from shoal.control.store.db import Database, DatabaseBusy
 from shoal.control.ui import ui_blueprint
 from shoal.control.vault import Vault
 from shoal.model.state import IngressSettings
 
 REQUESTS = Counter("shoal_api_requests_total", "API requests", ["method", "endpoint", "status"])
 LATENCY = Histogram("shoal_api_request_seconds", "API request latency", ["endpoint"])
+BUSY_ATTEMPTS = 4
 _BLUEPRINTS = [meta.bp, agent.bp, nodes.bp, services.bp, workload.bp, secrets.bp, events.bp, tokens.bp]
+
+
+class ShoalFlask(Flask):
+    """Flask that runs a view again when PostgreSQL aborted its transaction (a deadlock with the
+    controller, a serialization failure), as PostgreSQL advises: every view writes in one
+    transaction, so nothing of the aborted attempt was kept."""
+
+    def dispatch_request(self) -> ResponseReturnValue:
+        for attempt in range(BUSY_ATTEMPTS - 1):
+            try:
+                return super().dispatch_request()
+            except DatabaseBusy:
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 (jitter, not secrets)
+        return super().dispatch_request()
 
 
 def _context(config: ServerConfig) -> ServerContext:
@@ -90,7 +107,7 @@ def _add_ui(app: Flask) -> None:
 
 
 def create_app(config: ServerConfig) -> Flask:
-    app = Flask("shoal.control")
+    app = ShoalFlask("shoal.control")
     app.extensions["shoal"] = context = _context(config)
     app.config["SECRET_KEY"] = config.secrets_key.read_bytes()
     app.json.sort_keys = False  # type: ignore[attr-defined]

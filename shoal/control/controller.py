@@ -32,6 +32,7 @@ from shoal.errors import ShoalError
 log = logging.getLogger(__name__)
 LEADER_LOCK = 0x5A0A1C
 STOPPED_PURGE_S = 60.0
+BATCH_S = 0.005  # after a wake-up, notifications that follow this closely join the same tick
 
 
 class Controller:
@@ -87,12 +88,26 @@ class Controller:
                 continue
             if due:
                 serving, last_serving = False, time.monotonic()
-            deadline = time.monotonic() + self._config.controller_interval_s
-            for note in lock_conn.notifies(timeout=self._config.controller_interval_s):
-                serving |= note.payload == "serving"
-                if time.monotonic() >= deadline:
-                    break
+            serving |= self._wait_for_work(lock_conn, last_serving)
             lock_conn.execute("SELECT 1")
+
+    def _wait_for_work(self, lock_conn: Conn, last_serving: float) -> bool:
+        """Until the interval ends or work arrives; True when replicas' serving state changed.
+
+        A poke (deploy, join, scale, ...) ends the wait at once, so a change is planned as it
+        happens, not at the next tick; so does a serving change once the DNS/ingress interval
+        has passed. Notifications arriving together are taken in one tick.
+        """
+        serving = False
+        for note in lock_conn.notifies(timeout=self._config.controller_interval_s):
+            is_serving = note.payload == "serving"
+            serving |= is_serving
+            refresh_due = time.monotonic() - last_serving >= self._config.dns_interval_s
+            if not is_serving or refresh_due:
+                break
+        for note in lock_conn.notifies(timeout=BATCH_S):
+            serving |= note.payload == "serving"
+        return serving
 
     def tick(self, serving: bool = False) -> None:
         with self._db.transaction() as conn:

@@ -23,7 +23,7 @@ UNSUPPORTED_SERVICE = {
     "extra_hosts", "dns", "dns_search", "dns_opt", "sysctls", "ulimits", "tmpfs", "logging",
     "security_opt", "profiles", "pid", "ipc", "userns_mode", "cgroup_parent", "shm_size",
     "mem_limit", "cpus", "cpu_shares", "pids_limit", "init", "expose", "stdin_open", "tty",
-    "platform", "pull_policy", "domainname", "mac_address", "read_only", "stop_signal",
+    "platform", "domainname", "mac_address", "read_only", "stop_signal",
     "volumes_from", "extends", "scale", "develop", "labels_file", "annotations", "group_add",
     "oom_score_adj", "runtime", "isolation", "storage_opt", "healthcheck_start_interval",
 }  # fmt: skip

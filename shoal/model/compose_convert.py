@@ -55,6 +55,7 @@ def service_spec(name: str, s: ServiceSection, secret_names: dict[str, str]) -> 
         rollback_config=_policy(deploy.rollback_config),
         restart_policy=_restart(deploy.restart_policy),
         stop_grace_period_s=s.stop_grace_period,
+        pull_policy="missing" if s.pull_policy == "if_not_present" else s.pull_policy,
         labels={**s.labels, **deploy.labels},
         ingress=IngressSpec(**s.x_shoal.ingress.model_dump()) if s.x_shoal.ingress else None,
     )

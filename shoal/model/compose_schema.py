@@ -178,6 +178,7 @@ class ServiceSection(Strict):
     user: Text | None = None
     deploy: DeploySection = Field(default_factory=DeploySection)
     stop_grace_period: Duration = 10.0
+    pull_policy: Literal["always", "missing", "if_not_present", "never"] | None = None
     labels: KeyValues = Field(default_factory=dict)
     x_shoal: XShoal = Field(default_factory=XShoal, alias="x-shoal")
 

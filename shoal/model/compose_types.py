@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from shoal.model.base import Wire
-from shoal.model.container import HealthCheck, Mount
+from shoal.model.container import HealthCheck, Mount, PullPolicy
 
 
 class ComposeError(ValueError):
@@ -90,6 +90,7 @@ class ServiceSpec(Wire):
     rollback_config: UpdatePolicy = Field(default_factory=UpdatePolicy)
     restart_policy: RestartSpec = Field(default_factory=RestartSpec)
     stop_grace_period_s: float = 10.0
+    pull_policy: PullPolicy | None = None
     labels: dict[str, str] = Field(default_factory=dict)  # service labels and deploy.labels
     ingress: IngressSpec | None = None
 

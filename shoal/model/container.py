@@ -55,6 +55,23 @@ class PortMapping(Wire):
     host_ip: str = ""  # publish on this node address only ("127.0.0.1:8080:80"); "" = every address
 
 
+PullPolicy = Literal["always", "missing", "never"]
+
+
+def pulls_always(image: str, policy: PullPolicy | None) -> bool:
+    """Whether a start asks the registry again for an image the node already has.
+
+    Compose's `pull_policy` when set; otherwise Kubernetes' rule: a mutable `latest` (or no tag)
+    is checked on every start, any other tag or a digest is used as pulled.
+    """
+    if policy is not None:
+        return policy == "always"
+    if "@" in image:
+        return False
+    last = image.rsplit("/", 1)[-1]
+    return ":" not in last or last.endswith(":latest")
+
+
 class ContainerSpec(Wire):
     """One replica of one service at one generation, as a node must run it."""
 
@@ -64,6 +81,7 @@ class ContainerSpec(Wire):
     generation: int = 0
     image: str  # reference as written: "registry:5000/app:1" or "...@sha256:..."
     image_digest: str = ""  # manifest digest, once resolved
+    pull_policy: PullPolicy | None = None  # None: see pulls_always
     command: list[str] | None = None  # Compose command: replaces image Cmd
     entrypoint: list[str] | None = None  # Compose entrypoint: replaces image Entrypoint (and Cmd)
     env: dict[str, str] = Field(default_factory=dict)

@@ -48,6 +48,7 @@ def to_container_spec(service: ServiceSpec, replica: int, generation: int) -> Co
             if p.published is not None
         ],
         stop_grace_s=service.stop_grace_period_s,
+        pull_policy=service.pull_policy,
         labels=dict(service.labels),
     )
 

@@ -31,6 +31,7 @@ from shoal.agent.images.errors import ImageError
 from shoal.agent.images.extract import unpack_blob
 from shoal.agent.sys import skopeo
 from shoal.errors import ShoalError
+from shoal.model.container import PullPolicy
 
 
 @dataclass(frozen=True)
@@ -107,16 +108,22 @@ class ImageStore:
         """Where a layer is unpacked."""
         return self.layers / hex_of(digest)
 
-    def pull(self, ref: str) -> PulledImage:
-        """Pull, verify and unpack ``ref`` (tag or digest); idempotent."""
+    def pull(self, ref: str, policy: PullPolicy = "always") -> PulledImage:
+        """Pull, verify and unpack ``ref`` (tag or digest); idempotent.
+
+        A digest is never fetched twice; a tag is asked for again unless ``policy`` is "missing"
+        (use what the tag gave last time) or "never" (only ever what is here).
+        """
         try:
             parsed = skopeo.parse_reference(ref)
         except ShoalError as exc:
             raise ImageError(str(exc)) from None
         with self.locked():
-            cached = self.find(ref) if parsed.digest else None
+            cached = self.find(ref) if parsed.digest or policy != "always" else None
             if cached is not None and all(path.is_dir() for path in cached.layer_dirs):
                 return cached
+            if policy == "never":
+                raise ImageError(f"image {ref} is not on this node and its pull_policy is never")
             return self.pull_locked(ref, parsed)
 
     def pull_locked(self, ref: str, parsed: skopeo.Reference) -> PulledImage:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from shoal.agent.reconcilers.secretfs import SecretFs
 from shoal.errors import ShoalError
-from shoal.model.container import ContainerSpec
+from shoal.model.container import ContainerSpec, PullPolicy, pulls_always
 from shoal.model.state import NodeState
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class Runtime(Protocol):
 
 
 class Images(Protocol):
-    def pull(self, ref: str, insecure: Sequence[str]) -> Any: ...
+    def pull(self, ref: str, insecure: Sequence[str], policy: PullPolicy = "always") -> Any: ...
     def gc(self, in_use: Iterable[str]) -> list[str]: ...
 
 
@@ -144,6 +144,8 @@ class ContainersReconciler:
     graces: dict[str, float] = field(default_factory=dict)  # container id -> stop grace, from specs
     progress: Callable[[], None] | None = None  # called as each start begins (status: "pulling")
     stopped: Callable[[], None] | None = None  # called when a background stop ends (wake the loop)
+    image_keep_s: float = 180.0  # unused images are kept this long: a redeploy or rollback finds them
+    used_at: dict[str, float] = field(default_factory=dict)  # image digest -> when last in use
     stopping: dict[str, threading.Thread] = field(default_factory=dict)
     _seen: Mapping[str, Seen] = field(default_factory=dict)
     _next_retry: float = float("inf")
@@ -172,7 +174,7 @@ class ContainersReconciler:
             self._start(spec, state)
         for spec in plan.start:
             self._start(spec, state)
-        if removed or plan.restart:
+        if removed or plan.restart or self._gc_due(state):
             self._gc(state)
         self._forget_undesired(state)
 
@@ -219,7 +221,8 @@ class ContainersReconciler:
     def _start_once(self, spec: ContainerSpec, state: NodeState, outcome: Outcome) -> None:
         values = _secret_values(spec, state)
         ref = _pinned(spec) if spec.image_digest else spec.image
-        image = self.images.pull(ref, state.insecure_registries)
+        policy: PullPolicy = spec.pull_policy or ("always" if pulls_always(ref, None) else "missing")
+        image = self.images.pull(ref, state.insecure_registries, policy)
         outcome.image_digest = str(getattr(image, "digest", ""))
         attached = self.network.attach(spec) if self.network else Attached(ip=spec.ip)
         outcome.ip = attached.ip
@@ -254,10 +257,23 @@ class ContainersReconciler:
                 log.warning("detaching container %s: %s", container_id, exc)
         self.secrets.remove(container_id)
 
-    def _gc(self, state: NodeState) -> None:
+    def _in_use(self, state: NodeState) -> set[str]:
+        """Images in use now; each is stamped, so it is kept `image_keep_s` after its last use."""
         in_use = set(self.digests.values()) | {c.image_digest for c in state.containers if c.image_digest}
+        now = self.clock()
+        self.used_at.update(dict.fromkeys(in_use, now))
+        return in_use
+
+    def _gc_due(self, state: NodeState) -> bool:
+        in_use, now = self._in_use(state), self.clock()
+        return any(now - t >= self.image_keep_s for d, t in self.used_at.items() if d not in in_use)
+
+    def _gc(self, state: NodeState) -> None:
+        in_use, now = self._in_use(state), self.clock()
+        recent = {d for d, t in self.used_at.items() if now - t < self.image_keep_s}
+        self.used_at = {d: t for d, t in self.used_at.items() if d in in_use | recent}
         try:
-            removed = self.images.gc(in_use)
+            removed = self.images.gc(in_use | recent)
         except (ShoalError, OSError) as exc:
             log.warning("image gc: %s", exc)
             return

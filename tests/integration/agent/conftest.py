@@ -147,6 +147,7 @@ def _make_env(**overrides: object) -> AgentEnv:
         supervise_s=0.2,
         resync_s=1.0,
         poll_wait_s=2.0,
+        image_keep_s=1.0,
         manage_network=False,  # containers get runc's private netns; the host network is untouched
         netns_dir=base / "netns",
     )

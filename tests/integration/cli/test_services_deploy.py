@@ -51,7 +51,8 @@ def test_service_ls_inspect_scale_and_ps(shoal: Shoal, node: ScriptedNode) -> No
 def test_service_restart_rollback_rm(shoal: Shoal, node: ScriptedNode) -> None:
     store_service(node.server, "api")
     assert shoal("service", "restart", "api").stdout.strip() == "service api restarting as revision 2"
-    assert shoal("service", "rollback", "api").stdout.strip() == "service api rolled back to revision 1"
+    rolled = shoal("service", "rollback", "api")
+    assert rolled.stdout.strip() == "service api rolled back to revision 1", rolled.stderr
     assert shoal("service", "rm", "api").stdout.strip() == "removed service api"
     gone = shoal("service", "inspect", "api")
     assert gone.exit_code == 1 and len(gone.stderr.splitlines()) == 1 and "api" in gone.stderr

@@ -174,3 +174,21 @@ def test_a_pulled_tag_is_still_served_when_the_registry_fails(
     assert offline.pull(test_images["sleep"]).layer_dirs == image.layer_dirs
     with pytest.raises(ImageError, match=r"^image .*/shi/exit3:latest: skopeo copy .*HTTPS client"):
         offline.pull(test_images["exit3"])
+
+
+def test_pull_policy_missing_and_never_ask_no_registry_for_a_tag_held(
+    store: ImageStore, test_images: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = test_images["sleep"]
+    with pytest.raises(ImageError, match="is not on this node and its pull_policy is never"):
+        store.pull(ref, "never")
+    image = store.pull(ref, "missing")  # not here yet: fetched
+
+    def no_registry(argv: list[str]) -> None:
+        raise AssertionError(f"skopeo ran: {argv}")
+
+    monkeypatch.setattr(skopeo, "run", no_registry)
+    assert store.pull(ref, "missing").digest == image.digest
+    assert store.pull(ref, "never").layer_dirs == image.layer_dirs
+    with pytest.raises(AssertionError, match="skopeo ran"):
+        store.pull(ref, "always")  # a tag is asked for again

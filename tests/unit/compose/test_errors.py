@@ -181,6 +181,10 @@ SERVICE_ERRORS = [
         "services.web.networks: not supported by shoal (see docs/compose.md) (line 4)",
     ),
     (
+        "    pull_policy: sometimes\n",
+        "services.web.pull_policy: input should be 'always', 'missing', 'if_not_present' or 'never' (line 4)",
+    ),
+    (
         "    imagee: x\n",
         "services.web.imagee: unknown key (line 4)",
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from shoal.model.compose import ServiceSpec, parse_compose
+from shoal.model.container import pulls_always
 from shoal.model.specs import diff_specs, spec_hash, to_container_spec
 
 FULL = """
@@ -106,3 +107,14 @@ def test_diff_specs_shortens_long_values() -> None:
     b = service("services:\n  web:\n    image: a\n    command: " + "x" * 100 + "\n")
     (line,) = diff_specs(a, b)
     assert line.startswith("command: (none) → [") and line.endswith("…") and len(line) < 90
+
+
+def test_pull_policy_from_compose_and_the_default_rule() -> None:
+    base = "services:\n  web:\n    image: app:1\n"
+    assert to_container_spec(service(base), 1, 1).pull_policy is None
+    spec = to_container_spec(service(base + "    pull_policy: if_not_present\n"), 1, 1)
+    assert spec.pull_policy == "missing"
+    assert pulls_always("app:1", "always") and not pulls_always("app:latest", "missing")
+    assert pulls_always("app", None) and pulls_always("reg:5000/app:latest", None)
+    assert not pulls_always("reg:5000/app:1.2", None)
+    assert not pulls_always("reg:5000/app@sha256:" + "a" * 64, None)
