@@ -170,7 +170,10 @@ def start_agent(env: Env) -> subprocess.Popen[bytes]:
     enter = ["nsenter", f"--net=/run/netns/{env.netns}", "--"] if env.netns else []
     child_args = ["--child", str(env.config.data_dir), str(env.base / "client")]  # type: ignore[attr-defined]
     cmd = [*enter, sys.executable, __file__, *child_args]
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+    env = {**os.environ, "PYTHONMALLOC": "malloc"}  # as `shoal agent start` runs itself (agent.memory)
+    return subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT, env=env
+    )
 
 
 def running_count(env: Env) -> int:

@@ -37,8 +37,10 @@ def _direct_command(argv: Sequence[str]) -> click.Command | None:
     """The agent's command when argv asks for it first thing (`shoal agent start ...`)."""
     if not argv or argv[0] not in _DIRECT:
         return None
-    from shoal.agent.memory import slim_imports  # noqa: PLC0415
+    from shoal.agent.memory import slim_imports, use_system_malloc  # noqa: PLC0415
 
+    if list(argv[:2]) == ["agent", "start"]:
+        use_system_malloc(list(argv))  # the long-running agent: its memory is a figure
     slim_imports()  # this process is the agent's: only the parts of pyroute2/httpx it uses
     module_name, attr = _PROCESS_COMMANDS[argv[0]]
     command: click.Command = getattr(importlib.import_module(module_name), attr)

@@ -2,8 +2,9 @@
 
 `GET /agent/v1/containers/<id>/logs?follow=&since=&tail=`, `POST /agent/v1/containers/<id>/exec`
 and `GET /metrics` (docs/interfaces.md), every one behind the bearer `agent_secret` the server
-gave at join. A small WSGI app (werkzeug request/response and routing, no Flask: the agent's
-memory is a figure) served by cheroot in a thread of the agent process.
+gave at join. A plain WSGI app of three routes served by the standard library's wsgiref with a
+thread per connection: no werkzeug, no cheroot, as the agent's memory is a figure (issue 5:
+≤ 60 MB) and one caller (the server) makes a handful of requests.
 """
 
 from __future__ import annotations
@@ -11,25 +12,27 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
+import socketserver
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-
-from cheroot import wsgi
-from werkzeug.exceptions import HTTPException
-from werkzeug.routing import Map, Rule
-from werkzeug.test import Client
-from werkzeug.wrappers import Request, Response
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from shoal.errors import NotFound, ShoalError
 
 log = logging.getLogger(__name__)
 
 MAX_TAIL = 100_000
+MAX_BODY = 1 << 20
 EXEC_TIMEOUT_S = 60.0
-HTTP_THREADS = 8  # each `logs -f` holds one while it streams (idle ones are cheap: see agent.memory)
+ROUTE = re.compile(r"^/agent/v1/containers/(?P<cid>[^/]+)/(?P<action>logs|exec)$")
+METHODS = {"logs": "GET", "exec": "POST"}
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+           409: "Conflict", 413: "Content Too Large"}  # fmt: skip
 
 
 class ContainerAccess(Protocol):
@@ -68,21 +71,44 @@ def authorized(header: str | None, secret: str) -> bool:
     return bool(secret) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), secret)
 
 
+@dataclass
+class Response:
+    """What a route answers: a status, a content type and the body (bytes, or lines to stream)."""
+
+    body: bytes | Iterable[bytes]
+    status: int = 200
+    content_type: str = "application/json"
+
+    def __call__(self, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response(f"{self.status} {REASONS.get(self.status, '')}", [("Content-Type", self.content_type)])
+        return [self.body] if isinstance(self.body, bytes) else self.body
+
+
 def jsonify(body: object, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    return Response(json.dumps(body).encode(), status)
 
 
 def _error(status: int, text: str) -> Response:
     return jsonify({"error": text}, status)
 
 
-ROUTES = Map(
-    [
-        Rule("/metrics", endpoint="metrics", methods=["GET"]),
-        Rule("/agent/v1/containers/<cid>/logs", endpoint="logs", methods=["GET"]),
-        Rule("/agent/v1/containers/<cid>/exec", endpoint="exec", methods=["POST"]),
-    ]
-)
+def query(environ: dict[str, Any]) -> dict[str, str]:
+    """The query string's parameters, the first value of each."""
+    return {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+
+
+def json_body(environ: dict[str, Any]) -> Any:
+    """The request body as JSON; None when absent, too large or not JSON."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if not 0 < length <= MAX_BODY:
+        return None
+    try:
+        return json.loads(environ["wsgi.input"].read(length))
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -93,33 +119,40 @@ class AgentApp:
     secret: str
     metrics: Callable[[], bytes]
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        response = self.dispatch(Request(environ))
-        return response(environ, start_response)
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return self.dispatch(environ)(start_response)
 
-    def dispatch(self, request: Request) -> Response:
-        if not authorized(request.headers.get("Authorization"), self.secret):
+    def dispatch(self, environ: dict[str, Any]) -> Response:
+        if not authorized(environ.get("HTTP_AUTHORIZATION"), self.secret):
             return _error(401, "missing or wrong agent secret")
-        try:
-            endpoint, values = ROUTES.bind_to_environ(request.environ).match()
-        except HTTPException as exc:
-            return _error(exc.code or 404, exc.description or exc.name)
-        if endpoint == "metrics":
-            return Response(self.metrics(), mimetype="text/plain; version=0.0.4")
-        if endpoint == "logs":
-            return logs_response(self.containers, values["cid"], request.args)
-        return exec_response(self.containers, values["cid"], request.get_json(silent=True))
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == "/metrics":
+            return self._metrics() if method == "GET" else _error(405, "use GET")
+        found = ROUTE.match(path)
+        if found is None:
+            return _error(404, f"no such endpoint: {path}")
+        cid, action = found["cid"], found["action"]
+        if method != METHODS[action]:
+            return _error(405, f"use {METHODS[action]}")
+        if action == "logs":
+            return logs_response(self.containers, cid, query(environ))
+        return exec_response(self.containers, cid, json_body(environ))
 
-    def test_client(self) -> Client:
-        """werkzeug's test client over this app (as Flask's app.test_client())."""
-        return Client(self, Response)
+    def _metrics(self) -> Response:
+        return Response(self.metrics(), content_type="text/plain; version=0.0.4")
+
+    def test_client(self) -> Any:
+        """werkzeug's test client over this app (tests only: werkzeug comes with Flask)."""
+        from werkzeug.test import Client  # noqa: PLC0415
+
+        return Client(self)
 
 
 def create_app(containers: ContainerAccess, secret: str, metrics: Callable[[], bytes]) -> AgentApp:
     return AgentApp(containers, secret, metrics)
 
 
-def logs_response(containers: ContainerAccess, cid: str, args: Any) -> Response:
+def logs_response(containers: ContainerAccess, cid: str, args: dict[str, str]) -> Response:
     try:
         since, tail = parse_since(args.get("since")), parse_tail(args.get("tail"))
     except ValueError as exc:
@@ -131,7 +164,7 @@ def logs_response(containers: ContainerAccess, cid: str, args: Any) -> Response:
         )
     except NotFound as exc:
         return _error(404, str(exc))
-    return Response((line.render() + "\n" for line in lines), mimetype="text/plain")
+    return Response((f"{line.render()}\n".encode() for line in lines), content_type="text/plain")
 
 
 def exec_response(containers: ContainerAccess, cid: str, body: Any) -> Response:
@@ -147,30 +180,39 @@ def exec_response(containers: ContainerAccess, cid: str, body: Any) -> Response:
     return jsonify({"exit_code": result.exit_code, "output": result.output})
 
 
+class _Server(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a `logs -f` stream never holds the agent's exit
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("agent endpoint: " + format, *args)
+
+
 @dataclass
 class AgentHttpd:
-    """cheroot serving the app in a daemon thread."""
+    """wsgiref serving the app in a daemon thread, a thread per connection."""
 
     app: AgentApp
     host: str
     port: int
-    _server: wsgi.Server | None = None
-    _thread: threading.Thread | None = None
+    _server: WSGIServer | None = None
+    _thread: threading.Thread | None = field(default=None)
 
     def start(self) -> None:
-        self._server = wsgi.Server((self.host, self.port), self.app, numthreads=HTTP_THREADS)
-        self._server.prepare()
-        self._thread = threading.Thread(target=self._server.serve, name="agent-httpd", daemon=True)
+        self._server = make_server(self.host, self.port, self.app, _Server, _Quiet)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="agent-httpd", daemon=True)
         self._thread.start()
         log.info("agent endpoints on %s:%d", self.host, self.port)
 
     @property
     def bound_port(self) -> int:
         assert self._server is not None
-        return int(self._server.bind_addr[1])
+        return int(self._server.server_address[1])
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.stop()
+            self._server.shutdown()
+            self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -3,7 +3,7 @@
 Used by `shoal agent start` (agent.commands) before the agent's threads exist, and as the last
 loop step (agent.assemble). The agent's RSS is a figure (issue 5: ≤ 60 MB with 20 containers):
 glibc gives each thread that allocates its own malloc arena (up to 8 per core), so a dozen
-mostly idle threads (poller, reporter, health, DNS, cheroot's pool) each pin freed pages of their
+mostly idle threads (poller, reporter, health, DNS, HTTP endpoints) each pin freed pages of their
 own; two arenas suffice for a process that mostly waits. After a reconcile, freed memory is
 handed back to the kernel (`malloc_trim`); after the first one, the objects that live for the
 whole run (modules, models, the agent) are moved out of the cyclic GC's reach (`gc.freeze`),
@@ -17,6 +17,7 @@ import ctypes.util
 import gc
 import importlib.util
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -54,6 +55,19 @@ def slim_imports() -> None:
     spec = importlib.util.find_spec("pyroute2")
     if spec is not None and spec.submodule_search_locations is not None:
         sys.modules["pyroute2"] = importlib.util.module_from_spec(spec)
+
+
+def use_system_malloc(argv: list[str]) -> None:
+    """Run this process again with PYTHONMALLOC=malloc unless it already has it (same pid).
+
+    Python's own allocator keeps every 1 MiB arena a single live object still holds; with glibc's
+    malloc for Python objects, two arenas and `malloc_trim`, freed memory goes back to the kernel:
+    about 4 MB of the agent's budget. The variable is read only at interpreter start.
+    """
+    if os.environ.get("PYTHONMALLOC"):
+        return
+    env = {**os.environ, "PYTHONMALLOC": "malloc"}
+    os.execve(sys.executable, [sys.executable, "-m", "shoal.entry", *argv], env)  # noqa: S606
 
 
 def limit_arenas(arenas: int = ARENAS) -> bool:

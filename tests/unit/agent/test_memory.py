@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from shoal.agent import memory
 
 SLIM_CHECK = """
@@ -19,7 +21,7 @@ from pyroute2.iproute.linux import IPRoute
 from shoal.agent.sys.wireguard import WireGuard
 from shoal.agent.net import nsthread
 import httpx
-heavy = ("rich", "pygments", "pyroute2.ndb", "sqlite3", "flask", "shoal.cli.main", "cryptography")
+heavy = ("rich", "pygments", "pyroute2.ndb", "sqlite3", "flask", "werkzeug", "cheroot", "shoal.cli.main", "cryptography")
 heavy = [m for m in heavy if m in sys.modules]
 assert not heavy, heavy
 with IPRoute() as ipr:
@@ -68,3 +70,16 @@ def test_private_key_is_read_as_made_and_made_when_missing(tmp_path: Path) -> No
     private = load_private_key(path)  # made (0600) on first use
     assert load_or_create_key(path)[0] == private == load_private_key(path)
     assert len(public_key_of(private)) == 44
+
+
+def test_the_agent_runs_itself_again_with_the_system_malloc(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, list[str], dict[str, str]]] = []
+    monkeypatch.setattr(memory.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
+    monkeypatch.setenv("PYTHONMALLOC", "malloc")
+    memory.use_system_malloc(["agent", "start"])
+    assert calls == []  # already so: no second exec
+    monkeypatch.delenv("PYTHONMALLOC")
+    memory.use_system_malloc(["agent", "start", "--data-dir", "/d"])
+    ((path, argv, env),) = calls
+    assert argv == [path, "-m", "shoal.entry", "agent", "start", "--data-dir", "/d"]
+    assert env["PYTHONMALLOC"] == "malloc"
