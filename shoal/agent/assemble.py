@@ -81,9 +81,12 @@ class RuntimeAdapter:
         if not force and marker == self._exits_seen and not self._waiting:
             return []
         actions = self.runtime.supervise()
+        fresh_exit = marker != self._exits_seen  # a wait then is news: the replica is down
         self._exits_seen, self._waiting = marker, any(a.action == "wait" for a in actions)
         return [
-            f"{a.id}: {a.action} {a.detail}".strip() for a in actions if a.action not in ("rotate", "wait")
+            f"{a.id}: {a.action} {a.detail}".strip()
+            for a in actions
+            if a.action != "rotate" and (a.action != "wait" or fresh_exit)
         ]
 
 

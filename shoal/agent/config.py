@@ -50,7 +50,8 @@ class AgentConfig:
     heartbeat_s: float = 1.0
     poll_wait_s: float = 30.0
     supervise_s: float = 1.0  # restart policies and log rotation run this often
-    resync_s: float = 5.0  # reconcile this often even without a new state (health, exits)
+    resync_s: float = 10.0  # a full pass this often without a new state: repairs drift (exits and
+    # health changes wake the loop themselves)
     backoff_max_s: float = 5.0
     image_keep_s: float = 180.0  # an image no container uses is kept this long (Nomad's image_delay)
     insecure_registries: tuple[str, ...] = ()
