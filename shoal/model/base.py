@@ -14,7 +14,7 @@ WIRE_VERSION = 1
 class Wire(BaseModel):
     """A versioned wire object that tolerates unknown fields."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 class Strict(BaseModel):
