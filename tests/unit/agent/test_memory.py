@@ -21,7 +21,8 @@ from pyroute2.iproute.linux import IPRoute
 from shoal.agent.sys.wireguard import WireGuard
 from shoal.agent.net import nsthread
 import httpx
-heavy = ("rich", "pygments", "pyroute2.ndb", "sqlite3", "flask", "werkzeug", "cheroot", "shoal.cli.main", "cryptography")
+heavy = ("rich", "pygments", "pyroute2.ndb", "sqlite3", "flask", "werkzeug", "cheroot", "shoal.cli.main")
+heavy += ("cryptography",)
 heavy = [m for m in heavy if m in sys.modules]
 assert not heavy, heavy
 with IPRoute() as ipr:
