@@ -197,8 +197,6 @@ class Agent:
             if self.health is not None:
                 self.health.forget(spec.id)
         self.metrics.restarts.inc(len(plan.restart))
-        if plan.start or plan.restart:
-            self._progress(state)  # the server hears of new replicas now, not after the other steps
 
     def _progress(self, state: NodeState) -> None:
         try:

@@ -12,8 +12,6 @@ so idle collections scan less. Only once: a frozen object that dies in a cycle i
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import importlib.util
 import logging
@@ -21,24 +19,14 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+
+from shoal.malloc import ARENAS, M_ARENA_MAX, libc, limit_arenas
+
+__all__ = ["ARENAS", "M_ARENA_MAX", "limit_arenas", "release", "slim_imports", "use_system_malloc"]
 
 log = logging.getLogger(__name__)
 
-M_ARENA_MAX = -8  # glibc <malloc.h>
-ARENAS = 2
 TRIM_EVERY_S = 60.0
-
-
-def _libc() -> Any:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        libc = ctypes.CDLL(name)
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
 
 
 def slim_imports() -> None:
@@ -70,20 +58,14 @@ def use_system_malloc(argv: list[str]) -> None:
     os.execve(sys.executable, [sys.executable, "-m", "shoal.entry", *argv], env)  # noqa: S606
 
 
-def limit_arenas(arenas: int = ARENAS) -> bool:
-    """Cap glibc's malloc arenas for this process (call before starting threads); False if not glibc."""
-    libc = _libc()
-    return bool(libc is not None and libc.mallopt(M_ARENA_MAX, arenas) == 1)
-
-
 def release(freeze: bool = False) -> None:
     """Collect (and freeze what survived, when asked); hand freed heap pages back to the kernel."""
     gc.collect()
     if freeze:
         gc.freeze()
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
+    found = libc()
+    if found is not None:
+        found.malloc_trim(0)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from shoal.control.store import tokens
 from shoal.control.store.db import connect
 from shoal.control.store.migrate import migrate
 from shoal.errors import ShoalError
+from shoal.malloc import limit_arenas
 
 DEFAULT_DATA_DIR = Path("/var/lib/shoal/server")
 JOIN_TTL_S = 7 * 86400
@@ -170,6 +171,7 @@ def _start(config: ServerConfig) -> None:
 
 
 def _serve(config: ServerConfig) -> None:
+    limit_arenas()  # before the request pool's threads exist: each would get an arena of its own
     app = create_app(config)
     controller = Controller(config) if config.controller else None
     if controller:

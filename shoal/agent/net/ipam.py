@@ -20,6 +20,14 @@ class IpamError(ShoalError):
     """No address left, or an address outside the node subnet."""
 
 
+class AddressTaken(Conflict):
+    """The address the server chose is still held here by another container (one stopping)."""
+
+    def __init__(self, address: str, holder: str) -> None:
+        super().__init__(f"address {address} is already used by {holder}")
+        self.holder = holder
+
+
 def bridge_address(subnet: str) -> str:
     """The subnet's first host address: the bridge's, the node's overlay address."""
     return overlay_ip(subnet)
@@ -62,7 +70,7 @@ class Ipam:
             raise IpamError(f"address {wanted} is not a container address of {self.subnet}")
         taken = {v: k for k, v in self.allocations.items()}
         if taken.get(str(address), owner) != owner:
-            raise Conflict(f"address {wanted} is already used by {taken[str(address)]}")
+            raise AddressTaken(wanted, taken[str(address)])
         return str(address)
 
     def _lowest_free(self) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from shoal.agent.net.ipam import AddressTaken
 from shoal.agent.reconcilers.secretfs import SecretFs
 from shoal.errors import ShoalError
 from shoal.model.container import ContainerSpec, PullPolicy, pulls_always
@@ -213,6 +214,8 @@ class ContainersReconciler:
             self.progress()
         try:
             self._start_once(spec, state, outcome)
+        except AddressTaken as exc:
+            self._wait_for_address(exc, state)
         except Exception as exc:  # any failure is this container's message, never the loop's end
             self._failed(spec, outcome, _one_line(exc))
         else:
@@ -230,6 +233,16 @@ class ContainersReconciler:
         recorded = spec.model_copy(update={"ip": attached.ip, "image_digest": outcome.image_digest})
         self.runtime.start(recorded, image, attached, secrets_dir)
         self.digests[spec.id] = outcome.image_digest
+
+    def _wait_for_address(self, exc: AddressTaken, state: NodeState) -> None:
+        """The server reuses an address once the replica holding it is no longer desired; here that
+        replica may still be in its stop grace: the start waits for the pass its end wakes. A holder
+        that is gone already (a leaked allocation) gives its address up at once."""
+        log.info("%s; the start waits", exc)
+        held_by_live = exc.holder in self._seen or exc.holder in self.stopping
+        if not held_by_live and exc.holder not in {c.id for c in state.containers}:
+            self._cleanup(exc.holder)
+            self._next_retry = self.clock()  # freed: the next tick starts it
 
     def _failed(self, spec: ContainerSpec, outcome: Outcome, message: str) -> None:
         log.warning("container %s: %s", spec.id, message)

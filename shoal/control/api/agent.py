@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 import time
-from typing import Any
 
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field, field_validator
@@ -118,20 +117,23 @@ _last_status: dict[str, tuple[str, float]] = {}  # node → (digest of its last 
 STATUS_REFRESH_S = 10.0
 
 
-def _status_to_store(name: str, status: NodeStatus) -> dict[str, Any] | None:
-    """The raw status to store, or None when it only repeats the last one (heartbeats)."""
+def _digest(status: NodeStatus) -> str:
     raw = status.model_dump(mode="json", exclude={"time"})
-    digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
+
+
+def _repeats(name: str, digest: str) -> bool:
+    """Whether a report only repeats the node's last stored one (a heartbeat)."""
     last = _last_status.get(name)
-    if last is not None and last[0] == digest and time.monotonic() - last[1] < STATUS_REFRESH_S:
-        return None
-    _last_status[name] = (digest, time.monotonic())
-    return status.model_dump(mode="json")
+    return last is not None and last[0] == digest and time.monotonic() - last[1] < STATUS_REFRESH_S
 
 
-def _record_status(conn: Conn, name: str, status: NodeStatus) -> None:
-    changed = _record_containers(conn, name, status)
-    was_down = nodes.heartbeat(conn, name, status.capacity.model_dump(), _status_to_store(name, status))
+def _record_status(conn: Conn, name: str, status: NodeStatus, repeat: bool) -> None:
+    """Store a report; a heartbeat repeating the last report only marks the node seen."""
+    raw = None if repeat else status.model_dump(mode="json")
+    # the node's row before its tasks: the order the controller locks them in
+    was_down = nodes.heartbeat(conn, name, status.capacity.model_dump(), raw)
+    changed = _record_containers(conn, name, status) if raw is not None or was_down else False
     if changed or was_down:
         cluster_changed(conn)
     if was_down:
@@ -143,5 +145,9 @@ def _record_status(conn: Conn, name: str, status: NodeStatus) -> None:
 def node_status(name: str) -> Response:
     node_caller(name)
     status = body(NodeStatus)
-    retrying(ctx().db, lambda conn: _record_status(conn, name, status))
+    digest = _digest(status)
+    repeat = _repeats(name, digest)
+    retrying(ctx().db, lambda conn: _record_status(conn, name, status, repeat))
+    if not repeat:  # remembered once stored: a failed store is not taken for one
+        _last_status[name] = (digest, time.monotonic())
     return jsonify(ok=True)

@@ -193,7 +193,7 @@ def test_managed_network_gives_containers_addresses(
     """In a throwaway netns: bridge, WireGuard link, nft table, DNS; containers get veths and names."""
     env = net_agent_env
     image = _prepull(env, registry, test_images["sleep"])  # the registry is on the host's loopback
-    a = spec("sha-na-1-1", image.ref, image_digest=image.digest, ip="10.210.9.10")
+    a = spec("sha-na-1-1", image.ref, image_digest=image.digest, ip="10.210.9.10", stop_grace_s=4)
     b = spec("sha-nb-1-1", image.ref, image_digest=image.digest, ip="10.210.9.11")
     dns = [DnsRecord(name="sha-web.shoal.internal", addresses=["10.210.9.11"])]
     env.set_state(state(registry, a, b, dns=dns))
@@ -211,6 +211,15 @@ def test_managed_network_gives_containers_addresses(
     nft = ["nsenter", f"--net=/run/netns/{env.netns}", "nft", "list", "tables"]
     assert env.config.nft_table in subprocess.run(nft, capture_output=True, text=True, check=True).stdout
     assert "reconcile step" not in env.log()
+
+    # the server gives a's address to a new replica while a is still in its stop grace: c waits
+    c = spec("sha-nc-1-1", image.ref, image_digest=image.digest, ip="10.210.9.10")
+    env.set_state(state(registry, b, c, dns=dns))
+    wait_for(lambda: running(env, c.id), 30, lambda: f"c running on a's address\n{env.log()}")
+    assert by_id(env, c.id).ip == "10.210.9.10"  # type: ignore[union-attr]
+    seen = {x.state for st in env.statuses() for x in st.containers if x.id == c.id}
+    assert "failed" not in seen, env.log()
+    assert "is already used by sha-na-1-1; the start waits" in env.log()
 
 
 def _prepull(env: AgentEnv, registry: str, ref: str) -> PulledImage:
