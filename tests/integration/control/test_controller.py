@@ -166,3 +166,23 @@ def test_a_stopping_replica_keeps_its_address_until_its_node_reports_it_gone(ser
         assert old["id"] in {t["id"] for t in tasks(server, service="web")}
         status(na, "ip1", [])
         wait_for(lambda: old["id"] not in {t["id"] for t in tasks(server, service="web")}, what="purged")
+
+
+def test_dns_apart_from_the_node_state_for_agents_that_ask(server: Server) -> None:
+    a, b = join(server, "dn1"), join(server, "dn2")
+    put_services(server, "p", {"web": web_spec("web", replicas=2)})
+    wait_for(lambda: len(_running(server, "web")) == 2, what="placement")
+    with node_client(server, a) as na, node_client(server, b) as nb:
+        report_running(na, "dn1")
+        report_running(nb, "dn2")
+
+        def records() -> list[dict]:
+            return list(na.get("/api/v1/nodes/dn1/state").json()["dns"])
+
+        inline = wait_for(lambda: len(records()) == 3 and records(), what="dns inline")
+        lean = na.get("/api/v1/nodes/dn1/state", params={"dns": "omit"}).json()
+        assert lean["dns"] == [] and lean["dns_version"] >= 0
+        got = na.get("/api/v1/nodes/dn1/dns")
+        assert got.headers["content-encoding"] == "gzip"  # httpx asked for it and unpacked it
+        assert got.json()["records"] == inline and got.json()["version"] >= lean["dns_version"]
+        assert nb.get("/api/v1/nodes/dn1/dns").status_code == 403  # only its own path
