@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
+from httpx import Client
 
 from tests.integration.control.helpers import (
     join,
@@ -121,13 +124,20 @@ def test_secrets_encrypted_at_rest_and_sent_only_to_users(server: Server) -> Non
     assert sb["secrets"] == []
 
 
-def test_dead_node_replicas_move_and_return_is_told_to_stop(server: Server) -> None:
-    a, b = join(server, "f1"), join(server, "f2")
+@contextmanager
+def two_nodes_running_web(server: Server, first: str, second: str) -> Iterator[tuple[Client, Client]]:
+    """Two nodes joined, a two-replica `web` placed on them and reported running; their clients."""
+    a, b = join(server, first), join(server, second)
     put_services(server, "p", {"web": web_spec("web", replicas=2)})
     wait_for(lambda: len(_running(server, "web")) == 2, what="placement")
     with node_client(server, a) as na, node_client(server, b) as nb:
-        report_running(na, "f1")
-        report_running(nb, "f2")
+        report_running(na, first)
+        report_running(nb, second)
+        yield na, nb
+
+
+def test_dead_node_replicas_move_and_return_is_told_to_stop(server: Server) -> None:
+    with two_nodes_running_web(server, "f1", "f2") as (na, nb):
         started = time.monotonic()
         # only f2 keeps its heartbeat; f1 goes silent
         while time.monotonic() - started < 12:
@@ -169,12 +179,7 @@ def test_a_stopping_replica_keeps_its_address_until_its_node_reports_it_gone(ser
 
 
 def test_dns_apart_from_the_node_state_for_agents_that_ask(server: Server) -> None:
-    a, b = join(server, "dn1"), join(server, "dn2")
-    put_services(server, "p", {"web": web_spec("web", replicas=2)})
-    wait_for(lambda: len(_running(server, "web")) == 2, what="placement")
-    with node_client(server, a) as na, node_client(server, b) as nb:
-        report_running(na, "dn1")
-        report_running(nb, "dn2")
+    with two_nodes_running_web(server, "dn1", "dn2") as (na, nb):
 
         def records() -> list[dict]:
             return list(na.get("/api/v1/nodes/dn1/state").json()["dns"])
