@@ -85,17 +85,6 @@ def running(dsn: str) -> int:
         return int(row["n"]) if row else 0
 
 
-def churn(dsn: str) -> dict[str, int]:
-    """What moved during the run: replicas stopped (rescheduled) and nodes marked down."""
-    with connect(dsn) as conn:
-        stopped = conn.execute("SELECT count(*) AS n FROM tasks WHERE desired_state = 'stop'").fetchone()
-        downs = conn.execute("SELECT count(*) AS n FROM events WHERE kind = 'node.down'").fetchone()
-    return {
-        "replicas_stopped": int(stopped["n"]) if stopped else 0,
-        "nodes_down": int(downs["n"]) if downs else 0,
-    }
-
-
 def rss_mb(pid: int) -> dict[str, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
     return {k: round(int(fields[k].split()[0]) / 1024, 1) for k in ("VmRSS", "VmHWM")}
@@ -159,7 +148,6 @@ def run(args: argparse.Namespace, pg: Any) -> dict[str, Any]:
             time.sleep(0.1)
         t_placed = time.time() - t0
         t_received = received_all(out, counts, t0 + 120) - t0
-        moved = churn(srv.dsn)
         while running(srv.dsn) < total and time.time() - t0 < 120:
             time.sleep(0.2)
         t_running = time.time() - t0
@@ -172,7 +160,6 @@ def run(args: argparse.Namespace, pg: Any) -> dict[str, Any]:
             "placed_s": round(t_placed, 2),
             "all_nodes_received_s": round(t_received, 2),
             "all_reported_running_s": round(t_running, 2),
-            "churn_while_receiving": moved,
             "server_rss_mb_idle_with_nodes": rss_before["VmRSS"],
             "server_rss_mb": rss_mb(srv.proc.pid),
             "targets": {"all_nodes_received_s": 10, "server_rss_mb": 200},

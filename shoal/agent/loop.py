@@ -27,7 +27,7 @@ from shoal.agent.metrics import AgentMetrics
 from shoal.agent.reconcilers.containers import ContainersReconciler, Seen
 from shoal.agent.report import container_statuses, leftover_statuses, read_capacity
 from shoal.agent.statefile import load_state, save_state
-from shoal.model.state import DnsDocument, NodeState
+from shoal.model.state import NodeState
 from shoal.model.status import Capacity, NodeStatus, PeerStatus
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,7 @@ AGENT_VERSION = "0.1.0"
 class ControlClient(Protocol):
     """What the loop needs of shoal.client (the node's view of the API)."""
 
-    def get_node_state(self, name: str, since: int, wait: float, omit_dns: bool = False) -> NodeState: ...
-    def get_dns(self, name: str) -> DnsDocument: ...
+    def get_node_state(self, name: str, since: int, wait: float) -> NodeState: ...
     def post_status(self, name: str, status: NodeStatus) -> None: ...
 
 
@@ -126,8 +125,7 @@ class Agent:
         while not self._stop.is_set():
             since = self.state.version if self.state else -1
             try:
-                fresh = self.client.get_node_state(self.node.name, since, self.config.poll_wait_s, True)
-                fresh = self.with_dns(fresh)
+                fresh = self.client.get_node_state(self.node.name, since, self.config.poll_wait_s)
             except Exception as exc:  # any failure of the server: keep serving the saved state
                 self._server_down(exc, backoff)
                 continue
@@ -141,17 +139,6 @@ class Agent:
         self.server_ok = False
         self.metrics.server_errors.inc()
         self._stop.wait(backoff.failed())
-
-    def with_dns(self, fresh: NodeState) -> NodeState:
-        """The state with the cluster's DNS records: fetched when its DNS version moved, else the
-        records held (a state that carries them inline, from an older server, is kept as is)."""
-        held = self.state
-        if fresh.dns_version < 0 or fresh.dns:
-            return fresh
-        if held is not None and held.dns_version == fresh.dns_version:
-            return fresh.model_copy(update={"dns": held.dns})
-        document = self.client.get_dns(self.node.name)
-        return fresh.model_copy(update={"dns": document.records, "dns_version": document.version})
 
     def accept(self, fresh: NodeState) -> bool:
         """Take a state from the server: saved and reconciled when newer than the one held."""

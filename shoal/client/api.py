@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter
 from shoal.client import models as m
 from shoal.client.sse import parse_sse
 from shoal.client.transport import DEFAULT_TIMEOUT_S, Transport
-from shoal.model.state import DnsDocument, NodeState
+from shoal.model.state import NodeState
 from shoal.model.status import NodeStatus
 
 T = TypeVar("T", bound=BaseModel)
@@ -178,20 +178,11 @@ class Client:
         """Register a node with a join token; verify TLS with the CA pinned from the token first."""
         return self._one(m.JoinResult, "POST", "/join", json=request.model_dump(mode="json"))
 
-    def get_node_state(
-        self, name: str, since: int = -1, wait: float = 0, omit_dns: bool = False
-    ) -> NodeState:
-        """The node's state once its version exceeds `since`, or the current one after `wait` seconds;
-        `omit_dns`: the DNS records stay behind `get_dns` (the state names their version)."""
-        params: dict[str, Any] = {"since": since, "wait": int(wait)}
-        if omit_dns:
-            params["dns"] = "omit"
+    def get_node_state(self, name: str, since: int = -1, wait: float = 0) -> NodeState:
+        """The node's state once its version exceeds `since`, or the current one after `wait` seconds."""
+        params = {"since": since, "wait": int(wait)}
         timeout = max(wait, 0) + LONG_POLL_MARGIN_S
         return self._one(NodeState, "GET", f"/nodes/{_seg(name)}/state", params=params, timeout=timeout)
-
-    def get_dns(self, name: str) -> DnsDocument:
-        """The cluster's DNS records, as node `name` reads them."""
-        return self._one(DnsDocument, "GET", f"/nodes/{_seg(name)}/dns")
 
     def post_status(self, name: str, status: NodeStatus) -> None:
         """Report what the node observes; also its heartbeat."""

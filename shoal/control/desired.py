@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import gzip
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -82,7 +81,6 @@ class ClusterView:
     ingress: list[IngressRoute]
     dns_json: str
     ingress_json: str
-    dns_gzip: bytes  # the DnsDocument as JSON, gzip-compressed once per version
     mesh: dict[str, NodeMesh]
 
 
@@ -120,15 +118,13 @@ def cluster_view(conn: Conn, server_route: ServerRoute | None = None) -> Cluster
     dns = dns_records(healthy)
     all_nodes = nodes.all_nodes(conn)
     ingress = ingress_routes(specs, healthy) + server_routes(server_route, all_nodes)
-    version, dns_json = cluster_version(conn), _json_list(dns)
     return ClusterView(
-        version=version,
+        version=cluster_version(conn),
         nodes=all_nodes,
         dns=dns,
         ingress=ingress,
-        dns_json=dns_json,
+        dns_json=_json_list(dns),
         ingress_json=_json_list(ingress),
-        dns_gzip=gzip.compress(f'{{"version":{version},"records":{dns_json}}}'.encode(), 1),
         mesh=mesh(
             [MeshNode(n["name"], n["subnet"], n["public_key"], n["endpoint"] or None) for n in all_nodes]
         ),
@@ -181,22 +177,13 @@ class Builder:
         """The whole desired state of one node, as of this transaction."""
         return self._state(conn, name, self.view(conn), shared=True)
 
-    def node_state_json(self, conn: Conn, name: str, omit_dns: bool = False) -> str:
-        """`node_state` as JSON, splicing in the cluster-wide parts serialised once per version;
-        `omit_dns`: only the DNS version (the agent fetches the records when it moves)."""
+    def node_state_json(self, conn: Conn, name: str) -> str:
+        """`node_state` as JSON, splicing in the cluster-wide parts serialised once per version."""
         view = self.view(conn)
         ingress = nodes.require(conn, name)["ingress"]
-        state = self._state(conn, name, view, shared=False)
-        head = state.model_dump_json(exclude={"dns", "ingress", "dns_version"})
-        dns = "[]" if omit_dns else view.dns_json
-        tail = (
-            f',"dns":{dns},"ingress":{view.ingress_json if ingress else "[]"},"dns_version":{view.version}}}'
-        )
+        head = self._state(conn, name, view, shared=False).model_dump_json(exclude={"dns", "ingress"})
+        tail = f',"dns":{view.dns_json},"ingress":{view.ingress_json if ingress else "[]"}}}'
         return head[:-1] + tail
-
-    def dns_gzip(self, conn: Conn) -> bytes:
-        """The cluster's DnsDocument, gzip-compressed (once per version)."""
-        return self.view(conn).dns_gzip
 
     def _state(self, conn: Conn, name: str, view: ClusterView, shared: bool) -> NodeState:
         node = nodes.require(conn, name)
@@ -211,7 +198,6 @@ class Builder:
             peers=view.mesh.get(name, NodeMesh()).peers,
             relay=view.mesh.get(name, NodeMesh()).relay,
             dns=view.dns if shared else [],
-            dns_version=view.version,
             ingress=view.ingress if shared and node["ingress"] else [],
             ingress_settings=self._ingress if node["ingress"] else None,
             secrets=secret_values(conn, self._vault, mine),

@@ -30,13 +30,6 @@ class DnsRecord(Wire):
     addresses: list[str]
 
 
-class DnsDocument(Wire):
-    """The cluster's DNS records at one version (GET /nodes/<name>/dns)."""
-
-    version: int
-    records: list[DnsRecord] = Field(default_factory=list)
-
-
 class IngressRoute(Wire):
     service: str
     host: str
@@ -76,9 +69,6 @@ class NodeState(Wire):
     peers: list[Peer] = Field(default_factory=list)
     relay: bool = False  # forward between peers (this node is reachable by NAT'd ones)
     dns: list[DnsRecord] = Field(default_factory=list)
-    # the cluster DNS version; >= 0 with `dns` empty: fetch the records from the node's /dns
-    # (sent apart so a node's own changes do not carry every record); -1: `dns` is inline
-    dns_version: int = -1
     ingress: list[IngressRoute] = Field(default_factory=list)
     ingress_settings: IngressSettings | None = None  # set on ingress nodes only
     secrets: list[SecretValue] = Field(default_factory=list)  # only those its containers use

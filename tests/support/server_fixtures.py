@@ -290,9 +290,7 @@ class FakeAgent:
         version = -1
         while not self._stop.is_set():
             try:
-                params: dict[str, Any] = {"since": version, "wait": self.poll_wait}
-                if self.lean:  # the records stay behind /dns: this node holds no DNS server
-                    params["dns"] = "omit"
+                params = {"since": version, "wait": self.poll_wait}
                 state = self._parse(self._http.get(f"/api/v1/nodes/{self.name}/state", params=params).text)
                 version = int(state["version"])
                 if not self.lean:

@@ -58,6 +58,13 @@ class IngressReconciler:
             CaddyProcessConfig(config.caddy_binary, config.state_dir, config.admin_socket, config.argv_prefix)
         )
         self.loads = 0  # whole-config loads (start included): a no-change run adds none
+        self._admin: CaddyAdmin | None = None  # one client for the agent's life: a pass costs one GET
+
+    @property
+    def admin(self) -> CaddyAdmin:
+        if self._admin is None:
+            self._admin = CaddyAdmin(self.config.admin_socket)
+        return self._admin
 
     @property
     def paths(self) -> CaddyPaths:
@@ -79,11 +86,7 @@ class IngressReconciler:
     def observe(self) -> ObservedIngress:
         if self.process.pid() is None:
             return ObservedIngress(False, None)
-        admin = CaddyAdmin(self.config.admin_socket)
-        try:
-            running = admin.get_config() if admin.answers() else None
-        finally:
-            admin.close()
+        running = self.admin.running_config()
         if running is None:
             return ObservedIngress(False, None)
         return ObservedIngress(True, fingerprint(running))
@@ -103,17 +106,16 @@ class IngressReconciler:
 
     def remove(self) -> None:
         self.process.stop()
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
 
     def _start_or_load(self, plan: IngressPlan) -> None:
         assert plan.config is not None
         if plan.action == "start":
             self.process.start(plan.config)
         else:
-            admin = CaddyAdmin(self.config.admin_socket)
-            try:
-                admin.load(plan.config)
-            finally:
-                admin.close()
+            self.admin.load(plan.config)
         self.loads += 1
 
     def _write_ca(self, settings: IngressSettings) -> None:

@@ -68,6 +68,15 @@ class CaddyAdmin:
         except httpx.TransportError:
             return False
 
+    def running_config(self) -> dict[str, Any] | None:
+        """The config Caddy runs, or None when nothing answers on the socket (one request)."""
+        if not self._socket.exists():
+            return None
+        try:
+            return self.get_config()
+        except (httpx.TransportError, httpx.HTTPStatusError):
+            return None
+
     def get_config(self) -> dict[str, Any] | None:
         response = self._http.get("/config/")
         response.raise_for_status()

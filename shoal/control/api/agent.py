@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import re
 import time
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field, field_validator
 
 from shoal.control import auth
@@ -102,21 +101,9 @@ def node_state(name: str) -> Response:
     node_caller(name)
     since = int_arg("since", -1, low=-1)
     _wait_for_version(name, since, int_arg("wait", 0, high=MAX_WAIT_S))
-    omit_dns = request.args.get("dns") == "omit"
     with ctx().db.transaction() as conn:
-        document = ctx().builder.node_state_json(conn, name, omit_dns)
+        document = ctx().builder.node_state_json(conn, name)
     return Response(document, mimetype="application/json")
-
-
-@bp.get("/nodes/<name>/dns")
-def node_dns(name: str) -> Response:
-    """The cluster's DNS records (a DnsDocument), for the node whose state names its version."""
-    node_caller(name)
-    with ctx().db.transaction() as conn:
-        packed = ctx().builder.dns_gzip(conn)
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
-        return Response(packed, mimetype="application/json", headers={"Content-Encoding": "gzip"})
-    return Response(gzip.decompress(packed), mimetype="application/json")
 
 
 def _record_containers(conn: Conn, name: str, status: NodeStatus) -> bool:

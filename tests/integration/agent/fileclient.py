@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from shoal.model.state import DnsDocument, NodeState
+from shoal.model.state import NodeState
 from shoal.model.status import NodeStatus
 
 
@@ -19,7 +19,7 @@ class FileClient:
         self.desired = directory / "desired.json"
         self.statuses = directory / "status.jsonl"
 
-    def get_node_state(self, name: str, since: int, wait: float, omit_dns: bool = False) -> NodeState:
+    def get_node_state(self, name: str, since: int, wait: float) -> NodeState:
         deadline = time.monotonic() + min(wait, 2.0)
         seen = -1
         while True:
@@ -29,11 +29,6 @@ class FileClient:
             if state.version > since or time.monotonic() >= deadline:
                 return state
             time.sleep(0.05)
-
-    def get_dns(self, name: str) -> DnsDocument:
-        """The records of the desired state (a file carries them inline, so this is rarely asked)."""
-        state = NodeState.model_validate_json(self.desired.read_text())
-        return DnsDocument(version=max(state.dns_version, 0), records=state.dns)
 
     def post_status(self, name: str, status: NodeStatus) -> None:
         with self.statuses.open("a") as handle:

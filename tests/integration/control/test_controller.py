@@ -5,11 +5,8 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import psycopg
-from httpx import Client
 
 from tests.integration.control.helpers import (
     join,
@@ -124,20 +121,13 @@ def test_secrets_encrypted_at_rest_and_sent_only_to_users(server: Server) -> Non
     assert sb["secrets"] == []
 
 
-@contextmanager
-def two_nodes_running_web(server: Server, first: str, second: str) -> Iterator[tuple[Client, Client]]:
-    """Two nodes joined, a two-replica `web` placed on them and reported running; their clients."""
-    a, b = join(server, first), join(server, second)
+def test_dead_node_replicas_move_and_return_is_told_to_stop(server: Server) -> None:
+    a, b = join(server, "f1"), join(server, "f2")
     put_services(server, "p", {"web": web_spec("web", replicas=2)})
     wait_for(lambda: len(_running(server, "web")) == 2, what="placement")
     with node_client(server, a) as na, node_client(server, b) as nb:
-        report_running(na, first)
-        report_running(nb, second)
-        yield na, nb
-
-
-def test_dead_node_replicas_move_and_return_is_told_to_stop(server: Server) -> None:
-    with two_nodes_running_web(server, "f1", "f2") as (na, nb):
+        report_running(na, "f1")
+        report_running(nb, "f2")
         started = time.monotonic()
         # only f2 keeps its heartbeat; f1 goes silent
         while time.monotonic() - started < 12:
@@ -176,18 +166,3 @@ def test_a_stopping_replica_keeps_its_address_until_its_node_reports_it_gone(ser
         assert old["id"] in {t["id"] for t in tasks(server, service="web")}
         status(na, "ip1", [])
         wait_for(lambda: old["id"] not in {t["id"] for t in tasks(server, service="web")}, what="purged")
-
-
-def test_dns_apart_from_the_node_state_for_agents_that_ask(server: Server) -> None:
-    with two_nodes_running_web(server, "dn1", "dn2") as (na, nb):
-
-        def records() -> list[dict]:
-            return list(na.get("/api/v1/nodes/dn1/state").json()["dns"])
-
-        inline = wait_for(lambda: len(records()) == 3 and records(), what="dns inline")
-        lean = na.get("/api/v1/nodes/dn1/state", params={"dns": "omit"}).json()
-        assert lean["dns"] == [] and lean["dns_version"] >= 0
-        got = na.get("/api/v1/nodes/dn1/dns")
-        assert got.headers["content-encoding"] == "gzip"  # httpx asked for it and unpacked it
-        assert got.json()["records"] == inline and got.json()["version"] >= lean["dns_version"]
-        assert nb.get("/api/v1/nodes/dn1/dns").status_code == 403  # only its own path

@@ -7,7 +7,7 @@ from pathlib import Path
 from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.loop import Agent, Backoff, _changed
 from shoal.agent.statefile import load_state
-from shoal.model.state import DnsDocument, DnsRecord, NodeState
+from shoal.model.state import NodeState
 from shoal.model.status import ContainerStatus, NodeStatus, PeerStatus
 
 
@@ -37,30 +37,3 @@ def test_accepts_newer_states_only_and_saves_them(tmp_path: Path) -> None:
     assert not agent.accept(first.model_copy(update={"version": 2}))
     assert agent.accept(first.model_copy(update={"version": 4}))
     assert agent.state is not None and agent.state.version == 4
-
-
-class DnsServer:
-    """The server's /dns, counting how often the agent asks."""
-
-    def __init__(self) -> None:
-        self.asked = 0
-
-    def get_dns(self, name: str) -> DnsDocument:
-        self.asked += 1
-        return DnsDocument(
-            version=7, records=[DnsRecord(name="web.shoal.internal", addresses=["10.210.1.2"])]
-        )
-
-
-def test_dns_records_fetched_only_when_their_version_moves(tmp_path: Path) -> None:
-    node = NodeRecord("https://s:1", "n1", "c", "s", "10.210.1.0/24", "10.210.1.1", "10.210.0.0/16")
-    server = DnsServer()
-    agent = Agent(config=AgentConfig(data_dir=tmp_path), node=node, client=server, containers=None)  # type: ignore[arg-type]
-    lean = NodeState(version=3, node="n1", subnet="10.210.1.0/24", dns_version=7)
-    first = agent.with_dns(lean)
-    assert [r.name for r in first.dns] == ["web.shoal.internal"] and server.asked == 1
-    agent.accept(first)
-    again = agent.with_dns(lean.model_copy(update={"version": 4}))  # its own change: DNS as held
-    assert again.dns == first.dns and server.asked == 1
-    inline = NodeState(version=5, node="n1", subnet="10.210.1.0/24")  # an older server: DNS inline
-    assert agent.with_dns(inline) is inline and server.asked == 1
