@@ -29,22 +29,23 @@ def alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return not _zombie(pid)
+    return not _gone_or_zombie(pid)
 
 
 def alive_as(pid: int | None, name: str) -> bool:
     """Alive and still the program we started (a recycled pid is someone else)."""
     try:
         return alive(pid) and Path(f"/proc/{pid}/comm").read_text().strip() == name
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
 
 
-def _zombie(pid: int) -> bool:
+def _gone_or_zombie(pid: int) -> bool:
+    """A process that exited between the signal check and this read is gone, not alive."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
+    except (FileNotFoundError, ProcessLookupError):
+        return True
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
