@@ -175,8 +175,9 @@ class ContainersReconciler:
             self._start(spec, state)
         for spec in plan.start:
             self._start(spec, state)
-        if removed or plan.restart or self._gc_due(state):
-            self._gc(state)
+        self._stamp_in_use(state)
+        if removed or plan.restart or self._gc_due():
+            self._gc()
         self._forget_undesired(state)
 
     def _remove_or_begin_stop(self, container_id: str) -> bool:
@@ -270,23 +271,20 @@ class ContainersReconciler:
                 log.warning("detaching container %s: %s", container_id, exc)
         self.secrets.remove(container_id)
 
-    def _in_use(self, state: NodeState) -> set[str]:
-        """Images in use now; each is stamped, so it is kept `image_keep_s` after its last use."""
+    def _stamp_in_use(self, state: NodeState) -> None:
+        """Stamp the images in use now: each is kept `image_keep_s` after its last use."""
         in_use = set(self.digests.values()) | {c.image_digest for c in state.containers if c.image_digest}
+        self.used_at.update(dict.fromkeys(in_use, self.clock()))
+
+    def _gc_due(self) -> bool:
         now = self.clock()
-        self.used_at.update(dict.fromkeys(in_use, now))
-        return in_use
+        return any(now - t >= self.image_keep_s for t in self.used_at.values())
 
-    def _gc_due(self, state: NodeState) -> bool:
-        in_use, now = self._in_use(state), self.clock()
-        return any(now - t >= self.image_keep_s for d, t in self.used_at.items() if d not in in_use)
-
-    def _gc(self, state: NodeState) -> None:
-        in_use, now = self._in_use(state), self.clock()
-        recent = {d for d, t in self.used_at.items() if now - t < self.image_keep_s}
-        self.used_at = {d: t for d, t in self.used_at.items() if d in in_use | recent}
+    def _gc(self) -> None:
+        now = self.clock()
+        self.used_at = {d: t for d, t in self.used_at.items() if now - t < self.image_keep_s}
         try:
-            removed = self.images.gc(in_use | recent)
+            removed = self.images.gc(list(self.used_at))
         except (ShoalError, OSError) as exc:
             log.warning("image gc: %s", exc)
             return
