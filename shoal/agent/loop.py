@@ -82,6 +82,7 @@ class Agent:
     _health_news: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _posting: threading.Lock = field(default_factory=threading.Lock)  # one report in flight
     _threads: list[threading.Thread] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # e.g. the HTTP server's stop
     _failing: dict[str, str] = field(default_factory=dict)  # step -> its last error line
@@ -190,7 +191,9 @@ class Agent:
         self._timed("status", lambda: self.refresh_status(state))
 
     def _containers(self, state: NodeState) -> None:
-        unhealthy = self._unhealthy(state)
+        observed = self.containers.runtime.observe()
+        self._track_health(state, observed)  # one its policy restarted is checked afresh
+        unhealthy = self._unhealthy(state, observed)
         self.containers.progress = lambda: self._progress(state)
         plan = self.containers.reconcile(state, unhealthy)
         for spec in plan.restart:
@@ -204,10 +207,13 @@ class Agent:
         except Exception as exc:  # progress reports are best effort
             log.debug("progress report: %s", exc)
 
-    def _unhealthy(self, state: NodeState) -> list[str]:
+    def _unhealthy(self, state: NodeState, observed: dict[str, Seen]) -> list[str]:
+        """Running containers whose current process failed its health check (a dead one is the
+        restart policy's, which the supervisor applies)."""
         if self.health is None:
             return []
-        states = {c.id: self.health.state(c.id) for c in state.containers}
+        running = [c.id for c in state.containers if (seen := observed.get(c.id)) and seen.state == "running"]
+        states = {cid: self.health.state(cid) for cid in running}
         return [cid for cid, h in states.items() if h is not None and h.status == "unhealthy"]
 
     def _timed(self, name: str, run: Callable[[], object]) -> None:
@@ -300,16 +306,19 @@ class Agent:
             self._report_once(backoff)
 
     def _report_once(self, backoff: Backoff) -> None:
-        with self._lock:
-            status = self.status
-        if status is None:
-            return
-        try:
-            self.client.post_status(self.node.name, status.model_copy(update={"time": time.time()}))
-        except Exception as exc:  # the next heartbeat retries
-            log.debug("posting status failed: %s", exc)
-            backoff.failed()
-            return
+        """Post the latest status; the reporter and the reconciler both post, one at a time, so the
+        server receives reports in the order they were made."""
+        with self._posting:
+            with self._lock:
+                status = self.status
+            if status is None:
+                return
+            try:
+                self.client.post_status(self.node.name, status.model_copy(update={"time": time.time()}))
+            except Exception as exc:  # the next heartbeat retries
+                log.debug("posting status failed: %s", exc)
+                backoff.failed()
+                return
         backoff.ok()
 
 

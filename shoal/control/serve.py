@@ -1,4 +1,10 @@
-"""HTTPS serving: cheroot's WSGI server with the built-in TLS adapter, many threads for long-polls."""
+"""HTTPS serving: cheroot's WSGI server with the built-in TLS adapter, many threads for long-polls.
+
+Every agent keeps a long-poll and a status connection open: cheroot's defaults (a listen backlog
+of 5, at most 10 idle keep-alive connections) made each node reconnect, with a TLS handshake,
+after nearly every request, and a burst of reconnects overflowed the backlog, leaving clients
+in SYN retransmits for seconds. Both are sized for the cluster instead.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from flask import Flask
 
 from shoal.control.config import ServerConfig
+
+LISTEN_BACKLOG = 1024
+KEEP_ALIVE_LIMIT = 10_000  # idle connections wait in cheroot's selector, not in threads
 
 
 def make_server(app: Flask, config: ServerConfig) -> wsgi.Server:
@@ -17,6 +26,8 @@ def make_server(app: Flask, config: ServerConfig) -> wsgi.Server:
         server_name="shoal",
         timeout=70,
         shutdown_timeout=2,
+        request_queue_size=LISTEN_BACKLOG,
     )
+    server.keep_alive_conn_limit = KEEP_ALIVE_LIMIT
     server.ssl_adapter = BuiltinSSLAdapter(str(config.cert), str(config.key))
     return server

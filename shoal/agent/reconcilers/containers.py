@@ -148,6 +148,7 @@ class ContainersReconciler:
     image_keep_s: float = 180.0  # unused images are kept this long: a redeploy or rollback finds them
     used_at: dict[str, float] = field(default_factory=dict)  # image digest -> when last in use
     stopping: dict[str, threading.Thread] = field(default_factory=dict)
+    restarting: set[str] = field(default_factory=set)  # unhealthy ones stopped for a fresh start
     _seen: Mapping[str, Seen] = field(default_factory=dict)
     _next_retry: float = float("inf")
 
@@ -170,11 +171,10 @@ class ContainersReconciler:
     def apply(self, plan: ContainerPlan, state: NodeState) -> None:
         removed = [cid for cid in plan.remove if self._remove_or_begin_stop(cid)]
         for spec in plan.restart:
-            self._remove(spec.id, forget=False)
-            self.restarts[spec.id] = self.restarts.get(spec.id, 0) + 1
-            self._start(spec, state)
+            self._begin_restart(spec.id)
         for spec in plan.start:
-            self._start(spec, state)
+            if spec.id not in self.stopping:
+                self._start(spec, state)
         self._stamp_in_use(state)
         if removed or plan.restart or self._gc_due():
             self._gc()
@@ -197,9 +197,20 @@ class ContainersReconciler:
         thread.start()
         return False
 
-    def _stop(self, container_id: str) -> None:
+    def _begin_restart(self, container_id: str) -> None:
+        """Restart an unhealthy replica: its stop (and delete) runs in the background like a
+        removal's; the pass its end wakes finds it missing and starts it afresh."""
+        if container_id in self.stopping:
+            return
+        self.restarting.add(container_id)
+        thread = threading.Thread(target=self._stop, args=(container_id, True), name="restart", daemon=True)
+        self.stopping[container_id] = thread
+        thread.start()
+
+    def _stop(self, container_id: str, delete: bool = False) -> None:
+        grace = self.graces.get(container_id, DEFAULT_GRACE_S)
         try:
-            self.runtime.stop(container_id, self.graces.get(container_id, DEFAULT_GRACE_S))
+            (self.runtime.remove if delete else self.runtime.stop)(container_id, grace)
         except (ShoalError, OSError) as exc:
             log.warning("stopping container %s: %s", container_id, exc)
         finally:
@@ -208,6 +219,10 @@ class ContainersReconciler:
                 self.stopped()
 
     def _start(self, spec: ContainerSpec, state: NodeState) -> None:
+        if spec.id in self.restarting:  # its old process is gone: its address and secrets next
+            self.restarting.discard(spec.id)
+            self._cleanup(spec.id)
+            self.restarts[spec.id] = self.restarts.get(spec.id, 0) + 1
         outcome = self.outcomes.setdefault(spec.id, Outcome("pulling"))
         outcome.attempts += 1
         outcome.state = "pulling"

@@ -128,17 +128,19 @@ def _repeats(name: str, digest: str) -> bool:
     return last is not None and last[0] == digest and time.monotonic() - last[1] < STATUS_REFRESH_S
 
 
-def _record_status(conn: Conn, name: str, status: NodeStatus, repeat: bool) -> None:
-    """Store a report; a heartbeat repeating the last report only marks the node seen."""
-    raw = None if repeat else status.model_dump(mode="json")
+def _record_status(conn: Conn, name: str, status: NodeStatus, repeat: bool) -> bool:
+    """Store a report; a heartbeat repeating the last report only marks the node seen. Whether
+    the report was stored (not a repeat, nor one that crossed a later report in flight)."""
     # the node's row before its tasks: the order the controller locks them in
-    was_down = nodes.heartbeat(conn, name, status.capacity.model_dump(), raw)
-    changed = _record_containers(conn, name, status) if raw is not None or was_down else False
+    was_down = nodes.heartbeat(conn, name, status.capacity.model_dump())
+    stored = (not repeat or was_down) and nodes.store_status(conn, name, status.model_dump(mode="json"))
+    changed = stored and _record_containers(conn, name, status)
     if changed or was_down:
         cluster_changed(conn)
     if was_down:
         events.emit(conn, "node.up", name, f"node {name} is back")
         poke_controller(conn)
+    return stored
 
 
 @bp.post("/nodes/<name>/status")
@@ -147,7 +149,6 @@ def node_status(name: str) -> Response:
     status = body(NodeStatus)
     digest = _digest(status)
     repeat = _repeats(name, digest)
-    retrying(ctx().db, lambda conn: _record_status(conn, name, status, repeat))
-    if not repeat:  # remembered once stored: a failed store is not taken for one
-        _last_status[name] = (digest, time.monotonic())
+    if retrying(ctx().db, lambda conn: _record_status(conn, name, status, repeat)):
+        _last_status[name] = (digest, time.monotonic())  # once stored: a failed store is not one
     return jsonify(ok=True)

@@ -104,8 +104,8 @@ def state_version(conn: Conn, name: str) -> int:
     return int(row["state_version"])
 
 
-def heartbeat(conn: Conn, name: str, capacity: dict[str, Any], status: dict[str, Any] | None) -> bool:
-    """Record a heartbeat (and the raw status unless None); True when the node was down and is back."""
+def heartbeat(conn: Conn, name: str, capacity: dict[str, Any]) -> bool:
+    """Mark the node seen (locking its row); True when the node was down and is back."""
     row = conn.execute(
         "UPDATE nodes n SET last_seen = now(), capacity = %s, down = false FROM"
         " (SELECT down FROM nodes WHERE name = %s FOR UPDATE) old"
@@ -114,14 +114,24 @@ def heartbeat(conn: Conn, name: str, capacity: dict[str, Any], status: dict[str,
     ).fetchone()
     if row is None:
         raise NotFound(f"node {name} not found")
-    if status is None:
-        return bool(row["was_down"])
-    conn.execute(
-        "INSERT INTO node_status (node, status) VALUES (%s, %s)"
-        " ON CONFLICT (node) DO UPDATE SET status = EXCLUDED.status, updated = now()",
-        (name, Jsonb(status)),
-    )
     return bool(row["was_down"])
+
+
+# A report sent up to this long before the stored one crossed it in flight and is dropped; an
+# older one means the node's clock went back, and is taken.
+CROSSED_S = 5.0
+
+
+def store_status(conn: Conn, name: str, status: dict[str, Any]) -> bool:
+    """Store the node's report unless one it sent later is stored already; whether it was."""
+    row = conn.execute(
+        "INSERT INTO node_status AS s (node, status) VALUES (%s, %s)"
+        " ON CONFLICT (node) DO UPDATE SET status = EXCLUDED.status, updated = now()"
+        " WHERE NOT (coalesce((s.status->>'time')::float8, 0)"
+        " - coalesce((EXCLUDED.status->>'time')::float8, 0) BETWEEN 1e-9 AND %s) RETURNING node",
+        (name, Jsonb(status), CROSSED_S),
+    ).fetchone()
+    return row is not None
 
 
 def last_status(conn: Conn, name: str) -> dict[str, Any]:

@@ -166,3 +166,29 @@ def test_a_stopping_replica_keeps_its_address_until_its_node_reports_it_gone(ser
         assert old["id"] in {t["id"] for t in tasks(server, service="web")}
         status(na, "ip1", [])
         wait_for(lambda: old["id"] not in {t["id"] for t in tasks(server, service="web")}, what="purged")
+
+
+def test_a_report_that_crossed_a_later_one_in_flight_is_not_stored(server: Server) -> None:
+    """Two reports in flight at once may commit out of order: the later-made one wins."""
+    joined = join(server, "cr1")
+    put_services(server, "p", {"cross": web_spec("cross", replicas=1)})
+    wait_for(lambda: _running(server, "cross"), what="placement")
+    with node_client(server, joined) as node:
+        state = node.get("/api/v1/nodes/cr1/state").json()
+        cid, now = state["containers"][0]["id"], time.time()
+
+        def report(health: str, at: float) -> None:
+            body = {
+                "node": "cr1",
+                "time": at,
+                "containers": [{"id": cid, "state": "running", "health": health}],
+                "capacity": {"cpus": 4, "memory_bytes": 8 << 30},
+            }
+            assert node.post("/api/v1/nodes/cr1/status", json=body).status_code == 200
+
+        report("healthy", now)
+        report("unhealthy", now - 0.5)  # made before the one stored: it crossed it
+        assert [t["health"] for t in _running(server, "cross")] == ["healthy"]
+        report("healthy", now + 1)  # a repeat of the stored one's content: a heartbeat
+        report("unhealthy", now - 3600)  # the node's clock went back: taken
+        assert [t["health"] for t in _running(server, "cross")] == ["unhealthy"]

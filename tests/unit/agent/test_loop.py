@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
 from pathlib import Path
 
 from shoal.agent.config import AgentConfig, NodeRecord
+from shoal.agent.health import HealthMonitor
 from shoal.agent.loop import Agent, Backoff, _changed
+from shoal.agent.reconcilers.containers import ContainerPlan, Seen
 from shoal.agent.statefile import load_state
+from shoal.model.container import ContainerSpec, HealthCheck
 from shoal.model.state import NodeState
 from shoal.model.status import ContainerStatus, NodeStatus, PeerStatus
 
@@ -37,3 +43,72 @@ def test_accepts_newer_states_only_and_saves_them(tmp_path: Path) -> None:
     assert not agent.accept(first.model_copy(update={"version": 2}))
     assert agent.accept(first.model_copy(update={"version": 4}))
     assert agent.state is not None and agent.state.version == 4
+
+
+class SlowServer:
+    """Records how many posts are in flight at once and the order reports were made in."""
+
+    def __init__(self) -> None:
+        self.in_flight = self.most = 0
+        self.times: list[float] = []
+
+    def post_status(self, name: str, status: NodeStatus) -> None:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        time.sleep(0.01)
+        self.times.append(status.time)
+        self.in_flight -= 1
+
+
+def test_reports_from_two_threads_go_one_at_a_time_in_order(tmp_path: Path) -> None:
+    node = NodeRecord("https://s:1", "n1", "c", "s", "10.210.1.0/24", "10.210.1.1", "10.210.0.0/16")
+    server = SlowServer()
+    agent = Agent(config=AgentConfig(data_dir=tmp_path), node=node, client=server, containers=None)  # type: ignore[arg-type]
+    agent.status = NodeStatus(node="n1")
+
+    def post_five() -> None:
+        for _ in range(5):
+            agent._report_once(Backoff())
+
+    posters = [threading.Thread(target=post_five) for _ in "ab"]
+    for thread in posters:
+        thread.start()
+    for thread in posters:
+        thread.join()
+    assert server.most == 1 and len(server.times) == 10
+    assert server.times == sorted(server.times)
+
+
+class Observed:
+    def __init__(self, seen: dict[str, Seen]) -> None:
+        self.seen = seen
+
+    def observe(self) -> dict[str, Seen]:
+        return self.seen
+
+
+class Reconciler:
+    def __init__(self, seen: dict[str, Seen]) -> None:
+        self.runtime, self.asked = Observed(seen), []  # type: ignore[var-annotated]
+
+    def reconcile(self, state: NodeState, unhealthy: list[str]) -> ContainerPlan:
+        self.asked.append(unhealthy)
+        return ContainerPlan((), (), ())
+
+
+def test_a_health_verdict_on_a_process_its_policy_replaced_restarts_nothing(tmp_path: Path) -> None:
+    """Killed, the old process failed its check; the policy started a new one: that one is fine."""
+    node = NodeRecord("https://s:1", "n1", "c", "s", "10.210.1.0/24", "10.210.1.1", "10.210.0.0/16")
+    check = HealthCheck(test=["CMD", "true"])
+    spec = ContainerSpec(id="w-1-1", service="w", replica=1, generation=1, image="i", healthcheck=check)
+    state = NodeState(version=1, node="n1", subnet="10.210.1.0/24", containers=[spec])
+    health = HealthMonitor(lambda cid, argv, t: (0, ""), lambda cid, status: None)
+    for started_at, expected in ((200.0, []), (100.0, [spec.id])):  # restarted by its policy; not
+        health.forget(spec.id)
+        health.track(spec.id, check, started_at=100.0)
+        sick = dataclasses.replace(health._tracked[spec.id].state, status="unhealthy")
+        health._tracked[spec.id].state = sick  # the verdict on the killed process
+        reconciler = Reconciler({spec.id: Seen(spec.id, "running", pid=7, started_at=started_at)})
+        agent = Agent(AgentConfig(data_dir=tmp_path), node, None, reconciler, health=health)  # type: ignore[arg-type]
+        agent._containers(state)
+        assert reconciler.asked == [expected]
