@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from shoal.control.mesh import MeshNode, NodeMesh, mesh
+from shoal.control.mesh import Mesh, MeshNode, plan_mesh
 from shoal.control.revision import RevisionSpec, container_for
 from shoal.control.store import nodes, secrets, services, tasks
 from shoal.control.store.db import Conn, Row, cluster_version
@@ -81,7 +81,7 @@ class ClusterView:
     ingress: list[IngressRoute]
     dns_json: str
     ingress_json: str
-    mesh: dict[str, NodeMesh]
+    mesh: Mesh
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def cluster_view(conn: Conn, server_route: ServerRoute | None = None) -> Cluster
         ingress=ingress,
         dns_json=_json_list(dns),
         ingress_json=_json_list(ingress),
-        mesh=mesh(
+        mesh=plan_mesh(
             [MeshNode(n["name"], n["subnet"], n["public_key"], n["endpoint"] or None) for n in all_nodes]
         ),
     )
@@ -188,6 +188,7 @@ class Builder:
     def _state(self, conn: Conn, name: str, view: ClusterView, shared: bool) -> NodeState:
         node = nodes.require(conn, name)
         rows = tasks.running_on(conn, name)
+        part = view.mesh.of(name)
         mine = containers(rows, self._specs(conn, {_rev_key(r) for r in rows}))
         return NodeState(
             version=int(node["state_version"]),
@@ -195,8 +196,8 @@ class Builder:
             subnet=node["subnet"],
             cluster_cidr=self._cidr,
             containers=mine,
-            peers=view.mesh.get(name, NodeMesh()).peers,
-            relay=view.mesh.get(name, NodeMesh()).relay,
+            peers=part.peers,
+            relay=part.relay,
             dns=view.dns if shared else [],
             ingress=view.ingress if shared and node["ingress"] else [],
             ingress_settings=self._ingress if node["ingress"] else None,

@@ -1,11 +1,12 @@
 """The WireGuard mesh of the cluster: each node's peers, relays for nodes behind NAT (control).
 
-Pure: the server calls `mesh()` with the node rows when it builds node state documents. Every
-node peers with every other, AllowedIPs = that node's subnet. A node with no endpoint (behind
-NAT) cannot be dialled: its peers get no endpoint and it keeps its tunnels open with
-PersistentKeepalive. Two NAT'd nodes reach each other through one relay: the reachable node with
-the smallest name (deterministic); the relay's peer entry on a NAT'd node also carries the other
-NAT'd nodes' subnets, and the relay forwards between its WireGuard peers.
+Pure: the server plans the mesh (`plan_mesh`) from the node rows and takes each node's part
+(`Mesh.of`) as it builds that node's state document. Every node peers with every other,
+AllowedIPs = that node's subnet. A node with no endpoint (behind NAT) cannot be dialled: its
+peers get no endpoint and it keeps its tunnels open with PersistentKeepalive. Two NAT'd nodes
+reach each other through one relay: the reachable node with the smallest name (deterministic);
+the relay's peer entry on a NAT'd node also carries the other NAT'd nodes' subnets, and the relay
+forwards between its WireGuard peers.
 """
 
 from __future__ import annotations
@@ -57,15 +58,31 @@ def peers_of(me: MeshNode, nodes: Sequence[MeshNode], relay: MeshNode | None) ->
     return [_peer(o, True, relayed if relay and o.name == relay.name else ()) for o in others if o.endpoint]
 
 
+@dataclass(frozen=True)
+class Mesh:
+    """The cluster's mesh, from which each node's part is made when asked: a node's state holds
+    its N-1 peers, so all of them at once would be N² objects held (40,000 at 200 nodes)."""
+
+    nodes: dict[str, MeshNode]  # by name, sorted by name
+    relay: MeshNode | None
+    needs_relay: bool  # two or more nodes are behind NAT
+
+    def of(self, name: str) -> NodeMesh:
+        """The node's peers (sorted by name) and whether it relays; nothing for a node not in it."""
+        me = self.nodes.get(name)
+        if me is None:
+            return NodeMesh()
+        relays = self.needs_relay and self.relay is not None and name == self.relay.name
+        return NodeMesh(peers=peers_of(me, list(self.nodes.values()), self.relay), relay=relays)
+
+
+def plan_mesh(nodes: Sequence[MeshNode]) -> Mesh:
+    ordered = sorted(nodes, key=lambda n: n.name)
+    behind = sum(1 for n in ordered if not n.endpoint)
+    return Mesh({n.name: n for n in ordered}, choose_relay(ordered), behind >= 2)
+
+
 def mesh(nodes: Sequence[MeshNode]) -> dict[str, NodeMesh]:
     """Each node's peers (sorted by name) and whether it relays."""
-    ordered = sorted(nodes, key=lambda n: n.name)
-    relay = choose_relay(ordered)
-    needs_relay = sum(1 for n in ordered if not n.endpoint) >= 2
-    return {
-        n.name: NodeMesh(
-            peers=peers_of(n, ordered, relay),
-            relay=needs_relay and relay is not None and n.name == relay.name,
-        )
-        for n in ordered
-    }
+    planned = plan_mesh(nodes)
+    return {name: planned.of(name) for name in planned.nodes}

@@ -7,6 +7,7 @@ is what `controller.apply` writes in one transaction. Pure apart from reading th
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,9 +96,12 @@ def plan(
 ) -> Plan:
     """Placement for every service, then the next rollout step of those mid-update."""
     specs = {s.name: s.spec for s in services}
+    by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for task in tasks:
+        by_service[task["service"]].append(task)
     snapshot = Snapshot(
         nodes=tuple(node_info(n) for n in nodes),
-        services=tuple(placement(s, [t for t in tasks if t["service"] == s.name]) for s in services),
+        services=tuple(placement(s, by_service[s.name]) for s in services),
         tasks=tuple(task_info(t, specs.get(t["service"])) for t in tasks if t["node"]),
     )
     placed = schedule(snapshot)
@@ -108,8 +112,7 @@ def plan(
     )
     gone = set(out.stop)
     for svc in services:
-        mine = [t for t in tasks if t["service"] == svc.name and t["id"] not in gone]
-        _rollout(svc, mine, now, out)
+        _rollout(svc, [t for t in by_service[svc.name] if t["id"] not in gone], now, out)
     return out
 
 

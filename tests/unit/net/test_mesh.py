@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shoal.control.mesh import KEEPALIVE_S, MeshNode, mesh
+from shoal.control.mesh import KEEPALIVE_S, MeshNode, NodeMesh, mesh, plan_mesh
 
 NODES = [
     MeshNode("d-home", "10.210.4.0/24", "kd", None),
@@ -47,3 +47,9 @@ def test_only_natted_nodes_get_no_peers_for_each_other() -> None:
 def test_node_without_key_is_left_out() -> None:
     nodes = [*NODES, MeshNode("e-new", "10.210.5.0/24", "", "198.51.100.5:51820")]
     assert "e-new" not in {p.name for p in mesh(nodes)["a-cloud"].peers}
+
+
+def test_one_nodes_part_is_what_the_whole_mesh_gives_it() -> None:
+    planned = plan_mesh(NODES)
+    assert {n.name: planned.of(n.name) for n in NODES} == mesh(NODES)
+    assert planned.of("not-a-member") == NodeMesh()
