@@ -63,6 +63,8 @@ def containers(rows: list[Row], specs: dict[RevKey, RevisionSpec]) -> list[Conta
 
 def secret_values(conn: Conn, vault: Vault, wanted: list[ContainerSpec]) -> list[SecretValue]:
     names = sorted({m.source for c in wanted for m in c.mounts if m.kind == "secret"})
+    if not names:
+        return []
     found = secrets.ciphertexts(conn, names)
     return [
         SecretValue(name=n, value_b64=base64.b64encode(vault.open(found[n])).decode())
