@@ -182,8 +182,9 @@ class Builder:
     def node_state_json(self, conn: Conn, name: str) -> str:
         """`node_state` as JSON, splicing in the cluster-wide parts serialised once per version."""
         view = self.view(conn)
-        ingress = nodes.require(conn, name)["ingress"]
-        head = self._state(conn, name, view, shared=False).model_dump_json(exclude={"dns", "ingress"})
+        state = self._state(conn, name, view, shared=False)
+        ingress = state.ingress_settings is not None  # set on ingress nodes only
+        head = state.model_dump_json(exclude={"dns", "ingress"})
         tail = f',"dns":{view.dns_json},"ingress":{view.ingress_json if ingress else "[]"}}}'
         return head[:-1] + tail
 

@@ -76,7 +76,13 @@ class Ingress:
     def get(self, client: httpx.Client) -> Hit:
         ext = {"sni_hostname": HOST}
         try:
-            resp = client.get(f"https://{self.address}/", headers={"Host": HOST}, extensions=ext)
+            try:
+                resp = client.get(f"https://{self.address}/", headers={"Host": HOST}, extensions=ext)
+            except httpx.RemoteProtocolError:
+                # Caddy closes idle keep-alive connections when it loads a new config; a GET sent
+                # on one as it closes is retried on a new connection, as browsers and Go's
+                # net/http retry it (httpx does not). A request Caddy took and failed is not.
+                resp = client.get(f"https://{self.address}/", headers={"Host": HOST}, extensions=ext)
         except httpx.HTTPError as exc:
             return Hit(time.monotonic(), False, f"{type(exc).__name__}: {exc}")
         if resp.status_code != 200:
