@@ -241,10 +241,11 @@ class Agent:
         self._wake.set()
 
     def _report_health(self, state: NodeState) -> None:
-        """Report a health change before acting on it, so the server sees the unhealthy replica."""
+        """A health change is news: the reporter posts it at once (this thread never waits on the
+        server, so a slow report cannot hold up a reconcile pass)."""
         self._health_news.clear()
         self._progress(state)
-        self._report_once(Backoff())
+        self._report_now.set()
 
     # ---- status ----------------------------------------------------------------------------
     def refresh_status(self, state: NodeState) -> NodeStatus:
@@ -306,8 +307,8 @@ class Agent:
             self._report_once(backoff)
 
     def _report_once(self, backoff: Backoff) -> None:
-        """Post the latest status; the reporter and the reconciler both post, one at a time, so the
-        server receives reports in the order they were made."""
+        """Post the latest status (the reporter thread only, so reports reach the server in the
+        order they were made; the lock keeps that true for any other caller)."""
         with self._posting:
             with self._lock:
                 status = self.status
