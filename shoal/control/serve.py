@@ -1,11 +1,10 @@
 """HTTPS serving: cheroot's WSGI server with the built-in TLS adapter, many threads for long-polls.
 
-Every agent keeps a long-poll and reports status: with cheroot's listen backlog of 5, a burst of
-reconnects overflowed it and left clients in SYN retransmits for seconds (at 200 nodes, some never
-got their state within 120 s), so the backlog is sized for the cluster. The keep-alive cap stays
-cheroot's (10 idle connections): agents reconnect, with a TLS handshake, after nearly every
-request, which costs the 200-node scale benchmark about 2.5 s; uncapping it is the next step for
-scale (issue 4).
+cheroot's listen backlog (5) and keep-alive cap (10 idle connections) stay at their defaults, so
+agents reconnect, with a TLS handshake, after nearly every request; at 200 nodes that costs the
+scale benchmark about 2.5 s. Either one raised (backlog 1024, keep-alive uncapped) made the e2e
+ingress tests fail after the failure tests (502s, late routes) for a reason not yet found: see
+issue 4 before raising them.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from flask import Flask
 
 from shoal.control.config import ServerConfig
 
-LISTEN_BACKLOG = 1024
-
 
 def make_server(app: Flask, config: ServerConfig) -> wsgi.Server:
     server = wsgi.Server(
@@ -27,7 +24,6 @@ def make_server(app: Flask, config: ServerConfig) -> wsgi.Server:
         server_name="shoal",
         timeout=70,
         shutdown_timeout=2,
-        request_queue_size=LISTEN_BACKLOG,
     )
     server.ssl_adapter = BuiltinSSLAdapter(str(config.cert), str(config.key))
     return server
