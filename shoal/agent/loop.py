@@ -195,7 +195,7 @@ class Agent:
         self._track_health(state, observed)  # one its policy restarted is checked afresh
         unhealthy = self._unhealthy(state, observed)
         self.containers.progress = lambda: self._progress(state)
-        plan = self.containers.reconcile(state, unhealthy)
+        plan = self.containers.reconcile(state, unhealthy, observed)
         for spec in plan.restart:
             if self.health is not None:
                 self.health.forget(spec.id)

@@ -152,9 +152,12 @@ class ContainersReconciler:
     _seen: Mapping[str, Seen] = field(default_factory=dict)
     _next_retry: float = float("inf")
 
-    def reconcile(self, state: NodeState, unhealthy: Iterable[str] = ()) -> ContainerPlan:
+    def reconcile(
+        self, state: NodeState, unhealthy: Iterable[str] = (), observed: Mapping[str, Seen] | None = None
+    ) -> ContainerPlan:
+        """One pass; `observed`: the runtime as the caller just read it (else read here)."""
         self.graces.update({c.id: c.stop_grace_s for c in state.containers})
-        observed = self.runtime.observe()
+        observed = self.runtime.observe() if observed is None else observed
         now = self.clock()
         waiting = [i for i, o in self.outcomes.items() if o.state == "failed" and o.retry_at > now]
         plan = plan_containers(state.containers, observed, unhealthy, waiting, now)

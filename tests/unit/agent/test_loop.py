@@ -91,7 +91,7 @@ class Reconciler:
     def __init__(self, seen: dict[str, Seen]) -> None:
         self.runtime, self.asked = Observed(seen), []  # type: ignore[var-annotated]
 
-    def reconcile(self, state: NodeState, unhealthy: list[str]) -> ContainerPlan:
+    def reconcile(self, state: NodeState, unhealthy: list[str], observed: object = None) -> ContainerPlan:
         self.asked.append(unhealthy)
         return ContainerPlan((), (), ())
 
