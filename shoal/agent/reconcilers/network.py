@@ -177,6 +177,9 @@ class NetworkReconciler:
             self.netlink.move_to_netns(temp, path)
             configure_container_side(inside, temp, cidr, bridge_address(self.subnet), self.config.mtu)
             self.netlink.writes += inside.writes
+        # a new veth is a new MAC: an address reused from a replica just gone would otherwise stay
+        # mapped to the old one on the bridge (unreachable until the entry expires, up to ~45 s)
+        self.netlink.forget_neighbour(links[self.config.bridge].index, address)
 
     def close(self) -> None:
         self.netlink.close()

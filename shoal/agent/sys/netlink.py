@@ -205,6 +205,16 @@ class Netlink:
     def delete_link(self, name: str) -> None:
         self._write(f"delete {name}", "link", "del", index=self.links()[name].index)
 
+    def forget_neighbour(self, index: int, address: str) -> None:
+        """Drop the ARP entry for `address` on link `index`; none there is fine."""
+        self.writes += 1
+        with self._ipr() as ipr:
+            try:
+                ipr.neigh("del", dst=address, ifindex=index)
+            except NetlinkError as exc:
+                if exc.code != errno.ENOENT:
+                    raise NetlinkFailure(f"netlink: forget neighbour {address}: {exc.args[-1]}") from exc
+
 
 def configure_container_side(ns: Netlink, temp_name: str, cidr: str, gateway: str, mtu: int) -> None:
     """Inside a container's netns: rename the veth end to eth0, address it, lo and eth0 up, default route."""

@@ -173,6 +173,22 @@ def test_container_left_the_state_is_detached_once_its_processes_are_gone(cluste
     assert b.network.host_veth("tmp-1") not in b.network.netlink.links()
 
 
+def test_an_address_reused_by_a_new_container_is_reachable_at_once(cluster: Topology) -> None:
+    """The node's ARP entry for the old container's MAC goes with it (not after it expires)."""
+    b = cluster.nodes["b"]
+    assert b.network is not None
+    node_ns = b.network.config.node_netns
+    _, ip = b.network.attach("reuse-1")
+    assert " 0% packet loss" in _ping(node_ns, ip, 1)  # the bridge now maps ip to reuse-1's MAC
+    b.network.detach("reuse-1")
+    _, again = b.network.attach("reuse-2", ip)
+    try:
+        assert again == ip
+        assert " 0% packet loss" in _ping(node_ns, ip, 1)
+    finally:
+        b.network.detach("reuse-2")
+
+
 def _httpd_log(cluster: Topology, ns: Path, port: int, log: Path) -> None:
     www = log.parent / f"www{port}"
     www.mkdir(exist_ok=True)
