@@ -32,8 +32,32 @@ SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["pur
 mkdir -p "$VENV/debian-shim"
 ln -sfn /usr/lib/python3/dist-packages/nftables "$VENV/debian-shim/nftables"
 echo "$(pwd)/$VENV/debian-shim" > "$SITE/shoal_debian_shim.pth"
+# Python dependencies come from PyPI the first time, then from this machine's wheelhouse: the
+# versions that installed are kept as wheels (scripts/wheelhouse.py) with the build backend, keyed
+# by pyproject.toml, so a fresh clone of the same tree (CI's) installs them without a registry.
+WHEELHOUSE=${SHOAL_WHEELHOUSE:-/var/cache/shoal/wheels}
+KEY="$WHEELHOUSE/$(sha256sum pyproject.toml | cut -c1-16).complete"
+pip_install() {
+  if [ -f "$KEY" ]; then
+    "$VENV/bin/pip" install -q --no-index --find-links "$WHEELHOUSE" "$@"
+  else
+    "$VENV/bin/pip" install -q "$@"
+  fi
+}
+keep_wheels() {
+  mkdir -p "$WHEELHOUSE"
+  mapfile -t backend < <("$VENV/bin/python" -c 'import tomllib
+print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")')
+  if "$VENV/bin/python" scripts/wheelhouse.py "$WHEELHOUSE" &&
+    "$VENV/bin/pip" download -q --no-deps -d "$WHEELHOUSE" "${backend[@]}"; then
+    touch "$KEY"
+  else
+    echo "setup: the wheelhouse in $WHEELHOUSE is not complete; the next install uses PyPI again" >&2
+  fi
+}
 if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
-  "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -e '.[dev]'
+  pip_install --upgrade pip
+  pip_install -e '.[dev]'
+  [ -f "$KEY" ] || keep_wheels
   touch "$STAMP"
 fi
