@@ -1,10 +1,9 @@
 """HTTPS serving: cheroot's WSGI server with the built-in TLS adapter, many threads for long-polls.
 
-cheroot's listen backlog (5) and keep-alive cap (10 idle connections) are its defaults, so agents
-reconnect, with a TLS handshake, after nearly every request, and at 200 nodes a burst of
-reconnects can overflow the backlog (SYN retransmits). Raised (backlog 1024, keep-alive
-uncapped), the scale benchmark met its 10-s target; they were taken back while chasing an e2e
-ingress failure that later also showed without them (issue 4): raise them once that is found.
+Both of cheroot's defaults are raised. Its keep-alive cap (10 idle connections) made agents
+reconnect, with a TLS handshake, after nearly every request; its listen backlog (5) then
+overflowed in a burst of reconnects at 200 nodes (SYN retransmits: some nodes got no state for
+minutes). Idle connections are bounded by the number of nodes, each holding one long-poll.
 """
 
 from __future__ import annotations
@@ -24,6 +23,8 @@ def make_server(app: Flask, config: ServerConfig) -> wsgi.Server:
         server_name="shoal",
         timeout=70,
         shutdown_timeout=2,
+        request_queue_size=1024,
     )
+    server.keep_alive_conn_limit = None  # type: ignore[assignment]
     server.ssl_adapter = BuiltinSSLAdapter(str(config.cert), str(config.key))
     return server
