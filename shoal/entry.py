@@ -11,6 +11,7 @@ memory is a figure (issue 5: ≤ 60 MB with 20 containers).
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,6 +49,8 @@ def _direct_command(argv: Sequence[str]) -> click.Command | None:
 
 
 def main() -> None:
+    # shoal uses no pydantic plugins: looking for them reads every installed package's metadata
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     direct = _direct_command(sys.argv[1:])
     if direct is not None:
         direct.main(args=sys.argv[2:], prog_name=f"shoal {sys.argv[1]}", help_option_names=["-h", "--help"])

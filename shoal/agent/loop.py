@@ -200,6 +200,8 @@ class Agent:
             if self.health is not None:
                 self.health.forget(spec.id)
         self.metrics.restarts.inc(len(plan.restart))
+        if plan.start:  # a replica running is news: reported now, not after the remaining steps
+            self._progress(state)
 
     def _progress(self, state: NodeState) -> None:
         try:

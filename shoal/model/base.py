@@ -14,10 +14,10 @@ WIRE_VERSION = 1
 class Wire(BaseModel):
     """A versioned wire object that tolerates unknown fields."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class Strict(BaseModel):
     """A user-written document (deploy file): an unknown key is an error, never ignored."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)

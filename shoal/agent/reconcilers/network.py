@@ -100,13 +100,18 @@ class NetworkReconciler:
 
     # ---- the node side ---------------------------------------------------------------------
     def observe(self) -> NetObserved:
-        bridge = self.netlink.link(self.config.bridge)
-        addresses = tuple(self.netlink.addresses(bridge.index)) if bridge else ()
-        forwarding = in_netns(self.config.node_netns, _forwarding_on)
+        node = self._observe_bridge()
         attached = sorted(self.ipam.allocations)
         busy = netns_in_use([self.netns_path(cid) for cid in attached])
         in_use = tuple(cid for cid in attached if self.netns_path(cid) in busy)
-        return NetObserved(bridge, addresses, forwarding, tuple(attached), in_use)
+        return dataclasses.replace(node, attached=tuple(attached), in_use=in_use)
+
+    def _observe_bridge(self) -> NetObserved:
+        """The node side only: bridge, its addresses, forwarding (no /proc scan)."""
+        bridge = self.netlink.link(self.config.bridge)
+        addresses = tuple(self.netlink.addresses(bridge.index)) if bridge else ()
+        forwarding = in_netns(self.config.node_netns, _forwarding_on)
+        return NetObserved(bridge, addresses, forwarding, ())
 
     def apply(self, todo: NetPlan) -> None:
         if todo.create_bridge:
@@ -138,48 +143,55 @@ class NetworkReconciler:
 
     def attach(self, container_id: str, ip: str | None = None, hostname: str = "") -> tuple[Path, str]:
         """The container's netns path and address; makes (or keeps) its veth, address and files."""
-        bridge = plan_bridge(self.subnet, self.observe(), self.config.mtu)
-        if not bridge.empty:
-            self.apply(bridge)
+        bridge = self._ensure_bridge()
         address = self.ipam.allocate(container_id, ip)
         path = self.netns_path(container_id)
-        create_netns(path)
-        if not self._attached(container_id, path, address):
-            self._plug(container_id, path, address)
+        fresh = create_netns(path)
+        if fresh or not self._attached(container_id, path, address):
+            self._plug(container_id, path, address, bridge, fresh)
         gateway = bridge_address(self.subnet)
         name = hostname or container_id
         write_container_files(self.files(container_id), name, address, gateway, self.config.dns_domain)
         return path, address
+
+    def _ensure_bridge(self) -> int:
+        """The bridge made right if it is not (someone deleted it, say); its index."""
+        observed = self._observe_bridge()
+        todo = plan_bridge(self.subnet, observed, self.config.mtu)
+        if not todo.empty:
+            self.apply(todo)
+        if observed.bridge is None or todo.create_bridge:
+            return self.netlink.index(self.config.bridge)
+        return observed.bridge.index
 
     def container_files(self, container_id: str) -> ContainerFiles:
         directory = self.files(container_id)
         return ContainerFiles(directory / "hosts", directory / "hostname", directory / "resolv.conf")
 
     def _attached(self, container_id: str, path: Path, address: str) -> bool:
-        host = self.netlink.links().get(self.host_veth(container_id))
+        host = self.netlink.link(self.host_veth(container_id))
         if host is None or not host.up:
             return False
         prefix = ipaddress.ip_network(self.subnet).prefixlen
         with contextlib.closing(Netlink(path)) as inside:
-            eth0 = inside.links().get("eth0")
+            eth0 = inside.link("eth0")
             return eth0 is not None and f"{address}/{prefix}" in inside.addresses(eth0.index)
 
-    def _plug(self, container_id: str, path: Path, address: str) -> None:
-        host, temp = self.host_veth(container_id), f"shp{short_hash(container_id)}"
-        links = self.netlink.links()
-        if host in links:
+    def _plug(self, container_id: str, path: Path, address: str, bridge: int, fresh: bool) -> None:
+        """The veth made anew (what is left of an old one removed first, unless the netns is new)."""
+        host = self.host_veth(container_id)
+        if not fresh and self.netlink.link(host) is not None:
             self.netlink.delete_link(host)
         cidr = f"{address}/{ipaddress.ip_network(self.subnet).prefixlen}"
         with contextlib.closing(Netlink(path)) as inside:
-            if "eth0" in inside.links():
+            if not fresh and inside.link("eth0") is not None:
                 inside.delete_link("eth0")
-            self.netlink.add_veth(host, temp, self.config.mtu, links[self.config.bridge].index)
-            self.netlink.move_to_netns(temp, path)
-            configure_container_side(inside, temp, cidr, bridge_address(self.subnet), self.config.mtu)
+            self.netlink.add_veth(host, bridge, path, self.config.mtu)
+            configure_container_side(inside, cidr, bridge_address(self.subnet), self.config.mtu)
             self.netlink.writes += inside.writes
         # a new veth is a new MAC: an address reused from a replica just gone would otherwise stay
         # mapped to the old one on the bridge (unreachable until the entry expires, up to ~45 s)
-        self.netlink.forget_neighbour(links[self.config.bridge].index, address)
+        self.netlink.forget_neighbour(bridge, address)
 
     def close(self) -> None:
         self.netlink.close()
@@ -187,7 +199,7 @@ class NetworkReconciler:
     def detach(self, container_id: str) -> None:
         """Remove the container's veth, netns, address and files; missing pieces are fine."""
         host = self.host_veth(container_id)
-        if host in self.netlink.links():
+        if self.netlink.link(host) is not None:
             self.netlink.delete_link(host)
         remove_netns(self.netns_path(container_id))
         self.ipam.release(container_id)

@@ -21,6 +21,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from shoal.errors import ShoalError
 
 IFF_UP = 1
+LOOPBACK_INDEX = 1  # lo is the first link of every netns
 Dump = Mapping[str, Any]
 
 
@@ -172,15 +173,26 @@ class Netlink:
     def add_bridge(self, name: str, mtu: int) -> None:
         self._write(f"add bridge {name}", "link", "add", ifname=name, kind="bridge", mtu=mtu)
 
+    def index(self, name: str) -> int:
+        """The index of link `name`, which must exist (one request, not a dump)."""
+        found = self.link(name)
+        if found is None:
+            raise NetlinkFailure(f"netlink: no link {name}")
+        return found.index
+
     def set_link(self, name: str, **values: Any) -> None:
-        index = self.links()[name].index
-        self._write(f"set {name} {values}", "link", "set", index=index, **values)
+        self.set_link_at(self.index(name), **values)
+
+    def set_link_at(self, index: int, **values: Any) -> None:
+        self._write(f"set link {index} {values}", "link", "set", index=index, **values)
 
     def add_address(self, name: str, cidr: str) -> None:
+        self.add_address_at(self.index(name), cidr)
+
+    def add_address_at(self, index: int, cidr: str) -> None:
         address, prefix = cidr.split("/")
-        index = self.links()[name].index
         self._write(
-            f"add {cidr} on {name}", "addr", "add", index=index, address=address, prefixlen=int(prefix)
+            f"add {cidr} on link {index}", "addr", "add", index=index, address=address, prefixlen=int(prefix)
         )
 
     def replace_route(
@@ -189,21 +201,22 @@ class Netlink:
         extra = {k: v for k, v in (("prefsrc", prefsrc), ("gateway", gateway)) if v}
         self._write(f"route {dst}", "route", "replace", dst=dst, oif=oif, **extra)
 
-    def add_veth(self, host: str, peer: str, mtu: int, master: int) -> None:
-        """A veth pair with `host` enslaved to the bridge `master`, up, in hairpin mode.
+    def add_veth(self, host: str, master: int, peer_netns: Path, mtu: int) -> None:
+        """A veth pair in one request: `host` here, enslaved to the bridge `master` and up, its
+        peer created as eth0 right inside `peer_netns` (no rename, no move); then hairpin mode.
 
         Hairpin lets a container reach a published port of its own node when br_netfilter
         DNATs the frame back to the port it came from (Docker does the same).
         """
-        self._write(f"add veth {host}", "link", "add", ifname=host, kind="veth", peer=peer, mtu=mtu)
-        self.set_link(host, master=master, state="up")
-        self._write(f"hairpin on {host}", "brport", "set", index=self.links()[host].index, mode=1)
-
-    def move_to_netns(self, name: str, target: Path) -> None:
-        self.set_link(name, net_ns_fd=str(target))
+        peer = {"ifname": "eth0", "net_ns_fd": str(peer_netns)}
+        self._write(
+            f"add veth {host}", "link", "add", ifname=host, kind="veth", peer=peer, mtu=mtu,
+            master=master, state="up",
+        )  # fmt: skip
+        self._write(f"hairpin on {host}", "brport", "set", index=self.index(host), mode=1)
 
     def delete_link(self, name: str) -> None:
-        self._write(f"delete {name}", "link", "del", index=self.links()[name].index)
+        self._write(f"delete {name}", "link", "del", index=self.index(name))
 
     def forget_neighbour(self, index: int, address: str) -> None:
         """Drop the ARP entry for `address` on link `index`; none there is fine."""
@@ -216,10 +229,10 @@ class Netlink:
                     raise NetlinkFailure(f"netlink: forget neighbour {address}: {exc.args[-1]}") from exc
 
 
-def configure_container_side(ns: Netlink, temp_name: str, cidr: str, gateway: str, mtu: int) -> None:
-    """Inside a container's netns: rename the veth end to eth0, address it, lo and eth0 up, default route."""
-    ns.set_link(temp_name, ifname="eth0", mtu=mtu)
-    ns.add_address("eth0", cidr)
-    ns.set_link("lo", state="up")
-    ns.set_link("eth0", state="up")
-    ns.replace_route("default", ns.links()["eth0"].index, gateway=gateway)
+def configure_container_side(ns: Netlink, cidr: str, gateway: str, mtu: int) -> None:
+    """Inside a container's netns: eth0 addressed and up at `mtu`, lo up, the default route."""
+    eth0 = ns.index("eth0")
+    ns.set_link_at(eth0, mtu=mtu, state="up")
+    ns.add_address_at(eth0, cidr)
+    ns.set_link_at(LOOPBACK_INDEX, state="up")
+    ns.replace_route("default", eth0, gateway=gateway)
