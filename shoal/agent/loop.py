@@ -188,6 +188,7 @@ class Agent:
         self._timed("containers", lambda: self._containers(state))
         for name, run in self.steps:
             self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
+        # last: a replica is reported running once its DNS name and firewall rules are in place
         self._timed("status", lambda: self.refresh_status(state))
 
     def _containers(self, state: NodeState) -> None:
@@ -200,8 +201,6 @@ class Agent:
             if self.health is not None:
                 self.health.forget(spec.id)
         self.metrics.restarts.inc(len(plan.restart))
-        if plan.start:  # a replica running is news: reported now, not after the remaining steps
-            self._progress(state)
 
     def _progress(self, state: NodeState) -> None:
         try:

@@ -116,28 +116,3 @@ def test_a_health_verdict_on_a_process_its_policy_replaced_restarts_nothing(tmp_
         agent._containers(state)
         assert reconciler.asked == [expected]
 
-
-class Starting(Reconciler):
-    """Starts the state's one container: afterwards the runtime sees it running."""
-
-    def reconcile(self, state: NodeState, unhealthy: list[str], observed: object = None) -> ContainerPlan:
-        spec = state.containers[0]
-        self.runtime.seen[spec.id] = Seen(spec.id, "running", pid=7, started_at=1.0)
-        return ContainerPlan((spec,), (), ())
-
-
-def test_a_replica_started_is_reported_before_the_steps_after_containers(tmp_path: Path) -> None:
-    node = NodeRecord("https://s:1", "n1", "c", "s", "10.210.1.0/24", "10.210.1.1", "10.210.0.0/16")
-    spec = ContainerSpec(id="w-1-1", service="w", replica=1, generation=1, image="i")
-    state = NodeState(version=1, node="n1", subnet="10.210.1.0/24", containers=[spec])
-    agent = Agent(AgentConfig(data_dir=tmp_path), node, None, Starting({}))  # type: ignore[arg-type]
-    agent.containers.outcomes, agent.containers.restarts = {}, {}  # type: ignore[attr-defined]
-    when_firewall_ran: list[str | None] = []
-
-    def firewall(state: NodeState) -> None:
-        due = agent._report_now.is_set() and agent.status is not None
-        when_firewall_ran.append(agent.status.containers[0].state if due and agent.status else None)
-
-    agent.steps = [("firewall", firewall)]
-    agent.reconcile_once(state)
-    assert when_firewall_ran == ["running"]
