@@ -115,4 +115,3 @@ def test_a_health_verdict_on_a_process_its_policy_replaced_restarts_nothing(tmp_
         agent = Agent(AgentConfig(data_dir=tmp_path), node, None, reconciler, health=health)  # type: ignore[arg-type]
         agent._containers(state)
         assert reconciler.asked == [expected]
-
