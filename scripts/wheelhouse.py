@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import configparser
 import hashlib
+import json
 import sys
 import zipfile
 from importlib import metadata
@@ -32,7 +33,9 @@ def main(target: str) -> None:
 
 
 def _is_editable(dist: metadata.Distribution) -> bool:
-    return dist.read_text("direct_url.json") is not None
+    """shoal itself (`pip install -e .`); a dependency from a URL is packed like any other."""
+    direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    return bool(direct.get("dir_info", {}).get("editable"))
 
 
 def _pack(dist: metadata.Distribution, out: Path) -> None:
@@ -55,8 +58,11 @@ def _info_dir(dist: metadata.Distribution) -> Path:
 
 
 def _tags(dist: metadata.Distribution) -> str:
-    tags = [line.split(":", 1)[1].strip() for line in (dist.read_text("WHEEL") or "").splitlines()
-            if line.startswith("Tag:")]
+    tags = [
+        line.split(":", 1)[1].strip()
+        for line in (dist.read_text("WHEEL") or "").splitlines()
+        if line.startswith("Tag:")
+    ]
     parts = [sorted({tag.split("-")[i] for tag in tags}) for i in range(3)]
     return "-".join(".".join(part) for part in parts)
 
@@ -65,12 +71,17 @@ def _generated_scripts(dist: metadata.Distribution) -> set[str]:
     parser = configparser.ConfigParser(delimiters=("=",))
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read_string(dist.read_text("entry_points.txt") or "")
-    return {key for section in ("console_scripts", "gui_scripts") if parser.has_section(section)
-            for key in parser[section]}
+    return {
+        key
+        for section in ("console_scripts", "gui_scripts")
+        if parser.has_section(section)
+        for key in parser[section]
+    }
 
 
-def _members(dist: metadata.Distribution, site: Path, name: str, version: str,
-             skipped: set[str]) -> list[tuple[str, str]]:
+def _members(
+    dist: metadata.Distribution, site: Path, name: str, version: str, skipped: set[str]
+) -> list[tuple[str, str]]:
     members = []
     for file in dist.files or []:
         rel = str(file)
@@ -98,7 +109,7 @@ def _archive_name(rel: str, site: Path, data: str, skipped: set[str]) -> str | N
 def _add(archive: zipfile.ZipFile, path: Path, arc: str) -> str:
     body = path.read_bytes()
     if arc.split("/")[-2:-1] == ["scripts"] and body.startswith(b"#!" + sys.executable.encode()):
-        body = b"#!python" + body[2 + len(sys.executable.encode()):]
+        body = b"#!python" + body[2 + len(sys.executable.encode()) :]
     info = zipfile.ZipInfo(arc, date_time=(1980, 1, 1, 0, 0, 0))
     info.external_attr = (path.stat().st_mode & 0o777 | 0o100000) << 16
     archive.writestr(info, body, zipfile.ZIP_DEFLATED)

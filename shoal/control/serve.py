@@ -14,6 +14,8 @@ from flask import Flask
 
 from shoal.control.config import ServerConfig
 
+LISTEN_BACKLOG = 1024
+
 
 def make_server(app: Flask, config: ServerConfig) -> wsgi.Server:
     server = wsgi.Server(
@@ -23,7 +25,7 @@ def make_server(app: Flask, config: ServerConfig) -> wsgi.Server:
         server_name="shoal",
         timeout=70,
         shutdown_timeout=2,
-        request_queue_size=1024,
+        request_queue_size=LISTEN_BACKLOG,
     )
     server.keep_alive_conn_limit = None  # type: ignore[assignment]
     server.ssl_adapter = BuiltinSSLAdapter(str(config.cert), str(config.key))

@@ -160,7 +160,7 @@ class NetworkReconciler:
         todo = plan_bridge(self.subnet, observed, self.config.mtu)
         if not todo.empty:
             self.apply(todo)
-        if observed.bridge is None or todo.create_bridge:
+        if observed.bridge is None:
             return self.netlink.index(self.config.bridge)
         return observed.bridge.index
 

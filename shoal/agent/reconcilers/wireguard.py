@@ -135,7 +135,7 @@ class WireguardReconciler:
     def _ensure_interface(self) -> None:
         if not self.kernel:
             self.process.ensure()
-        elif self.config.wg_interface not in self.netlink.links():
+        elif self.netlink.link(self.config.wg_interface) is None:
             self.netlink.add_link(self.config.wg_interface, "wireguard")
 
     @property
@@ -154,7 +154,7 @@ class WireguardReconciler:
         if not todo.device.empty:
             self.backend.set(todo.device)
         if todo.route is not None:
-            index = self.netlink.links()[self.config.wg_interface].index
+            index = self.netlink.index(self.config.wg_interface)
             self.netlink.replace_route(todo.route[0], index, prefsrc=todo.route[1])
 
     def reconcile(self, desired: NodeState) -> WgPlan:

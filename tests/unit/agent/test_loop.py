@@ -86,9 +86,6 @@ class Observed:
     def observe(self) -> dict[str, Seen]:
         return self.seen
 
-    def supervise(self, force: bool = True) -> list[str]:
-        return []
-
 
 class Reconciler:
     def __init__(self, seen: dict[str, Seen]) -> None:
