@@ -133,17 +133,38 @@ def _curl(ns: str, url: str, *extra: str, check: bool = True) -> tuple[int, str]
     return done.returncode, done.stdout
 
 
-def _https(ns: str, root: Path) -> str:
-    return _curl(ns, "https://app.test/", "--cacert", str(root), "--resolve", "app.test:443:127.0.0.1")[1]
+TLS_HANDSHAKE_FAILED = 35  # curl's exit code
+
+
+def _https(ns: str, root: Path, check: bool = True) -> tuple[int, str]:
+    resolve = ("--resolve", "app.test:443:127.0.0.1")
+    return _curl(ns, "https://app.test/", "--cacert", str(root), *resolve, check=check)
+
+
+def _https_body(ns: str, root: Path) -> str:
+    return _https(ns, root)[1]
+
+
+def _first_https(ns: str, root: Path, timeout_s: float = 15.0) -> None:
+    """Waits for the site's certificate: Caddy issues it after its config loads, and a handshake
+    before that ends in a TLS alert. Any other failure is raised at once."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _https(ns, root, check=False)[0] != TLS_HANDSHAKE_FAILED:
+            _https(ns, root)
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no certificate for app.test within {timeout_s:.0f}s")
 
 
 def test_https_route_balances_over_replicas_and_verifies(netns, upstreams, ingress) -> None:
     reconciler, settings, root = ingress
     plan = reconciler.reconcile(_state(settings, ["127.0.0.1:18081", "127.0.0.1:18082"]))
     assert plan.action == "start"
-    bodies = {_https(netns, root).split()[0] for _ in range(8)}
+    _first_https(netns, root)
+    bodies = {_https_body(netns, root).split()[0] for _ in range(8)}
     assert bodies == {"one", "two"}
-    assert "xff=127.0.0.1" in _https(netns, root)
+    assert "xff=127.0.0.1" in _https_body(netns, root)
 
 
 def test_http_redirects_to_https(netns, upstreams, ingress) -> None:
@@ -166,11 +187,12 @@ def test_http_redirects_to_https(netns, upstreams, ingress) -> None:
 def test_unchanged_state_loads_nothing_and_changes_load_once(netns, upstreams, ingress) -> None:
     reconciler, settings, root = ingress
     reconciler.reconcile(_state(settings, ["127.0.0.1:18081", "127.0.0.1:18082"]))
+    _first_https(netns, root)
     assert reconciler.reconcile(_state(settings, ["127.0.0.1:18081", "127.0.0.1:18082"])).action == "none"
     assert reconciler.loads == 1
     assert reconciler.reconcile(_state(settings, ["127.0.0.1:18082"])).action == "load"
     assert reconciler.loads == 2
-    assert {_https(netns, root).split()[0] for _ in range(6)} == {"two"}
+    assert {_https_body(netns, root).split()[0] for _ in range(6)} == {"two"}
 
 
 def test_a_new_agent_adopts_the_running_caddy(netns, upstreams, ingress) -> None:
@@ -186,10 +208,10 @@ def test_a_new_agent_adopts_the_running_caddy(netns, upstreams, ingress) -> None
 def test_a_replica_killed_under_load_fails_no_request(netns, upstreams, ingress) -> None:
     reconciler, settings, root = ingress
     reconciler.reconcile(_state(settings, ["127.0.0.1:18081", "127.0.0.1:18082"]))
-    _https(netns, root)
+    _first_https(netns, root)
     os.kill(upstreams["one"].pid, signal.SIGKILL)
     upstreams["one"].wait()
-    answers = [_https(netns, root).split()[0] for _ in range(10)]
+    answers = [_https_body(netns, root).split()[0] for _ in range(10)]
     assert answers == ["two"] * 10
 
 
