@@ -7,6 +7,7 @@ half-way leaves a record `down` can use; `up` tears down on failure before it re
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from shoal.sandbox import images, net, state
@@ -17,11 +18,15 @@ from shoal.sandbox.state import NodeRecord, SandboxState
 
 EXAMPLE_IMAGE = "example/hello"
 EXAMPLE_TAG = "latest"
+# What a sandbox keeps per run; the image cache and the registry's blobs are kept for the next `up`.
+PER_RUN_DIRS = ("logs", "run", "nodes")
+MOUNTINFO = Path("/proc/self/mountinfo")
 
 
 def build_topology(layout: Layout, directory: Path) -> SandboxState:
     """Make the network, the registry and every node's holder; returns the record."""
-    for sub in ("logs", "run", "nodes"):
+    clear_previous_run(directory)
+    for sub in PER_RUN_DIRS:
         (directory / sub).mkdir(parents=True, exist_ok=True)
     record = SandboxState(dir=str(directory), registry=layout.registry)
     state.save(record)
@@ -32,6 +37,24 @@ def build_topology(layout: Layout, directory: Path) -> SandboxState:
         record.nodes.append(node_record(node, holder))
         state.save(record)
     return record
+
+
+def clear_previous_run(directory: Path, mountinfo: Path = MOUNTINFO) -> None:
+    """Remove what a sandbox brought down in `directory` left: its nodes' state (a server already
+    initialised, old credentials), logs and ready files. Refuses while anything is mounted there."""
+    targets = [directory / sub for sub in PER_RUN_DIRS]
+    mounted = mounts_under(mountinfo.read_text(), targets)
+    if mounted:
+        raise NodeError(f"{mounted[0]} is still mounted: run `shoal sandbox down --dir {directory}` first")
+    for target in targets:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def mounts_under(mountinfo: str, roots: list[Path]) -> list[str]:
+    """Mount points (field 5 of /proc/self/mountinfo) at or below any of `roots`."""
+    points = [line.split()[4].replace("\\040", " ") for line in mountinfo.splitlines() if line.strip()]
+    prefixes = [str(root.resolve()) for root in roots]
+    return [p for p in points if any(p == r or p.startswith(r + "/") for r in prefixes)]
 
 
 def node_record(node: NodePlan, holder_pid: int) -> NodeRecord:

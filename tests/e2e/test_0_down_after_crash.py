@@ -119,3 +119,14 @@ def test_down_without_the_record_sweeps_and_is_idempotent(sandbox_dir: Path, tmp
     assert not Path("/sys/fs/cgroup/pids/shoal-sbx-e2e").exists()
     again = down(sandbox_dir)
     assert again.returncode == 0, again.stderr
+
+
+def test_up_again_in_the_same_dir_after_down(sandbox_dir: Path, tmp_path: Path) -> None:
+    """A second `up` starts afresh: the first one's node state (an initialised server) is cleared."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    up = [*SANDBOX, "up", "--nodes", "1", "--nat", "0", "--dir", str(sandbox_dir)]
+    for attempt in ("first", "second"):
+        got = subprocess.run(up, capture_output=True, text=True, timeout=300, check=False, env=env)
+        assert got.returncode == 0, f"{attempt} up: {got.stderr}"
+        assert down(sandbox_dir).returncode == 0
+    assert (sandbox_dir / "image-cache").is_dir()
