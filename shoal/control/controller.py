@@ -24,6 +24,7 @@ from shoal.control.store.db import (
     Database,
     DatabaseBusy,
     connect,
+    lock_planning,
     notify_all_nodes,
     notify_nodes,
 )
@@ -111,6 +112,7 @@ class Controller:
 
     def tick(self, serving: bool = False) -> None:
         with self._db.transaction() as conn:
+            lock_planning(conn)
             settled = time.monotonic() - self._since >= self._config.grace_s
             down = nodes.mark_down(conn, self._config.grace_s) if settled else []
             for name in down:
@@ -118,10 +120,16 @@ class Controller:
                     conn, "node.down", name, f"node {name} missed heartbeats for {self._config.grace_s:g}s"
                 )
             tasks.purge_stopped(conn, STOPPED_PURGE_S)
-            changed = apply(conn, _plan(conn)) or bool(down) or serving
+            changed = place(conn) or bool(down) or serving
             if changed:
                 notify_all_nodes(conn)
         self.ticks += 1
+
+
+def place(conn: Conn) -> bool:
+    """Plan from the caller's transaction and apply the plan in it (the caller took
+    `lock_planning` before touching any row); True when serving replicas may have changed."""
+    return apply(conn, _plan(conn))
 
 
 def _plan(conn: Conn) -> planning.Plan:

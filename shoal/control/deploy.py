@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from shoal.control.controller import place
 from shoal.control.revision import IngressSpec, RevisionSpec, UpdateSpec
 from shoal.control.store import events, services
-from shoal.control.store.db import Conn, notify_all_nodes, poke_controller
+from shoal.control.store.db import Conn, lock_planning, notify_all_nodes, poke_controller
 from shoal.errors import ConfigError, Conflict
 from shoal.model.compose import ComposeError, ServiceSpec, UpdatePolicy, parse_compose
 from shoal.model.specs import diff_specs, to_container_spec
@@ -19,7 +20,10 @@ RESTART_LABEL = "shoal.restart"
 
 
 def store(conn: Conn, project: str, specs: dict[str, RevisionSpec]) -> list[dict[str, Any]]:
-    """Write a revision for each service whose spec changed; returns [{name, revision}]."""
+    """Write a revision for each service whose spec changed and place its replicas, all in the
+    caller's transaction: a node gets the new replicas in the same state version as the
+    deploy's other changes, with no wait for the controller's next tick; returns [{name, revision}]."""
+    lock_planning(conn)
     result = []
     for name, spec in sorted(specs.items()):
         _check_project(conn, name, project)
@@ -32,7 +36,8 @@ def store(conn: Conn, project: str, specs: dict[str, RevisionSpec]) -> list[dict
                 conn, "service.deployed", name, f"service {name} revision {number} ({spec.template.image})"
             )
         result.append({"name": name, "revision": number})
-    poke_controller(conn)
+    place(conn)
+    poke_controller(conn)  # the next steps of a rollout are the controller's
     notify_all_nodes(conn)
     return result
 

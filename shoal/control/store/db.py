@@ -22,6 +22,7 @@ T = TypeVar("T")
 NODE_CHANNEL = "shoal_node"
 EVENT_CHANNEL = "shoal_event"
 CONTROL_CHANNEL = "shoal_control"
+PLANNING_LOCK = 0x5A0A1D  # transaction-level: one plan is computed and applied at a time
 
 
 class DatabaseUnavailable(ShoalError):
@@ -121,6 +122,15 @@ def notify_all_nodes(conn: Conn) -> None:
 def cluster_changed(conn: Conn) -> None:
     """Peers, DNS or ingress changed: the controller refreshes every node (coalesced, see config)."""
     conn.execute("SELECT pg_notify(%s, 'serving')", (CONTROL_CHANNEL,))
+
+
+def lock_planning(conn: Conn) -> None:
+    """Wait for any other plan being applied (the controller's tick, another deploy) to commit.
+
+    Taken first thing in a transaction that plans, before it locks any row, so two planners
+    cannot deadlock and each plans from what the other committed (no replica placed twice).
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (PLANNING_LOCK,))
 
 
 def poke_controller(conn: Conn) -> None:

@@ -48,6 +48,11 @@ def running_on(conn: Conn, node: str) -> list[Row]:
     ).fetchall()
 
 
+def serves(observed_state: str, health: str) -> bool:
+    """Whether a replica in this observed state takes traffic (the test of `healthy`)."""
+    return observed_state == "running" and health in ("none", "healthy")
+
+
 def healthy(conn: Conn) -> list[Row]:
     """Replicas that serve traffic: desired run, observed running and not unhealthy."""
     return conn.execute(
@@ -109,7 +114,8 @@ def purge_stopped(conn: Conn, older_than_s: float) -> None:
 def observe_many(conn: Conn, node: str, reports: Sequence[tuple[str, str, str, str]]) -> bool:
     """Record what the agent saw of its tasks: (id, state, health, message) each.
 
-    Only rows that changed are written; True when serving (DNS/ingress) may have changed.
+    Only rows that changed are written; True when a replica started or stopped serving (DNS
+    and ingress change): a replica going from pending to starting changes neither.
     """
     rows = conn.execute(
         "SELECT id, observed_state, health, message FROM tasks WHERE node = %s", (node,)
@@ -123,7 +129,7 @@ def observe_many(conn: Conn, node: str, reports: Sequence[tuple[str, str, str, s
                 " WHERE id = %s",
                 [(state, health, message, task_id) for task_id, state, health, message in changed],
             )
-    return any(have[rep[0]][:2] != rep[1:3] for rep in changed)
+    return any(serves(*have[rep[0]][:2]) != serves(rep[1], rep[2]) for rep in changed)
 
 
 def mark_missing(conn: Conn, node: str, seen: list[str]) -> bool:

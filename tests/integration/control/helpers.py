@@ -6,7 +6,12 @@ from typing import Any
 
 import httpx
 
-from tests.support.server_fixtures import Server
+from shoal.control import deploy
+from shoal.control.revision import RevisionSpec
+from shoal.control.store import nodes
+from shoal.control.store.db import connect
+from shoal.control.store.migrate import migrate
+from tests.support.server_fixtures import Postgres, Server
 
 
 def join(server: Server, name: str, **fields: Any) -> dict[str, Any]:
@@ -75,3 +80,26 @@ def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> 
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def _node(name: str) -> dict[str, object]:
+    fields = {"public_key": f"pk-{name}", "endpoint": None, "labels": {}, "ingress": False}
+    fields |= {"role": "worker", "capacity": {"cpus": 4, "memory_bytes": 8 << 30}}
+    return {"name": name, **fields, "credential_hash": f"h-{name}", "agent_secret": "s"}
+
+
+def fresh_database(postgres: Postgres, *names: str) -> str:
+    """A migrated database with these nodes joined, and no server (so no controller) on it."""
+    dsn = postgres.new_database()
+    with connect(dsn) as conn:
+        migrate(conn)
+        for name in names:
+            nodes.create(conn, "10.210.0.0/16", _node(name))
+    return dsn
+
+
+def store_service(dsn: str, name: str, replicas: int) -> None:
+    """Deploy one service of web_spec's shape, as the API's deploy stores it."""
+    with connect(dsn, autocommit=False) as conn:
+        deploy.store(conn, "p", {name: RevisionSpec.model_validate(web_spec(name, replicas=replicas))})
+        conn.commit()

@@ -1,0 +1,53 @@
+"""A deploy places its replicas in its own transaction: no controller is running here, and a
+node's first state version after the deploy already holds its new containers."""
+
+from __future__ import annotations
+
+import threading
+
+from shoal.control.store import tasks
+from shoal.control.store.db import connect
+from tests.integration.control.helpers import fresh_database, store_service
+from tests.support.server_fixtures import Postgres
+
+
+def test_the_deploys_own_state_version_carries_the_placed_replicas(postgres: Postgres) -> None:
+    dsn = fresh_database(postgres, "n1", "n2")
+    store_service(dsn, "web", 4)
+    with connect(dsn) as conn:
+        placed = tasks.query(conn, service="web")
+    assert (
+        sorted((t["node"], t["desired_state"]) for t in placed) == [("n1", "run")] * 2 + [("n2", "run")] * 2
+    )
+    assert all(t["ip"] for t in placed)
+
+
+def test_concurrent_deploys_never_place_a_replica_twice(postgres: Postgres) -> None:
+    dsn = fresh_database(postgres, "n1")
+    threads = [threading.Thread(target=store_service, args=(dsn, f"s{i}", 3)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with connect(dsn) as conn:
+        placed = [(t["service"], t["replica"]) for t in tasks.query(conn)]
+        ips = [t["ip"] for t in tasks.query(conn)]
+    assert sorted(placed) == sorted((f"s{i}", r) for i in range(6) for r in (1, 2, 3))
+    assert len(set(ips)) == len(ips) == 18
+
+
+def test_only_a_change_in_who_serves_refreshes_dns_and_ingress(postgres: Postgres) -> None:
+    dsn = fresh_database(postgres, "n1")
+    store_service(dsn, "web", 1)
+    steps = [
+        ("starting", "none", False),  # from pending: serves neither before nor after
+        ("running", "starting", False),  # its health check has not passed yet
+        ("running", "healthy", True),
+        ("running", "unhealthy", True),
+        ("running", "none", True),
+        ("exited", "none", True),
+    ]
+    with connect(dsn) as conn:
+        [task] = tasks.query(conn, service="web")
+        for state, health, changes_serving in steps:
+            assert tasks.observe_many(conn, "n1", [(task["id"], state, health, "")]) is changes_serving
