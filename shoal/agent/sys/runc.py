@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from shoal.errors import NotFound, ShoalError
 
@@ -66,6 +67,35 @@ def parse_state(text: str) -> RuncState:
 def parse_list(text: str) -> list[RuncState]:
     """The output of ``runc list --format json`` (``null`` when there are none)."""
     return [_state(o) for o in json.loads(text) or []]
+
+
+def parse_state_file(obj: dict[str, Any], proc_stat: str | None, exec_fifo: bool) -> RuncState:
+    """A container's status as ``runc list`` works it out: from ``<root>/<id>/state.json``, the
+    init process's ``/proc/<pid>/stat`` (None when gone) and whether its exec FIFO is still there.
+
+    The init process is the container's while it lives with the start time runc recorded (a
+    reused pid has another); ``created`` until ``runc start`` consumes the FIFO. Paused is not
+    told apart from running (shoal never pauses a container).
+    """
+    pid = int(obj.get("init_process_pid") or 0)
+    alive = proc_stat is not None and _is_init(proc_stat, int(obj.get("init_process_start") or 0))
+    status = ("created" if exec_fifo else "running") if alive else "stopped"
+    labels = obj.get("config", {}).get("labels") or []
+    bundle = next((lb.partition("=")[2] for lb in labels if lb.startswith("bundle=")), "")
+    return RuncState(
+        id=str(obj["id"]),
+        pid=pid if alive else 0,
+        status=status,
+        bundle=bundle,
+        created=parse_time(obj["created"]),
+    )
+
+
+def _is_init(proc_stat: str, start_time: int) -> bool:
+    """Whether a ``/proc/<pid>/stat`` line is a live process started at `start_time` (clock ticks)."""
+    fields = proc_stat.rpartition(")")[2].split()
+    state, started = fields[0], int(fields[19])  # stat fields 3 and 22
+    return started == start_time and state not in ("Z", "X", "x")
 
 
 def error_line(stderr: str) -> str:
@@ -128,11 +158,41 @@ class Runc:
         self._run(self.args("delete", *(["--force"] if force else []), container_id))
 
     def state(self, container_id: str) -> RuncState:
-        """Raises NotFound when runc does not know the container."""
+        """As ``runc state`` says, from runc's state file; raises NotFound when runc does not
+        know the container."""
+        found = self._read_state(Path(self.root) / container_id)
+        if found is None:
+            raise NotFound(f"container {container_id}: container does not exist")
+        return found
+
+    def state_via_runc(self, container_id: str) -> RuncState:
         return parse_state(self._run(self.args("state", container_id)))
 
-    def list(self) -> list[RuncState]:
+    def list_via_runc(self) -> list[RuncState]:
         return parse_list(self._run(self.args("list", "--format", "json")))
+
+    def list(self) -> list[RuncState]:
+        """Every container under the root, read from runc's state files as ``runc list`` would
+        (no runc process: the agent lists its containers on every supervisor tick)."""
+        root = Path(self.root)
+        if not root.is_dir():
+            return []
+        found = (self._read_state(directory) for directory in sorted(root.iterdir()))
+        return [state for state in found if state is not None]
+
+    @staticmethod
+    def _read_state(directory: Path) -> RuncState | None:
+        """None for what is no container (yet): no state file, or one runc is still writing."""
+        try:
+            obj = json.loads((directory / "state.json").read_text())
+            pid = int(obj.get("init_process_pid") or 0)
+        except (OSError, ValueError, AttributeError):
+            return None
+        try:
+            proc_stat: str | None = Path(f"/proc/{pid}/stat").read_text() if pid else None
+        except OSError:
+            proc_stat = None
+        return parse_state_file(obj, proc_stat, (directory / "exec.fifo").exists())
 
     def exec(self, container_id: str, argv: Sequence[str], timeout: float = 30.0) -> ExecResult:
         """Runs argv in the container; on timeout the process is killed: exit code 124."""
