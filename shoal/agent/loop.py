@@ -33,6 +33,9 @@ from shoal.model.status import Capacity, NodeStatus, PeerStatus
 log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
+# A progress report ("pulling") waits this long for its pass to end: a start that finishes by then
+# is reported once, as running, and the post does not compete with the start for the CPU.
+PROGRESS_DELAY_S = 0.2
 
 
 class ControlClient(Protocol):
@@ -79,6 +82,8 @@ class Agent:
     server_ok: bool = False
     _wake: threading.Event = field(default_factory=threading.Event)
     _report_now: threading.Event = field(default_factory=threading.Event)
+    _progress_news: threading.Event = field(default_factory=threading.Event)
+    _between_passes: threading.Event = field(default_factory=lambda: _set(threading.Event()))
     _health_news: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -182,6 +187,13 @@ class Agent:
 
     def reconcile_once(self, state: NodeState) -> None:
         """One pass over every step; a failing step never stops the others."""
+        self._between_passes.clear()
+        try:
+            self._pass(state)
+        finally:
+            self._between_passes.set()
+
+    def _pass(self, state: NodeState) -> None:
         self._timed("supervise", self.containers.runtime.supervise)
         for name, run in self.pre_steps:
             self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
@@ -195,18 +207,20 @@ class Agent:
         observed = self.containers.runtime.observe()
         self._track_health(state, observed)  # one its policy restarted is checked afresh
         unhealthy = self._unhealthy(state, observed)
-        self.containers.progress = lambda: self._progress(state)
+        self.containers.progress = lambda: self._progress(state, during_pass=True)
         plan = self.containers.reconcile(state, unhealthy, observed)
         for spec in plan.restart:
             if self.health is not None:
                 self.health.forget(spec.id)
         self.metrics.restarts.inc(len(plan.restart))
 
-    def _progress(self, state: NodeState) -> None:
+    def _progress(self, state: NodeState, during_pass: bool = False) -> None:
         try:
             self.refresh_status(state)
         except Exception as exc:  # progress reports are best effort
             log.debug("progress report: %s", exc)
+        if during_pass:
+            self._progress_news.set()
 
     def _unhealthy(self, state: NodeState, observed: dict[str, Seen]) -> list[str]:
         """Running containers whose current process failed its health check (a dead one is the
@@ -302,6 +316,9 @@ class Agent:
         backoff = Backoff(first_s=self.config.heartbeat_s, max_s=self.config.backoff_max_s)
         while not self._stop.is_set():
             self._report_now.wait(backoff.current or self.config.heartbeat_s)
+            if self._progress_news.is_set():
+                self._progress_news.clear()
+                self._between_passes.wait(PROGRESS_DELAY_S)
             self._report_now.clear()
             if self._stop.is_set():
                 return
@@ -322,6 +339,11 @@ class Agent:
                 backoff.failed()
                 return
         backoff.ok()
+
+
+def _set(event: threading.Event) -> threading.Event:
+    event.set()
+    return event
 
 
 def _first_line(exc: Exception) -> str:

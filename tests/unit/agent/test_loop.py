@@ -112,3 +112,53 @@ def test_a_health_verdict_on_a_process_its_policy_replaced_restarts_nothing(tmp_
         agent = Agent(AgentConfig(data_dir=tmp_path), node, None, reconciler, health=health)  # type: ignore[arg-type]
         agent._containers(state)
         assert reconciler.asked == [expected]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.posted: list[str] = []
+
+    def post_status(self, name: str, status: NodeStatus) -> None:
+        self.posted.append(status.containers[0].state)
+
+
+def _reporting_agent(tmp_path: Path) -> tuple[Agent, Recorder]:
+    node = NodeRecord("https://s:1", "n1", "c", "s", "10.210.1.0/24", "10.210.1.1", "10.210.0.0/16")
+    server = Recorder()
+    config = AgentConfig(data_dir=tmp_path, heartbeat_s=30)
+    agent = Agent(config=config, node=node, client=server, containers=None)  # type: ignore[arg-type]
+    agent._spawn("reporter", agent._report_forever)
+    return agent, server
+
+
+def _status(state: str) -> NodeStatus:
+    return NodeStatus(node="n1", containers=[ContainerStatus(id="a", state=state)])
+
+
+def _progress_during_a_pass(agent: Agent) -> None:
+    agent._between_passes.clear()
+    agent.status = _status("pulling")
+    agent._progress_news.set()
+    agent._report_now.set()
+
+
+def test_a_start_that_ends_soon_is_reported_once_as_its_end(tmp_path: Path) -> None:
+    agent, server = _reporting_agent(tmp_path)
+    _progress_during_a_pass(agent)
+    time.sleep(0.05)
+    agent.status = _status("running")
+    agent._report_now.set()
+    agent._between_passes.set()
+    time.sleep(0.1)
+    agent.stop()
+    assert server.posted == ["running"]
+
+
+def test_a_long_start_still_reports_its_progress(tmp_path: Path) -> None:
+    agent, server = _reporting_agent(tmp_path)
+    _progress_during_a_pass(agent)
+    time.sleep(0.1)
+    assert server.posted == []  # within PROGRESS_DELAY_S the pass may yet end
+    time.sleep(0.3)
+    agent.stop()
+    assert server.posted == ["pulling"]
