@@ -187,13 +187,15 @@ def push(layout: Path, tag: str, dest: str, compress: str | None = None, timeout
 
 
 def example_app_spec(port: int = 8080) -> ImageSpec:
-    """A busybox httpd web server whose page names the container's hostname."""
+    """A busybox httpd web server whose page names the container's hostname; it logs a line when
+    it starts and one per response (`-v`), so `shoal service logs` has something to show."""
     serve = (
         "#!/bin/sh\n"
         "mkdir -p /www\n"
         'echo "<h1>hello from $(hostname)</h1>" > /www/index.html\n'
         "echo ok > /www/health\n"
-        f'exec httpd -f -p "${{PORT:-{port}}}" -h /www\n'
+        f'echo "hello: $(hostname) serving on port ${{PORT:-{port}}}"\n'
+        f'exec httpd -f -v -p "${{PORT:-{port}}}" -h /www 2>&1\n'
     )
     step = LayerStep(files={"bin/serve": serve.encode()}, modes={"bin/serve": 0o755})
     return ImageSpec(layers=(step,), cmd=("/bin/serve",), env=(f"PORT={port}", "PATH=/bin"))
