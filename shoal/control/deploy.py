@@ -24,6 +24,9 @@ def store(conn: Conn, project: str, specs: dict[str, RevisionSpec]) -> list[dict
     caller's transaction: a node gets the new replicas in the same state version as the
     deploy's other changes, with no wait for the controller's next tick; returns [{name, revision}]."""
     lock_planning(conn)
+    # Every node's row now, before any task's: the order a status report locks them in (the
+    # version bump and its notification take effect at commit, wherever they are made).
+    notify_all_nodes(conn)
     result = []
     for name, spec in sorted(specs.items()):
         _check_project(conn, name, project)
@@ -38,7 +41,6 @@ def store(conn: Conn, project: str, specs: dict[str, RevisionSpec]) -> list[dict
         result.append({"name": name, "revision": number})
     place(conn)
     poke_controller(conn)  # the next steps of a rollout are the controller's
-    notify_all_nodes(conn)
     return result
 
 

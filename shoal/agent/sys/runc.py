@@ -80,7 +80,7 @@ def parse_state_file(obj: dict[str, Any], proc_stat: str | None, exec_fifo: bool
     pid = int(obj.get("init_process_pid") or 0)
     alive = proc_stat is not None and _is_init(proc_stat, int(obj.get("init_process_start") or 0))
     status = ("created" if exec_fifo else "running") if alive else "stopped"
-    labels = obj.get("config", {}).get("labels") or []
+    labels = (obj.get("config") or {}).get("labels") or []
     bundle = next((lb.partition("=")[2] for lb in labels if lb.startswith("bundle=")), "")
     return RuncState(
         id=str(obj["id"]),

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from shoal.control import deploy
 from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.store import events, services, tasks
-from shoal.control.store.db import Conn, Row, notify_all_nodes, notify_nodes, poke_controller
+from shoal.control.store.db import Conn, Row, notify_all_nodes, notify_nodes, poke_controller, retrying
 from shoal.errors import Conflict
 
 bp = Blueprint("services", __name__, url_prefix="/api/v1")
@@ -63,8 +63,7 @@ def deploy_compose() -> Response:
     if req.dry_run:
         checked = [{"name": name, "revision": None} for name in sorted(specs)]
         return jsonify(project=req.project, services=checked, dry_run=True)
-    with ctx().db.transaction() as conn:
-        result = deploy.store(conn, req.project, specs)
+    result = retrying(ctx().db, lambda conn: deploy.store(conn, req.project, specs))
     return jsonify(project=req.project, services=result)
 
 
