@@ -1,9 +1,11 @@
 """Deploy-to-running latency of one replica with a cached image, against podman and raw runc.
 
-Whole path: `shoal deploy -f` (CLI → API → controller → agent long-poll → runc) until the replica
-runs, on a one-node sandbox, after a first deploy has cached the image. Same-run baselines:
-`podman run -d` and `runc run -d` of the same image (the example app, from its OCI layout), podman
-with its own throwaway storage and no network. Prints JSON with p50/p95 per path.
+Whole path: `shoal deploy -f` (CLI → API, which places the replica in the deploy's transaction →
+agent long-poll → runc) until the API reports the replica running, on a one-node sandbox, after a
+first deploy has cached the image; also split into the CLI's own time and what follows it.
+Same-run baselines: `podman run -d` and `runc run -d` of the same image (the example app, from
+its OCI layout), podman with its own throwaway storage, with a bridge network and with none.
+Prints JSON with p50/p95 per path.
 """
 
 from __future__ import annotations
@@ -53,35 +55,40 @@ def timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-def shoal_runs(session: Session, runs: int, workdir: Path) -> list[float]:
-    """`shoal deploy --detach` (CLI → API) until the API reports the replica running (agent → runc)."""
+def shoal_runs(session: Session, runs: int, workdir: Path) -> dict[str, list[float]]:
+    """`shoal deploy --detach` (CLI → API) until the API reports the replica running (agent → runc).
+
+    Per run: the whole path, the CLI's own time, and what follows the CLI's exit.
+    """
     image = f"{session.record.registry}/{IMAGE}"
     compose = workdir / "compose.yaml"
     context = ContextStore(Path(session.env["XDG_CONFIG_HOME"]) / "shoal").load().contexts["sandbox"]
+    found: dict[str, list[float]] = {"whole": [], "cli": [], "after_cli": []}
     with Client(context.server, context.token, Path(context.ca or "")) as api:
 
         def running() -> bool:
             return any(t.state == "running" for t in api.tasks(service="lat"))
 
-        def deploy(run: int) -> None:
+        def deploy(run: int) -> tuple[float, float]:
             compose.write_text(COMPOSE.format(image=image, run=run))
             began = time.perf_counter()
             session.check("deploy", "-f", str(compose), "--project", "bench", "--detach")
-            cli_s.append(time.perf_counter() - began)
+            returned = time.perf_counter()
             while not running():
                 time.sleep(0.01)
+            return returned - began, time.perf_counter() - returned
 
-        cli_s: list[float] = []
         deploy(-1)  # pulls and caches the image
-        samples = []
         for run in range(runs):
             api.remove_service("lat")
             while api.tasks(service="lat") or containers_left(session):
                 time.sleep(0.1)
-            samples.append(timed(functools.partial(deploy, run)))
+            cli, after = deploy(run)
+            found["whole"].append(cli + after)
+            found["cli"].append(cli)
+            found["after_cli"].append(after)
         api.remove_service("lat")
-    print(json.dumps({"shoal_cli_deploy_detach": percentiles(cli_s[1:])}), file=sys.stderr)
-    return samples
+    return found
 
 
 def containers_left(session: Session) -> bool:
@@ -167,7 +174,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="sbx-bench-"))
     try:
         with temporary_sandbox(nodes=1, nat=0) as session:
-            shoal = shoal_runs(session, args.runs, workdir)
+            shoal_parts = shoal_runs(session, args.runs, workdir)
+        shoal = shoal_parts["whole"]
         print(json.dumps({"shoal_deploy": percentiles(shoal)}), file=sys.stderr)
         layout = images.cached_build(images.example_app_spec(), workdir / "cache", "latest")
         podman = podman_runs(layout, args.runs, workdir / "podman")
@@ -176,6 +184,8 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     result: dict[str, object] = {
         "shoal_deploy": percentiles(shoal),
+        "shoal_cli_deploy_detach": percentiles(shoal_parts["cli"]),
+        "shoal_after_cli_until_running": percentiles(shoal_parts["after_cli"]),
         "podman_run_d_bridge_network": percentiles(podman["bridge"]),
         "podman_run_d_network_none": percentiles(podman["none"]),
         "runc_run_d": percentiles(runc),
