@@ -1,8 +1,10 @@
 """Thin wrapper over runc: argument lists for each verb, running them, pure parsers of its JSON.
 
 Used by agent.runtime; every runc call goes through ``Runc(binary, root)`` so each agent keeps its
-containers' state under its own ``--root``. ``runc state`` and ``runc list --format json`` are
-parsed by pure functions, unit-tested against captured output.
+containers' state under its own ``--root``. States are read from runc's own state files, the way
+``runc list`` works them out, without a runc process; the parsers of ``runc state`` and ``runc list
+--format json`` output are what those readings are checked against (unit tests with captured
+output, and an integration test against real runc).
 """
 
 from __future__ import annotations
@@ -164,12 +166,6 @@ class Runc:
         if found is None:
             raise NotFound(f"container {container_id}: container does not exist")
         return found
-
-    def state_via_runc(self, container_id: str) -> RuncState:
-        return parse_state(self._run(self.args("state", container_id)))
-
-    def list_via_runc(self) -> list[RuncState]:
-        return parse_list(self._run(self.args("list", "--format", "json")))
 
     def list(self) -> list[RuncState]:
         """Every container under the root, read from runc's state files as ``runc list`` would

@@ -150,9 +150,11 @@ def _first_https(ns: str, root: Path, timeout_s: float = 15.0) -> None:
     before that ends in a TLS alert. Any other failure is raised at once."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if _https(ns, root, check=False)[0] != TLS_HANDSHAKE_FAILED:
-            _https(ns, root)
+        code = _https(ns, root, check=False)[0]
+        if code == 0:
             return
+        if code != TLS_HANDSHAKE_FAILED:
+            _https(ns, root)  # raises with curl's message
         time.sleep(0.1)
     raise AssertionError(f"no certificate for app.test within {timeout_s:.0f}s")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal.agent.sys.runc import Runc
+from shoal.agent.sys.runc import Runc, RuncState, parse_list, parse_state
 from tests.integration.runtime.conftest import remove_cgroup
 
 CGROUP = "shc-statefiles"
@@ -31,13 +31,25 @@ def _bundle(directory: Path, rootfs: Path, cid: str) -> Path:
     return bundle
 
 
+def _runc_says(runc: Runc, *verb: str) -> str:
+    return subprocess.run(runc.args(*verb), check=True, capture_output=True, text=True).stdout
+
+
+def _runc_list(runc: Runc) -> list[RuncState]:
+    return parse_list(_runc_says(runc, "list", "--format", "json"))
+
+
+def _runc_state(runc: Runc, container_id: str) -> RuncState:
+    return parse_state(_runc_says(runc, "state", container_id))
+
+
 @pytest.fixture
 def runc(workdir: Path) -> Iterator[Runc]:
     wrapper = Runc(root=workdir / "runc")
     try:
         yield wrapper
     finally:
-        for state in wrapper.list_via_runc():
+        for state in _runc_list(wrapper):
             wrapper.delete(state.id, force=True)
         remove_cgroup(CGROUP)
 
@@ -52,20 +64,20 @@ def _make(runc: Runc, workdir: Path, rootfs: Path) -> None:
         _run(runc, "create", "--bundle", str(_bundle(workdir, rootfs, cid)), cid)
     _run(runc, "start", "c-running")
     _run(runc, "start", "c-stopped")
-    pid = runc.state_via_runc("c-stopped").pid
+    pid = _runc_state(runc, "c-stopped").pid
     os.kill(pid, signal.SIGKILL)
-    while runc.state_via_runc("c-stopped").status != "stopped":
+    while _runc_state(runc, "c-stopped").status != "stopped":
         time.sleep(0.01)
 
 
 def test_states_read_from_files_match_runc(runc: Runc, workdir: Path, rootfs: Path) -> None:
     _make(runc, workdir, rootfs)
-    from_runc = runc.list_via_runc()
+    from_runc = _runc_list(runc)
     assert [(s.id, s.status) for s in from_runc] == [
         ("c-created", "created"), ("c-running", "running"), ("c-stopped", "stopped"),
     ]  # fmt: skip
     assert runc.list() == from_runc
-    assert [runc.state(s.id) for s in from_runc] == [runc.state_via_runc(s.id) for s in from_runc]
+    assert [runc.state(s.id) for s in from_runc] == [_runc_state(runc, s.id) for s in from_runc]
 
 
 def test_an_empty_or_missing_root_lists_nothing(tmp_path: Path) -> None:
