@@ -10,12 +10,16 @@ memory is a figure (issue 5: ≤ 60 MB with 20 containers).
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import click
+if TYPE_CHECKING:  # click is imported in main(), while the collector is off (see below)
+    import click
 
 # name → (module, attribute) of each command contributed by a package other than cli; a package
 # not yet present is skipped, so the command still works while it is built.
@@ -48,17 +52,32 @@ def _direct_command(argv: Sequence[str]) -> click.Command | None:
     return command
 
 
+def collect_after_start_up() -> None:
+    """Turn the cyclic GC back on, past what start-up loaded; keep it off that again at exit.
+
+    Imports make a few hundred thousand objects that live until the process ends. Every
+    collection while they load, and the interpreter's last collections at exit, would walk them
+    all: about 50 ms of a `shoal deploy --detach` of 0.26 s, measured. Frozen, they are never
+    scanned; what the command itself makes is collected as usual (`logs -f` runs for days).
+    """
+    gc.freeze()
+    gc.enable()
+    atexit.register(gc.freeze)
+
+
 def main() -> None:
     # shoal uses no pydantic plugins: looking for them reads every installed package's metadata
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     direct = _direct_command(sys.argv[1:])
-    if direct is not None:
+    if direct is not None:  # long-running: its start-up is no figure, its memory is (agent.memory)
         direct.main(args=sys.argv[2:], prog_name=f"shoal {sys.argv[1]}", help_option_names=["-h", "--help"])
         return
+    gc.disable()  # until collect_after_start_up()
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # httpx's own CLI: rich
     from shoal.cli.main import cli  # noqa: PLC0415 (not loaded for the agent's commands)
 
     _add_process_commands(cli)
+    collect_after_start_up()
     cli(prog_name="shoal")
 
 
