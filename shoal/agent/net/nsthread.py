@@ -16,25 +16,37 @@ from pyroute2 import netns  # the submodule (see agent.memory)
 T = TypeVar("T")
 
 
-def in_netns(path: Path | None, fn: Callable[[], T]) -> T:
-    """fn() run in the netns at `path` (None: right here), its result or exception passed back."""
-    if path is None:
-        return fn()
+def on_thread(fn: Callable[[], T], name: str) -> T:
+    """fn() run on a thread of its own, which ends with it; its result or exception passed back.
+
+    For what changes the calling thread's namespaces (setns, unshare) and must not change ours.
+    """
     box: dict[str, object] = {}
 
     def run() -> None:
         try:
-            netns.setns(str(path), flags=0)
             box["value"] = fn()
         except BaseException as exc:  # handed to the caller's thread below
             box["error"] = exc
 
-    thread = threading.Thread(target=run, name=f"netns:{path.name}", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     thread.join()
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]
+
+
+def in_netns(path: Path | None, fn: Callable[[], T]) -> T:
+    """fn() run in the netns at `path` (None: right here), its result or exception passed back."""
+    if path is None:
+        return fn()
+
+    def entered() -> T:
+        netns.setns(str(path), flags=0)
+        return fn()
+
+    return on_thread(entered, f"netns:{path.name}")
 
 
 def write_sysctl(path: Path | None, key: str, value: str) -> bool:

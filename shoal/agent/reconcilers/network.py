@@ -11,7 +11,6 @@ process lives in their netns any more (a stopping container keeps its network un
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import ipaddress
@@ -28,6 +27,7 @@ from shoal.agent.sys.netlink import (
     Netlink,
     configure_container_side,
     create_netns,
+    in_own_netns,
     netns_in_use,
     remove_netns,
 )
@@ -173,9 +173,12 @@ class NetworkReconciler:
         if host is None or not host.up:
             return False
         prefix = ipaddress.ip_network(self.subnet).prefixlen
-        with contextlib.closing(Netlink(path)) as inside:
+
+        def addressed(inside: Netlink) -> bool:
             eth0 = inside.link("eth0")
             return eth0 is not None and f"{address}/{prefix}" in inside.addresses(eth0.index)
+
+        return in_own_netns(path, addressed)
 
     def _plug(self, container_id: str, path: Path, address: str, bridge: int, fresh: bool) -> None:
         """The veth made anew (what is left of an old one removed first, unless the netns is new)."""
@@ -183,12 +186,16 @@ class NetworkReconciler:
         if not fresh and self.netlink.link(host) is not None:
             self.netlink.delete_link(host)
         cidr = f"{address}/{ipaddress.ip_network(self.subnet).prefixlen}"
-        with contextlib.closing(Netlink(path)) as inside:
-            if not fresh and inside.link("eth0") is not None:
-                inside.delete_link("eth0")
-            self.netlink.add_veth(host, bridge, path, self.config.mtu)
-            configure_container_side(inside, cidr, bridge_address(self.subnet), self.config.mtu)
-            self.netlink.writes += inside.writes
+        if not fresh:
+            self.netlink.writes += in_own_netns(path, _delete_eth0)
+        self.netlink.add_veth(host, bridge, path, self.config.mtu)
+        gateway, mtu = bridge_address(self.subnet), self.config.mtu
+
+        def configure(inside: Netlink) -> int:
+            configure_container_side(inside, cidr, gateway, mtu)
+            return inside.writes
+
+        self.netlink.writes += in_own_netns(path, configure)
         # a new veth is a new MAC: an address reused from a replica just gone would otherwise stay
         # mapped to the old one on the bridge (unreachable until the entry expires, up to ~45 s)
         self.netlink.forget_neighbour(bridge, address)
@@ -204,6 +211,12 @@ class NetworkReconciler:
         remove_netns(self.netns_path(container_id))
         self.ipam.release(container_id)
         shutil.rmtree(self.files(container_id), ignore_errors=True)
+
+
+def _delete_eth0(inside: Netlink) -> int:
+    if inside.link("eth0") is not None:
+        inside.delete_link("eth0")
+    return inside.writes
 
 
 def _forwarding_on() -> bool:

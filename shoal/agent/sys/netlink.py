@@ -8,21 +8,27 @@ through `_write`, which counts it, so a run with nothing to change is observably
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
-from collections.abc import Iterator, Mapping
+import functools
+import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pyroute2 import netns  # the submodule, not the package facade (see agent.memory)
 from pyroute2.iproute.linux import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from shoal.agent.net.nsthread import in_netns, on_thread
 from shoal.errors import ShoalError
 
 IFF_UP = 1
+CLONE_NEWNET = 0x40000000  # <sched.h>
 LOOPBACK_INDEX = 1  # lo is the first link of every netns
 Dump = Mapping[str, Any]
+T = TypeVar("T")
 
 
 class NetlinkFailure(ShoalError):
@@ -81,11 +87,41 @@ def parse_route(dump: Dump) -> Route:
 
 
 def create_netns(path: Path) -> bool:
-    """Create a named netns at `path` (any dir); False when it exists already."""
+    """Create a named netns at `path` (any dir); False when it exists already.
+
+    A thread of ours unshares its netns and binds it at `path` (as `ip netns add` does in its
+    own process); pyroute2's `netns.create` forks the agent for that, about 8 ms against 1 ms.
+    """
     if path.exists():
         return False
-    netns.create(str(path))
+    on_thread(lambda: _bind_new_netns(path), f"netns-add:{path.name}")
     return True
+
+
+def _bind_new_netns(path: Path) -> None:
+    """On a thread of its own, which ends right after: a new netns for it, bound at `path`."""
+    if _libc().unshare(CLONE_NEWNET) != 0:
+        raise NetlinkFailure(f"netns {path}: unshare: {os.strerror(ctypes.get_errno())}")
+    # pyroute2's attach makes the dir a shared mount (as iproute2 does), then binds the netns
+    netns.attach(str(path), "thread-self")
+
+
+def in_own_netns(path: Path, fn: Callable[[Netlink], T]) -> T:
+    """fn(netlink) with a netlink socket opened inside the netns at `path`, on a thread set there.
+
+    Opening it from here (`IPRoute(netns=...)`) forks a helper: about 10 ms against 1 ms.
+    """
+
+    def run() -> T:
+        with contextlib.closing(Netlink()) as inside:
+            return fn(inside)
+
+    return in_netns(path, run)
+
+
+@functools.cache
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def netns_in_use(paths: list[Path]) -> set[Path]:
