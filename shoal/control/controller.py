@@ -33,6 +33,7 @@ from shoal.errors import ShoalError
 log = logging.getLogger(__name__)
 LEADER_LOCK = 0x5A0A1C
 STOPPED_PURGE_S = 60.0
+EVENTS_KEPT = 10_000  # `shoal events` and the UI read the newest; Nomad keeps fewer
 BATCH_S = 0.005  # after a wake-up, notifications that follow this closely join the same tick
 
 
@@ -120,6 +121,7 @@ class Controller:
                     conn, "node.down", name, f"node {name} missed heartbeats for {self._config.grace_s:g}s"
                 )
             tasks.purge_stopped(conn, STOPPED_PURGE_S)
+            events.trim(conn, EVENTS_KEPT)
             changed = place(conn) or bool(down) or serving
             if changed:
                 notify_all_nodes(conn)

@@ -11,7 +11,10 @@ from typing import LiteralString
 
 from psycopg import sql
 
+from shoal.control.store import events
 from shoal.control.store.db import Conn, Row
+
+Observed = tuple[str, str, str]  # a replica as an agent reports it: state, health, message
 
 TASK_COLUMNS = (
     "id, service, replica, generation, revision, node, ip, desired_state, observed_state, health,"
@@ -111,16 +114,36 @@ def purge_stopped(conn: Conn, older_than_s: float) -> None:
     )
 
 
+def news(replica: str, before: Observed, after: Observed) -> tuple[str, str] | None:
+    """The event a replica's reported change makes, if any: (kind, message).
+
+    `replica` names it as `deploy` does ("web replica 2 on n1"). Failures carry the agent's own
+    words (a refused layer, a failed pull, a start error, the health check's output); a replica
+    that keeps failing the same way makes one event per attempt.
+    """
+    (old_state, old_health, old_message), (state, health, message) = before, after
+    if state == "failed" and (old_state != "failed" or old_message != message):
+        return "replica.failed", f"{replica} failed: {message or 'no reason given'}"
+    if state == "running" and health == "unhealthy" and old_health != "unhealthy":
+        return "replica.unhealthy", f"{replica} is unhealthy: {message or 'its health check fails'}"
+    if state == "exited" and old_state != "exited":
+        return "replica.exited", f"{replica} {message or 'exited'}"
+    if state == "running" and old_state != "running":
+        return "replica.running", f"{replica} is running"
+    return None
+
+
 def observe_many(conn: Conn, node: str, reports: Sequence[tuple[str, str, str, str]]) -> bool:
     """Record what the agent saw of its tasks: (id, state, health, message) each.
 
-    Only rows that changed are written; True when a replica started or stopped serving (DNS
-    and ingress change): a replica going from pending to starting changes neither.
+    Only rows that changed are written, each with its event (see `news`); True when a replica
+    started or stopped serving (DNS and ingress change): pending to starting changes neither.
     """
     rows = conn.execute(
-        "SELECT id, observed_state, health, message FROM tasks WHERE node = %s", (node,)
+        "SELECT id, service, replica, observed_state, health, message FROM tasks WHERE node = %s", (node,)
     ).fetchall()
     have = {r["id"]: (r["observed_state"], r["health"], r["message"]) for r in rows}
+    names = {r["id"]: f"{r['service']} replica {r['replica']} on {node}" for r in rows}
     changed = [rep for rep in reports if rep[0] in have and have[rep[0]] != rep[1:]]
     if changed:
         with conn.cursor() as cur:
@@ -129,7 +152,20 @@ def observe_many(conn: Conn, node: str, reports: Sequence[tuple[str, str, str, s
                 " WHERE id = %s",
                 [(state, health, message, task_id) for task_id, state, health, message in changed],
             )
+    events.emit_many(conn, _events_of(changed, have, names))
     return any(serves(*have[rep[0]][:2]) != serves(rep[1], rep[2]) for rep in changed)
+
+
+def _events_of(
+    changed: Sequence[tuple[str, str, str, str]], had: dict[str, Observed], names: dict[str, str]
+) -> list[tuple[str, str, str]]:
+    """(kind, task id, message) for each change that is news."""
+    found = []
+    for task_id, state, health, message in changed:
+        event = news(names[task_id], had[task_id], (state, health, message))
+        if event is not None:
+            found.append((event[0], task_id, event[1]))
+    return found
 
 
 def mark_missing(conn: Conn, node: str, seen: list[str]) -> bool:

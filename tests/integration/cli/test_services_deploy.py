@@ -98,6 +98,10 @@ def test_deploy_wait_fails_with_the_agents_reason(shoal: Shoal, node: ScriptedNo
     )
     ps = json.loads(shoal("ps", "-o", "json").stdout)
     assert ps[0]["message"] == "pull registry.shx:5000/web:1: manifest unknown"
+    failed = [e for e in json.loads(shoal("events", "-o", "json").stdout) if e["kind"] == "replica.failed"]
+    assert [(e["subject"], e["message"]) for e in failed] == [
+        (ps[0]["id"], f"web replica 1 on {node.name} failed: pull registry.shx:5000/web:1: manifest unknown")
+    ]
 
 
 def test_deploy_wait_times_out(server: Server) -> None:

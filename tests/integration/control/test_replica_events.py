@@ -1,0 +1,45 @@
+"""Replica changes an agent reports become events in the report's transaction; the log is bounded."""
+
+from __future__ import annotations
+
+from shoal.control.store import events, tasks
+from shoal.control.store.db import connect
+from tests.integration.control.helpers import fresh_database, store_service
+from tests.support.server_fixtures import Postgres
+
+REFUSED = "image layer refused: absolute path /etc/passwd"
+
+
+def test_reported_changes_are_events_in_the_agents_words(postgres: Postgres) -> None:
+    dsn = fresh_database(postgres, "n1")
+    store_service(dsn, "web", 1)
+    reports = [
+        ("pulling", "none", ""),
+        ("failed", "none", REFUSED),
+        ("failed", "none", REFUSED),  # unchanged: no event
+        ("running", "healthy", ""),
+        ("running", "unhealthy", "health check: exit 1"),
+    ]
+    with connect(dsn) as conn:
+        [task] = tasks.query(conn, service="web")
+        first = max((e["id"] for e in events.latest(conn, 1)), default=0)
+        for state, health, message in reports:
+            tasks.observe_many(conn, "n1", [(task["id"], state, health, message)])
+        found = [(e["kind"], e["subject"], e["message"]) for e in events.since(conn, first, 100)]
+    assert found == [
+        (
+            "replica.failed",
+            task["id"],
+            "web replica 1 on n1 failed: image layer refused: absolute path /etc/passwd",
+        ),
+        ("replica.running", task["id"], "web replica 1 on n1 is running"),
+        ("replica.unhealthy", task["id"], "web replica 1 on n1 is unhealthy: health check: exit 1"),
+    ]
+
+
+def test_trim_keeps_the_newest_events(postgres: Postgres) -> None:
+    dsn = fresh_database(postgres, "n1")
+    with connect(dsn) as conn:
+        events.emit_many(conn, [("test.event", f"e{i}", "") for i in range(5)])
+        events.trim(conn, 2)
+        assert [e["subject"] for e in events.latest(conn, 100)] == ["e3", "e4"]
