@@ -99,11 +99,18 @@ class NetworkReconciler:
         self.ipam = Ipam(config.ipam_file, subnet)
 
     # ---- the node side ---------------------------------------------------------------------
-    def observe(self) -> NetObserved:
+    def observe(self, desired: NodeState | None = None) -> NetObserved:
+        """The node side, and which attached containers still have a process in their netns.
+
+        Only those `desired` no longer lists can be detached, so only their namespaces are
+        looked for in /proc (a scan of every process: 5 ms on the path of each start).
+        """
         node = self._observe_bridge()
         attached = sorted(self.ipam.allocations)
-        busy = netns_in_use([self.netns_path(cid) for cid in attached])
-        in_use = tuple(cid for cid in attached if self.netns_path(cid) in busy)
+        wanted = {c.id for c in desired.containers} if desired is not None else set()
+        suspects = [cid for cid in attached if cid not in wanted]
+        busy = netns_in_use([self.netns_path(cid) for cid in suspects]) if suspects else set()
+        in_use = tuple(cid for cid in suspects if self.netns_path(cid) in busy)
         return dataclasses.replace(node, attached=tuple(attached), in_use=in_use)
 
     def _observe_bridge(self) -> NetObserved:
@@ -126,7 +133,7 @@ class NetworkReconciler:
             self.detach(container_id)
 
     def reconcile(self, desired: NodeState) -> NetPlan:
-        todo = plan(desired, self.observe(), self.config.mtu)
+        todo = plan(desired, self.observe(desired), self.config.mtu)
         if not todo.empty:
             self.apply(todo)
         return todo

@@ -17,7 +17,10 @@ from typing import Any
 import pytest
 
 from shoal.agent.net.config import NetConfig
+from shoal.agent.reconcilers import network as network_module
 from shoal.agent.reconcilers.network import NetworkReconciler
+from shoal.model.container import ContainerSpec
+from shoal.model.state import NodeState
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +99,24 @@ def test_detach_removes_the_veth_and_the_netns(network: NetworkReconciler) -> No
     network.detach("web-1")
     links = [link["ifname"] for link in ip_json(NODE_NETNS, "link", "show")]
     assert network.host_veth("web-1") not in links and not path.exists()
+
+
+def test_observe_looks_in_proc_only_for_containers_no_longer_desired(
+    network: NetworkReconciler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    network.attach("web-1")
+    network.attach("old-1")
+    scanned: list[list[Path]] = []
+
+    def in_use(paths: list[Path]) -> set[Path]:
+        scanned.append(paths)
+        return set(paths)
+
+    monkeypatch.setattr(network_module, "netns_in_use", in_use)
+    both = NodeState(
+        node="a", subnet=SUBNET, containers=[ContainerSpec(id=i, image="x") for i in ("web-1", "old-1")]
+    )
+    assert network.observe(both).in_use == () and scanned == []
+    only_web = NodeState(node="a", subnet=SUBNET, containers=[ContainerSpec(id="web-1", image="x")])
+    assert network.observe(only_web).in_use == ("old-1",)
+    assert scanned == [[network.netns_path("old-1")]]
