@@ -27,6 +27,7 @@ from pathlib import Path
 
 from shoal.client import Client
 from shoal.client.contexts import ContextStore
+from shoal.errors import ShoalError
 from shoal.sandbox import images, teardown
 from shoal.sandbox.session import Session, temporary_sandbox
 
@@ -104,9 +105,12 @@ class RunningEvents:
         time.sleep(0.5)  # the stream is open before the first deploy
 
     def _read(self, api: Client) -> None:
-        for event in api.stream_events():
-            if event.kind == "replica.running" and event.subject.startswith("lat-"):
-                self.arrived.put(time.perf_counter())
+        try:
+            for event in api.stream_events():
+                if event.kind == "replica.running" and event.subject.startswith("lat-"):
+                    self.arrived.put(time.perf_counter())
+        except ShoalError:  # the sandbox went down at the end
+            return
 
     def clear(self) -> None:
         while not self.arrived.empty():
