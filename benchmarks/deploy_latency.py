@@ -101,12 +101,12 @@ class RunningEvents:
 
     def __init__(self, api: Client) -> None:
         self.arrived: queue.Queue[float] = queue.Queue()
-        threading.Thread(target=self._read, args=(api,), daemon=True).start()
-        time.sleep(0.5)  # the stream is open before the first deploy
+        since = max((e.id for e in api.events(limit=1)), default=0)  # none missed while it opens
+        threading.Thread(target=self._read, args=(api, since), daemon=True).start()
 
-    def _read(self, api: Client) -> None:
+    def _read(self, api: Client, since: int) -> None:
         try:
-            for event in api.stream_events():
+            for event in api.stream_events(since=since):
                 if event.kind == "replica.running" and event.subject.startswith("lat-"):
                     self.arrived.put(time.perf_counter())
         except ShoalError:  # the sandbox went down at the end

@@ -139,11 +139,14 @@ def observe_many(conn: Conn, node: str, reports: Sequence[tuple[str, str, str, s
     Only rows that changed are written, each with its event (see `news`); True when a replica
     started or stopped serving (DNS and ingress change): pending to starting changes neither.
     """
-    rows = conn.execute(
-        "SELECT id, service, replica, observed_state, health, message FROM tasks WHERE node = %s", (node,)
-    ).fetchall()
-    have = {r["id"]: (r["observed_state"], r["health"], r["message"]) for r in rows}
-    names = {r["id"]: f"{r['service']} replica {r['replica']} on {node}" for r in rows}
+    rows = {
+        r["id"]: r
+        for r in conn.execute(
+            "SELECT id, service, replica, observed_state, health, message FROM tasks WHERE node = %s",
+            (node,),
+        )
+    }
+    have = {i: (r["observed_state"], r["health"], r["message"]) for i, r in rows.items()}
     changed = [rep for rep in reports if rep[0] in have and have[rep[0]] != rep[1:]]
     if changed:
         with conn.cursor() as cur:
@@ -152,17 +155,18 @@ def observe_many(conn: Conn, node: str, reports: Sequence[tuple[str, str, str, s
                 " WHERE id = %s",
                 [(state, health, message, task_id) for task_id, state, health, message in changed],
             )
-    events.emit_many(conn, _events_of(changed, have, names))
+    events.emit_many(conn, _events_of(changed, have, rows, node))
     return any(serves(*have[rep[0]][:2]) != serves(rep[1], rep[2]) for rep in changed)
 
 
 def _events_of(
-    changed: Sequence[tuple[str, str, str, str]], had: dict[str, Observed], names: dict[str, str]
+    changed: Sequence[tuple[str, str, str, str]], had: dict[str, Observed], rows: dict[str, Row], node: str
 ) -> list[tuple[str, str, str]]:
     """(kind, task id, message) for each change that is news."""
     found = []
     for task_id, state, health, message in changed:
-        event = news(names[task_id], had[task_id], (state, health, message))
+        replica = f"{rows[task_id]['service']} replica {rows[task_id]['replica']} on {node}"
+        event = news(replica, had[task_id], (state, health, message))
         if event is not None:
             found.append((event[0], task_id, event[1]))
     return found
