@@ -51,7 +51,12 @@ class RuntimeAdapter:
         }
 
     def start(
-        self, spec: ContainerSpec, image: PulledImage, attached: Attached, secrets_dir: Path | None
+        self,
+        spec: ContainerSpec,
+        image: PulledImage,
+        attached: Attached,
+        secrets_dir: Path | None,
+        before_start: Callable[[], None] | None = None,
     ) -> None:
         self.runtime.create_and_start(
             spec,
@@ -60,6 +65,7 @@ class RuntimeAdapter:
             attached.netns,
             files=attached.files,
             secrets_dir=secrets_dir,
+            before_start=before_start,
         )
 
     def stop(self, container_id: str, grace_s: float) -> None:
@@ -162,14 +168,15 @@ class NetworkAdapter:
     network: NetworkReconciler
 
     def attach(self, spec: ContainerSpec) -> Attached:
-        netns, ip = self.network.attach(spec.id, spec.ip, spec.hostname or "")
+        """Its netns, address and files now; the veth is plugged in by `Attached.plug`."""
+        prepared = self.network.prepare(spec.id, spec.ip, spec.hostname or "")
         files = self.network.container_files(spec.id)
         mounts = {
             "/etc/hosts": files.hosts,
             "/etc/hostname": files.hostname,
             "/etc/resolv.conf": files.resolv_conf,
         }
-        return Attached(str(netns), ip, mounts)
+        return Attached(str(prepared.netns), prepared.address, mounts, prepared.plug)
 
     def detach(self, container_id: str) -> None:
         self.network.detach(container_id)

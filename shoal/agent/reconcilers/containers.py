@@ -93,7 +93,12 @@ class Runtime(Protocol):
 
     def observe(self) -> dict[str, Seen]: ...
     def start(
-        self, spec: ContainerSpec, image: Any, attached: Attached, secrets_dir: Path | None
+        self,
+        spec: ContainerSpec,
+        image: Any,
+        attached: Attached,
+        secrets_dir: Path | None,
+        before_start: Callable[[], None] | None = None,
     ) -> None: ...
     def remove(self, container_id: str, grace_s: float) -> None: ...
     def stop(self, container_id: str, grace_s: float) -> None: ...
@@ -108,11 +113,39 @@ class Images(Protocol):
 
 @dataclass(frozen=True)
 class Attached:
-    """A container's network: the netns it joins, its address, files bound in (target -> host)."""
+    """A container's network: the netns it joins, its address, files bound in (target -> host),
+    and what is left to do before its process starts (the veth: run while runc creates it)."""
 
     netns: str | None = None
     ip: str | None = None
     files: Mapping[str, Path] = field(default_factory=dict)
+    plug: Callable[[], None] | None = None
+
+
+class Overlapped:
+    """`fn` (if any) run on a thread from now on: `wait()` joins it and raises what it raised."""
+
+    def __init__(self, fn: Callable[[], None] | None, name: str) -> None:
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        if fn is not None:
+            self.thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
+            self.thread.start()
+
+    def _run(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # handed to the waiting thread
+            self.error = exc
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+
+    def wait(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
 
 
 class Network(Protocol):
@@ -248,9 +281,13 @@ class ContainersReconciler:
         outcome.image_digest = str(getattr(image, "digest", ""))
         attached = self.network.attach(spec) if self.network else Attached(ip=spec.ip)
         outcome.ip = attached.ip
-        secrets_dir = self.secrets.write(spec.id, values)
-        recorded = spec.model_copy(update={"ip": attached.ip, "image_digest": outcome.image_digest})
-        self.runtime.start(recorded, image, attached, secrets_dir)
+        plugging = Overlapped(attached.plug, f"plug:{spec.id}")  # while runc creates the container
+        try:
+            secrets_dir = self.secrets.write(spec.id, values)
+            recorded = spec.model_copy(update={"ip": attached.ip, "image_digest": outcome.image_digest})
+            self.runtime.start(recorded, image, attached, secrets_dir, plugging.wait)
+        finally:
+            plugging.join()  # a failed start's cleanup must not race a plug still running
         self.digests[spec.id] = outcome.image_digest
 
     def _wait_for_address(self, exc: AddressTaken, state: NodeState) -> None:

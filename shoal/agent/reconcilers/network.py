@@ -12,9 +12,11 @@ process lives in their netns any more (a stopping container keeps its network un
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import ipaddress
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,15 @@ class NetObserved:
     forwarding: bool
     attached: tuple[str, ...]  # container ids holding an address
     in_use: tuple[str, ...] = ()  # attached ids whose netns still has a process (stopping)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A container's netns and address, and what is left to plug it in (None: it is already)."""
+
+    netns: Path
+    address: str
+    plug: Callable[[], None] | None
 
 
 @dataclass(frozen=True)
@@ -150,16 +161,25 @@ class NetworkReconciler:
 
     def attach(self, container_id: str, ip: str | None = None, hostname: str = "") -> tuple[Path, str]:
         """The container's netns path and address; makes (or keeps) its veth, address and files."""
+        prepared = self.prepare(container_id, ip, hostname)
+        if prepared.plug is not None:
+            prepared.plug()
+        return prepared.netns, prepared.address
+
+    def prepare(self, container_id: str, ip: str | None = None, hostname: str = "") -> Prepared:
+        """The first part of `attach`: address, netns and files, which a container needs to be
+        created; what is left (the veth and the address inside) only before its process starts."""
         bridge = self._ensure_bridge()
         address = self.ipam.allocate(container_id, ip)
         path = self.netns_path(container_id)
         fresh = create_netns(path)
-        if fresh or not self._attached(container_id, path, address):
-            self._plug(container_id, path, address, bridge, fresh)
         gateway = bridge_address(self.subnet)
         name = hostname or container_id
         write_container_files(self.files(container_id), name, address, gateway, self.config.dns_domain)
-        return path, address
+        if not fresh and self._attached(container_id, path, address):
+            return Prepared(path, address, None)
+        plug = functools.partial(self._plug, container_id, path, address, bridge, fresh)
+        return Prepared(path, address, plug)
 
     def _ensure_bridge(self) -> int:
         """The bridge made right if it is not (someone deleted it, say); its index."""

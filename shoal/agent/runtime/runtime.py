@@ -13,7 +13,7 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -129,8 +129,13 @@ class Runtime:
         *,
         files: Mapping[str, Path] | None = None,
         secrets_dir: Path | None = None,
+        before_start: Callable[[], None] | None = None,
     ) -> int:
-        """Mounts the root, writes config.json, starts the container; returns its pid."""
+        """Mounts the root, writes config.json, starts the container; returns its pid.
+
+        `before_start` runs between runc's create and start: the container's namespaces exist,
+        its process has not begun (e.g. waits for its network to be plugged in).
+        """
         if not VALID_ID.fullmatch(spec.id):
             raise ConfigError(f"container id {spec.id!r}: use letters, digits, '.', '_' and '-' (≤ 128)")
         bundle = self.bundle(spec.id)
@@ -143,7 +148,7 @@ class Runtime:
             (bundle / "config.json").write_text(_json(oci.render_config(spec, image_config, inputs)))
             record = Record(spec=spec, lower_dirs=[str(p) for p in lower_dirs])
             records.save(bundle, record)  # before the start: a crash mid-start leaves it findable
-            return self._start(spec.id, record)
+            return self._start(spec.id, record, before_start)
         except BaseException:
             self._remove(spec.id)
             raise
@@ -184,7 +189,9 @@ class Runtime:
             files={k: str(v) for k, v in files.items()},
         )
 
-    def _start(self, container_id: str, record: Record) -> int:
+    def _start(
+        self, container_id: str, record: Record, before_start: Callable[[], None] | None = None
+    ) -> int:
         """conmon (runc create) then runc start; the record notes the start time."""
         bundle = self.bundle(container_id)
         overlay.mount_root([Path(p) for p in record.lower_dirs], bundle)
@@ -192,6 +199,8 @@ class Runtime:
         paths = conmon.ConmonPaths(bundle, self.log_file(container_id), self.exit_dir, Path(self.runc.root))
         argv = conmon.conmon_args(self.config.conmon_binary, self.runc.binary, container_id, paths)
         pid = conmon.launch(argv, container_id, bundle / "conmon.err")
+        if before_start is not None:
+            before_start()
         self.runc.start_fast(container_id)
         record.started_at, record.next_restart_at = time.time(), None
         records.save(bundle, record)

@@ -300,3 +300,37 @@ def test_exec_timeout(runtime: Runtime, rootfs: Path) -> None:
     assert result.exit_code == 124 and time.monotonic() - t < 3
     ps = runtime.exec("shc-exec", ["ps", "-o", "args"], timeout=5).output
     assert "sleep 20" not in ps and "sleep 30" in ps  # the timed-out process was killed
+
+
+def test_before_start_runs_after_create_and_before_the_process(runtime: Runtime, rootfs: Path) -> None:
+    """The agent plugs a container's veth in while runc creates it: the process must see it."""
+    name = f"shc-b-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    calls: list[str] = []
+
+    def plug_in() -> None:
+        calls.append(runtime.get("shc-before").state)  # created, not yet running
+        time.sleep(0.2)  # a process already running would list its links before this one exists
+        link = ["ip", "-n", name, "link", "add", "shcv0", "type", "veth", "peer", "name", "shcv1"]
+        subprocess.run(link, check=True)
+
+    try:
+        s = spec("shc-before", ["ls", "/sys/class/net"])
+        runtime.create_and_start(s, CONFIG, [rootfs], f"/run/netns/{name}", before_start=plug_in)
+        wait_for(lambda: exited(runtime, "shc-before"))
+        assert calls == ["created"]
+        assert sorted(ln.text for ln in runtime.logs("shc-before")) == ["lo", "shcv0", "shcv1"]
+    finally:
+        cleanup(runtime)
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def test_a_failing_before_start_leaves_nothing(runtime: Runtime, rootfs: Path) -> None:
+    def fail() -> None:
+        raise ConfigError("no veth for you")
+
+    with pytest.raises(ConfigError, match="no veth for you"):
+        runtime.create_and_start(spec("shc-nostart", ["sleep", "30"]), CONFIG, [rootfs], before_start=fail)
+    assert list(runtime.config.bundles_dir.iterdir()) == []
+    assert "shc-nostart" not in {c.id for c in runtime.list()}
+    assert "shc-nostart" not in {c.id for c in runtime.runc.list()}  # runc's created one is gone
