@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 import click
-from pydantic import ValidationError
 
 from shoal.client import Client
 from shoal.client.contexts import ContextStore, Target, resolve
 from shoal.errors import ShoalError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 OUTPUT_KEY = "shoal.output"
@@ -62,13 +65,22 @@ class ShoalGroup(click.Group):
         except ShoalError as exc:
             click.echo(f"error: {one_line(str(exc))}", err=True)
             ctx.exit(1)
-        except ValidationError as exc:
-            click.echo(f"error: unexpected answer from the server: {_first_error(exc)}", err=True)
-            ctx.exit(1)
         except OSError as exc:  # a config file or a file named on the command line
             where = f": {exc.filename}" if exc.filename else ""
             click.echo(f"error: {exc.strerror or exc}{where}", err=True)
             ctx.exit(1)
+        except Exception as exc:
+            if not _is_validation_error(exc):
+                raise
+            click.echo(f"error: unexpected answer from the server: {_first_error(exc)}", err=True)
+            ctx.exit(1)
+
+
+def _is_validation_error(exc: Exception) -> TypeGuard[ValidationError]:
+    """An answer pydantic refused (pydantic is not imported for this: a command's request goes
+    out before it loads, and none of its errors can exist until it has)."""
+    core = sys.modules.get("pydantic_core")
+    return core is not None and isinstance(exc, core.ValidationError)
 
 
 def one_line(message: str) -> str:

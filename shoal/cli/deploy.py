@@ -18,11 +18,12 @@ import click
 from shoal.cli.common import client, output_option, say, wants_json
 from shoal.cli.progress import Progress, progress
 from shoal.client import ApiError, Client
-from shoal.client.models import DeployedService, DeployResult
 from shoal.errors import ConfigError, ShoalError
 
-if TYPE_CHECKING:  # rich is imported when a table is drawn: `deploy --detach` starts faster
+if TYPE_CHECKING:  # rich when a table is drawn, pydantic's models with the answer: a faster start
     from rich.table import Table
+
+    from shoal.client.models import DeployedService, DeployResult
 
 DEFAULT_FILES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"]
 POLL_S = 0.25

@@ -9,8 +9,10 @@ agent reported.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from shoal.client.models import ServiceDetail, Task
+if TYPE_CHECKING:  # the answers' models load with the first answer (see shoal.client.lazy)
+    from shoal.client.models import ServiceDetail, Task
 
 PULLED_STATES = {"created", "running", "exited", "stopped"}
 READY_HEALTH = {"healthy", "none"}

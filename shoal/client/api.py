@@ -9,18 +9,25 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-from pydantic import BaseModel, TypeAdapter
-
-from shoal.client import models as m
+from shoal.client.lazy import LazyModule
 from shoal.client.sse import parse_sse
 from shoal.client.transport import DEFAULT_TIMEOUT_S, Transport
-from shoal.model.state import NodeState
-from shoal.model.status import NodeStatus
 
-T = TypeVar("T", bound=BaseModel)
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from shoal.client import models as m
+    from shoal.model import state
+    from shoal.model.state import NodeState
+    from shoal.model.status import NodeStatus
+else:  # loaded when an answer is parsed: a request need not wait for pydantic (see client.lazy)
+    m = LazyModule("shoal.client.models")
+    state = LazyModule("shoal.model.state")
+
+T = TypeVar("T", bound="BaseModel")
 LONG_POLL_MARGIN_S = 15.0
 
 
@@ -59,6 +66,8 @@ class Client:
         return model.model_validate(self.transport.call_json(method, path, **kwargs))
 
     def _list(self, model: type[T], path: str, **params: Any) -> list[T]:
+        from pydantic import TypeAdapter  # noqa: PLC0415 (loaded with the models, see above)
+
         data = self.transport.call_json("GET", path, params=_params(**params))
         return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
 
@@ -98,7 +107,8 @@ class Client:
         body: dict[str, Any] = _params(compose=compose, project=project)
         if dry_run:
             body["dry_run"] = True
-        return self._one(m.DeployResult, "POST", "/deploy", json=body)
+        answer = self.transport.call_json("POST", "/deploy", json=body)
+        return m.DeployResult.model_validate(answer)  # the models load once the request is sent
 
     def services(self) -> list[m.Service]:
         return self._list(m.Service, "/services")
@@ -182,7 +192,8 @@ class Client:
         """The node's state once its version exceeds `since`, or the current one after `wait` seconds."""
         params = {"since": since, "wait": int(wait)}
         timeout = max(wait, 0) + LONG_POLL_MARGIN_S
-        return self._one(NodeState, "GET", f"/nodes/{_seg(name)}/state", params=params, timeout=timeout)
+        path = f"/nodes/{_seg(name)}/state"
+        return self._one(state.NodeState, "GET", path, params=params, timeout=timeout)
 
     def post_status(self, name: str, status: NodeStatus) -> None:
         """Report what the node observes; also its heartbeat."""

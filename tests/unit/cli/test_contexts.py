@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from shoal.client.contexts import ConfigDoc, ContextEntry, ContextStore, config_dir, context_name, resolve
+from shoal.client.contexts import (
+    ConfigDoc,
+    ContextEntry,
+    ContextStore,
+    config_dir,
+    context_name,
+    parse_config,
+    resolve,
+)
 from shoal.errors import ConfigError
 
 
@@ -57,6 +65,37 @@ def test_bad_context_name_and_corrupt_file(home: Path) -> None:
     store.path.write_text('{"contexts": 5}')
     with pytest.raises(ConfigError, match="not a shoal config file"):
         store.load()
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[]", "not a JSON object"),
+        ('{"contexts": {"a": 1}}', "contexts.a: must be an object"),
+        ('{"contexts": {"a": {"token": "t"}}}', "contexts.a.server: must be a string"),
+        ('{"contexts": {"a": {"server": "s", "ca": 7}}}', "contexts.a.ca: must be a string"),
+        ('{"current": 1}', "current: must be a string"),
+        ("{not json", "Expecting property name"),
+        (b'{"current": "\x80"}', "can't decode"),
+    ],
+)
+def test_a_bad_config_file_is_named_with_the_first_thing_wrong(
+    home: Path, text: str | bytes, reason: str
+) -> None:
+    store = ContextStore()
+    store.directory.mkdir(parents=True)
+    store.path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ConfigError, match="not a shoal config file") as caught:
+        store.load()
+    assert reason in str(caught.value) and str(store.path) in str(caught.value)
+
+
+def test_unknown_keys_are_ignored_and_a_saved_file_reads_back(home: Path) -> None:
+    doc = parse_config({"current": "a", "x": 1, "contexts": {"a": {"server": "https://a:1", "new": True}}})
+    assert doc == ConfigDoc(current="a", contexts={"a": ContextEntry(server="https://a:1")})
+    store = ContextStore()
+    store.save(_doc())
+    assert store.load() == _doc()
 
 
 def _doc() -> ConfigDoc:

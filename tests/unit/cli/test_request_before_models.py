@@ -1,0 +1,60 @@
+"""`shoal deploy` sends its request before pydantic and the answer models load (cli, client).
+
+Loading them takes about 60 ms; the contexts file is read without them and the client loads its
+models when the first answer is parsed (shoal.client.lazy), so the deploy reaches the server that
+much sooner. Run in a fresh interpreter, with httpx's send replaced by a probe that records what
+is loaded at that moment and then fails as an unreachable server would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROBE = """
+import json, sys
+import httpx
+WATCHED = ("pydantic", "pydantic_core", "shoal.client.models", "shoal.model.state")
+seen = []
+def send(self, request, **kwargs):
+    seen.append(sorted(m for m in WATCHED if m in sys.modules))
+    raise httpx.ConnectError("probe: stopped here", request=request)
+httpx.Client.send = send
+sys.argv = ["shoal", *sys.argv[1:]]
+import shoal.entry
+try:
+    shoal.entry.main()
+except SystemExit:
+    pass
+print(json.dumps(seen))
+"""
+
+
+def loaded_at_send(tmp_path: Path, *args: str) -> tuple[list[list[str]], str]:
+    context = {"server": "https://127.0.0.1:9", "token": "t", "ca": None}
+    config = tmp_path / "config" / "shoal"
+    config.mkdir(parents=True)
+    (config / "config.json").write_text(json.dumps({"current": "c", "contexts": {"c": context}}))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("SHOAL_SERVER", None)
+    found = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, check=True
+    )
+    return json.loads(found.stdout.splitlines()[-1]), found.stderr
+
+
+def test_deploy_sends_before_pydantic_loads(tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  web:\n    image: r/web:1\n")
+    seen, stderr = loaded_at_send(tmp_path, "deploy", "-f", str(compose), "--detach")
+    assert seen == [[]]
+    assert stderr.strip() == "error: cannot reach server at https://127.0.0.1:9: probe: stopped here"
+
+
+def test_the_probe_sees_models_a_command_loads_up_front(tmp_path: Path) -> None:
+    """`ps` imports its models with its module: the probe must be able to tell."""
+    seen, _ = loaded_at_send(tmp_path, "ps")
+    assert seen and "pydantic" in seen[0]
