@@ -5,7 +5,9 @@ agent long-poll → runc) until the API reports the replica running (its `replic
 the event stream), on a one-node sandbox, after a first deploy has cached the image; also split
 into the CLI's own time and what follows it.
 Same-run baselines: `podman run -d` and `runc run -d` of the same image (the example app, from
-its OCI layout), podman with its own throwaway storage, with a bridge network and with none.
+its OCI layout), podman with its own throwaway storage, with a bridge network and with none; and
+the floor of any Python CLI on the libraries shoal's uses: a minimal click + httpx program that
+sends the same file to the same API (validated only: `dry_run`) and waits for the answer.
 Prints JSON with p50/p95 per path.
 """
 
@@ -65,7 +67,9 @@ def shoal_runs(session: Session, runs: int, workdir: Path) -> dict[str, list[flo
     The end is the `replica.running` event, read from the API's event stream (server-sent, woken
     by the agent's status report): waiting costs no CPU, where polling the API every 10 ms kept
     half a core of this 2-core machine busy and slowed the agent's start by 40 ms (measured).
-    Per run: the whole path, the CLI's own time, and what follows the CLI's exit.
+    Per run: the whole path, the CLI's own time, and what follows the CLI's exit (at or below
+    zero when the replica runs before the CLI ends: it sends the file before it loads what it
+    needs to read the answer).
     """
     image = f"{session.record.registry}/{IMAGE}"
     compose = workdir / "compose.yaml"
@@ -93,7 +97,34 @@ def shoal_runs(session: Session, runs: int, workdir: Path) -> dict[str, list[flo
             found["cli"].append(cli)
             found["after_cli"].append(after)
         api.remove_service("lat")
+        found["floor"] = [timed(functools.partial(_floor_request, compose, session)) for _ in range(runs)]
     return found
+
+
+FLOOR = """
+import gc, json, ssl, sys
+gc.disable()
+sys.modules["httpx._main"] = None  # as shoal.entry: not httpx's own command line (rich)
+import click, httpx
+
+@click.command()
+@click.argument("compose", type=click.File())
+def send(compose):
+    config = json.load(open(sys.argv[2]))["contexts"]["sandbox"]
+    tls = ssl.create_default_context(cafile=config["ca"])
+    headers = {"Authorization": f"Bearer {config['token']}"}
+    with httpx.Client(base_url=config["server"] + "/api/v1", headers=headers, verify=tls) as http:
+        body = {"compose": compose.read(), "project": "bench", "dry_run": True}
+        http.post("/deploy", json=body).raise_for_status()
+
+send(sys.argv[1:2])
+"""
+
+
+def _floor_request(compose: Path, session: Session) -> None:
+    """The floor: interpreter, click and httpx, one TLS request and its answer (see FLOOR)."""
+    config = Path(session.env["XDG_CONFIG_HOME"]) / "shoal" / "config.json"
+    _quiet([sys.executable, "-c", FLOOR, str(compose), str(config)])
 
 
 class RunningEvents:
@@ -215,6 +246,7 @@ def main() -> None:
         "shoal_deploy": percentiles(shoal),
         "shoal_cli_deploy_detach": percentiles(shoal_parts["cli"]),
         "shoal_after_cli_until_running": percentiles(shoal_parts["after_cli"]),
+        "python_click_httpx_request_floor": percentiles(shoal_parts["floor"]),
         "podman_run_d_bridge_network": percentiles(podman["bridge"]),
         "podman_run_d_network_none": percentiles(podman["none"]),
         "runc_run_d": percentiles(runc),
