@@ -3,11 +3,16 @@
 The server validates the file (a 400 names the key and its line); the command then polls each
 service until its replicas at the new revision are all running and healthy (exit 0), one fails
 (exit 1 with the reason the agent reported), or the timeout passes. `--detach` returns at once.
+Each event the cluster writes (a replica running, healthy, failed) wakes the poll at once; the
+poll every POLL_S stays, for what makes no event and for a stream that breaks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,9 +20,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from shoal.cli.common import client, output_option, say, wants_json
+from shoal.cli.common import client, output_option, say, target, wants_json
 from shoal.cli.progress import Progress, progress
 from shoal.client import ApiError, Client
+from shoal.client.sse import parse_sse
 from shoal.errors import ConfigError, ShoalError
 
 if TYPE_CHECKING:  # rich when a table is drawn, pydantic's models with the answer: a faster start
@@ -75,7 +81,14 @@ def verdict(states: Sequence[Progress]) -> bool:
     return all(s.done for s in states)
 
 
-def wait(api: Client, services: Sequence[DeployedService], timeout: float, show: Show) -> list[Progress]:
+def wait(
+    api: Client,
+    services: Sequence[DeployedService],
+    timeout: float,
+    show: Show,
+    pause: Callable[[float], object] = time.sleep,
+) -> list[Progress]:
+    """Poll until done; `pause(s)` between polls (EventWake.wait returns early on news)."""
     deadline = time.monotonic() + timeout
     while True:
         states = poll_once(api, services)
@@ -85,7 +98,58 @@ def wait(api: Client, services: Sequence[DeployedService], timeout: float, show:
         if time.monotonic() >= deadline:
             pending = "; ".join(s.line() for s in states if not s.done)
             raise DeployFailed(f"not healthy after {timeout:g}s: {pending}")
-        time.sleep(POLL_S)
+        pause(min(POLL_S, max(deadline - time.monotonic(), 0)))
+
+
+class EventWake:
+    """Set by every event after `since`, read from the API's event stream on a thread of its own
+    (with its own client: one connection per thread). A stream that fails only stops waking."""
+
+    def __init__(self, stream: Client, since: int) -> None:
+        self.stream = stream
+        self.news = threading.Event()
+        self.closed = threading.Event()
+        self.socket: socket.socket | None = None
+        self.thread = threading.Thread(target=self._read, args=(since,), name="events", daemon=True)
+        self.thread.start()
+
+    def _read(self, since: int) -> None:
+        params = {"since": since}
+        try:
+            with self.stream.transport.stream("GET", "/events/stream", params=params) as response:
+                self.socket = response.extensions["network_stream"].get_extra_info("socket")
+                if self.closed.is_set():
+                    return
+                for _ in parse_sse(response.iter_lines()):  # what happened is the poll's to read
+                    self.news.set()
+        except Exception:  # shut under it, or it broke: the poll carries on
+            return
+
+    def wait(self, timeout: float) -> bool:
+        """Until news or `timeout`; True on news. Cleared before the poll that follows, so news
+        arriving during that poll wakes the next wait."""
+        woke = self.news.wait(timeout)
+        self.news.clear()
+        return woke
+
+    def close(self) -> None:
+        """End the stream now: a read blocked in another thread returns only on a shutdown."""
+        self.closed.set()
+        if self.socket is not None:
+            with contextlib.suppress(OSError):
+                self.socket.shutdown(socket.SHUT_RDWR)
+        self.stream.close()
+
+
+def event_wake(api: Client) -> EventWake | None:
+    """A wake-up from the events after the latest one now (those before it are in the first
+    poll); None when events cannot be read, which leaves the plain poll."""
+    try:
+        since = max((e.id for e in api.events(limit=1)), default=0)
+    except ShoalError:
+        return None
+    goal = target()
+    return EventWake(Client(goal.server, goal.token, goal.ca), since)
 
 
 def progress_table(states: Sequence[Progress]) -> Table:
@@ -125,10 +189,16 @@ def watch(api: Client, services: Sequence[DeployedService], timeout: float) -> l
     from shoal.cli.render import console  # noqa: PLC0415
 
     err = console(stderr=True)
-    if not err.is_terminal:
-        return wait(api, services, timeout, LineShow())
-    with Live(console=err, refresh_per_second=8, transient=False) as live:
-        return wait(api, services, timeout, lambda states: live.update(progress_table(states)))
+    wake = event_wake(api)
+    pause = wake.wait if wake is not None else time.sleep
+    try:
+        if not err.is_terminal:
+            return wait(api, services, timeout, LineShow(), pause)
+        with Live(console=err, refresh_per_second=8, transient=False) as live:
+            return wait(api, services, timeout, lambda states: live.update(progress_table(states)), pause)
+    finally:
+        if wake is not None:
+            wake.close()
 
 
 def watch_or_stop(api: Client, services: Sequence[DeployedService], timeout: float) -> None:

@@ -130,6 +130,8 @@ def news(replica: str, before: Observed, after: Observed) -> tuple[str, str] | N
         return "replica.exited", f"{replica} {message or 'exited'}"
     if state == "running" and old_state != "running":
         return "replica.running", f"{replica} is running"
+    if state == "running" and health == "healthy" and old_health != "healthy":
+        return "replica.healthy", f"{replica} is healthy"
     return None
 
 

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from shoal.cli.deploy import EventWake
+from shoal.client import Client
 from tests.integration.cli.conftest import ScriptedNode, Shoal
 from tests.support.server_fixtures import Server
 
@@ -101,3 +103,18 @@ def test_events_follow_streams_new_events(server: Server, shoal: Shoal) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_deploy_wait_is_woken_by_the_event_stream_and_closes_it(server: Server, shoal: Shoal) -> None:
+    """`shoal deploy` pauses between polls on EventWake: an event after `since` wakes it."""
+    shoal("secret", "create", "shx-wake-old", input="v")
+    with Client(server.url, server.admin_token, Path(server.ca)) as api:
+        since = max(e.id for e in api.events(limit=1))
+        wake = EventWake(Client(server.url, server.admin_token, Path(server.ca)), since)
+        try:
+            shoal("secret", "create", "shx-wake-new", input="v")
+            assert wake.wait(30.0)
+        finally:
+            wake.close()
+        wake.thread.join(10)
+        assert not wake.thread.is_alive()  # closing the client ends the stream's thread

@@ -17,6 +17,7 @@ def test_reported_changes_are_events_in_the_agents_words(postgres: Postgres) -> 
         ("pulling", "none", ""),
         ("failed", "none", REFUSED),
         ("failed", "none", REFUSED),  # unchanged: no event
+        ("running", "starting", ""),
         ("running", "healthy", ""),
         ("running", "unhealthy", "health check: exit 1"),
     ]
@@ -33,6 +34,7 @@ def test_reported_changes_are_events_in_the_agents_words(postgres: Postgres) -> 
             "web replica 1 on n1 failed: image layer refused: absolute path /etc/passwd",
         ),
         ("replica.running", task["id"], "web replica 1 on n1 is running"),
+        ("replica.healthy", task["id"], "web replica 1 on n1 is healthy"),
         ("replica.unhealthy", task["id"], "web replica 1 on n1 is unhealthy: health check: exit 1"),
     ]
 

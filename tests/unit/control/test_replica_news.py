@@ -15,7 +15,9 @@ WEB = "web replica 1 on n1"
         (("pending", "none", ""), ("pulling", "none", ""), None),
         (("pulling", "none", ""), ("running", "none", ""), ("replica.running", f"{WEB} is running")),
         (("running", "none", ""), ("running", "starting", ""), None),
-        (("running", "starting", ""), ("running", "healthy", ""), None),
+        (("running", "starting", ""), ("running", "healthy", ""), ("replica.healthy", f"{WEB} is healthy")),
+        (("running", "healthy", ""), ("running", "healthy", ""), None),
+        (("pulling", "none", ""), ("running", "healthy", ""), ("replica.running", f"{WEB} is running")),
         (
             ("pulling", "none", ""),
             ("failed", "none", "pull r:5000/web:1: manifest unknown"),
