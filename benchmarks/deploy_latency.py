@@ -55,7 +55,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"runs": len(samples), "p50_s": round(statistics.median(ordered), 4), "p95_s": round(p95, 4)}
 
 
-def timed(action: Callable[[], None]) -> float:
+def timed(action: Callable[[], object]) -> float:
     start = time.perf_counter()
     action()
     return time.perf_counter() - start
@@ -69,12 +69,13 @@ def shoal_runs(session: Session, runs: int, workdir: Path) -> dict[str, list[flo
     half a core of this 2-core machine busy and slowed the agent's start by 40 ms (measured).
     Per run: the whole path, the CLI's own time, and what follows the CLI's exit (at or below
     zero when the replica runs before the CLI ends: it sends the file before it loads what it
-    needs to read the answer).
+    needs to read the answer); then `shoal deploy` without --detach, which returns once it has
+    seen the replica running (its wait is woken by the same events).
     """
     image = f"{session.record.registry}/{IMAGE}"
     compose = workdir / "compose.yaml"
     context = ContextStore(Path(session.env["XDG_CONFIG_HOME"]) / "shoal").load().contexts["sandbox"]
-    found: dict[str, list[float]] = {"whole": [], "cli": [], "after_cli": []}
+    found: dict[str, list[float]] = {"whole": [], "cli": [], "after_cli": [], "wait": []}
     with Client(context.server, context.token, Path(context.ca or "")) as api:
         running = RunningEvents(Client(context.server, context.token, Path(context.ca or "")))
 
@@ -87,15 +88,20 @@ def shoal_runs(session: Session, runs: int, workdir: Path) -> dict[str, list[flo
             ended = running.wait()
             return returned - began, ended - returned
 
+        def waited(run: int) -> float:
+            """`shoal deploy` without --detach: until it has seen the replica running."""
+            compose.write_text(COMPOSE.format(image=image, run=run))
+            return timed(lambda: session.check("deploy", "-f", str(compose), "--project", "bench"))
+
         deploy(-1)  # pulls and caches the image
         for run in range(runs):
-            api.remove_service("lat")
-            while api.tasks(service="lat") or containers_left(session):
-                time.sleep(0.1)
+            removed(api, session)
             cli, after = deploy(run)
             found["whole"].append(cli + after)
             found["cli"].append(cli)
             found["after_cli"].append(after)
+            removed(api, session)
+            found["wait"].append(waited(run))
         api.remove_service("lat")
         found["floor"] = [timed(functools.partial(_floor_request, compose, session)) for _ in range(runs)]
     return found
@@ -125,6 +131,13 @@ def _floor_request(compose: Path, session: Session) -> None:
     """The floor: interpreter, click and httpx, one TLS request and its answer (see FLOOR)."""
     config = Path(session.env["XDG_CONFIG_HOME"]) / "shoal" / "config.json"
     _quiet([sys.executable, "-c", FLOOR, str(compose), str(config)])
+
+
+def removed(api: Client, session: Session) -> None:
+    """The `lat` service removed and its container gone (its stop takes the grace period)."""
+    api.remove_service("lat")
+    while api.tasks(service="lat") or containers_left(session):
+        time.sleep(0.1)
 
 
 class RunningEvents:
@@ -246,6 +259,7 @@ def main() -> None:
         "shoal_deploy": percentiles(shoal),
         "shoal_cli_deploy_detach": percentiles(shoal_parts["cli"]),
         "shoal_after_cli_until_running": percentiles(shoal_parts["after_cli"]),
+        "shoal_deploy_waiting_until_running": percentiles(shoal_parts["wait"]),
         "python_click_httpx_request_floor": percentiles(shoal_parts["floor"]),
         "podman_run_d_bridge_network": percentiles(podman["bridge"]),
         "podman_run_d_network_none": percentiles(podman["none"]),
