@@ -8,6 +8,7 @@ and follows new ones across rotations; it backs the agent's logs endpoint.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections import deque
@@ -91,10 +92,14 @@ def _file_lines(path: Path) -> Iterator[str]:
 def read_lines(path: Path, keep: int, since: float | None = None, tail: int | None = None) -> list[LogLine]:
     """The stored lines (rotated files included), those at or after ``since``, the last ``tail``."""
     records = (raw for p in log_files(path, keep) for raw in _file_lines(p))
-    lines = (ln for ln in parse_records(records) if since is None or ln.time >= since)
+    return _select(parse_records(records), since, tail)
+
+
+def _select(lines: Iterator[LogLine], since: float | None, tail: int | None) -> list[LogLine]:
+    picked = (ln for ln in lines if since is None or ln.time >= since)
     if tail is None:
-        return list(lines)
-    return list(deque(lines, maxlen=tail)) if tail > 0 else []
+        return list(picked)
+    return list(deque(picked, maxlen=tail)) if tail > 0 else []
 
 
 def follow(
@@ -106,9 +111,15 @@ def follow(
     stop: Callable[[], bool],
     poll_s: float = 0.2,
 ) -> Iterator[LogLine]:
-    """Stored lines, then new ones as they come (across rotations) until ``stop()`` is true."""
-    yield from read_lines(path, keep, since, tail)
+    """Stored lines, then new ones as they come (across rotations) until ``stop()`` is true.
+
+    The live file is opened first and its stored lines are read through the same handle, so a
+    line written while the rotated files are read is neither lost nor given twice.
+    """
     with _Tail(path) as tailer:
+        live = tailer.read_new()
+        rotated = (raw for p in log_files(path, keep) if p != path for raw in _file_lines(p))
+        yield from _select(parse_records(itertools.chain(rotated, live)), since, tail)
         while True:
             lines = tailer.read_new()
             yield from parse_records(iter(lines))
@@ -119,12 +130,11 @@ def follow(
 
 
 class _Tail:
-    """Reads what is appended to a file, reopening it when rotation replaced it."""
+    """Reads a file and then what is appended to it, reopening it when rotation replaced it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.file = path.open(encoding="utf-8", errors="replace")
-        self.file.seek(0, os.SEEK_END)
+        self.file = path.open(encoding="utf-8", errors="replace")  # from its start
         self.buffer = ""
 
     def __enter__(self) -> _Tail:

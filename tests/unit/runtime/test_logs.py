@@ -6,6 +6,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from shoal.agent.runtime import logs
 
 DATA = Path(__file__).parent / "data"
@@ -89,3 +91,19 @@ def test_follow_sees_new_lines_and_rotation(tmp_path: Path) -> None:
     got = [ln.text for ln in logs.follow(path, 2, since=None, tail=None, stop=done.is_set, poll_s=0.02)]
     thread.join()
     assert got == ["old", "new", "after rotation"]
+
+
+def test_follow_loses_no_line_written_as_it_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line the container writes between the stored lines and the tail is still given, once."""
+    path = tmp_path / "c.log"
+    path.write_text(record(1, "stdout", "stored"))
+    opened = logs._Tail.__init__
+
+    def opening(self: logs._Tail, where: Path) -> None:
+        with path.open("a") as f:
+            f.write(record(2, "stdout", "as it starts"))
+        opened(self, where)
+
+    monkeypatch.setattr(logs._Tail, "__init__", opening)
+    got = [ln.text for ln in logs.follow(path, 2, since=None, tail=None, stop=lambda: True, poll_s=0.01)]
+    assert got == ["stored", "as it starts"]
