@@ -9,8 +9,6 @@ poll every POLL_S stays, for what makes no event and for a stream that breaks.
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import sys
 import threading
 import time
@@ -23,7 +21,6 @@ import click
 from shoal.cli.common import client, output_option, say, target, wants_json
 from shoal.cli.progress import Progress, progress
 from shoal.client import ApiError, Client
-from shoal.client.sse import parse_sse
 from shoal.errors import ConfigError, ShoalError
 
 if TYPE_CHECKING:  # rich when a table is drawn, pydantic's models with the answer: a faster start
@@ -108,21 +105,14 @@ class EventWake:
     def __init__(self, stream: Client, since: int) -> None:
         self.stream = stream
         self.news = threading.Event()
-        self.closed = threading.Event()
-        self.socket: socket.socket | None = None
         self.thread = threading.Thread(target=self._read, args=(since,), name="events", daemon=True)
         self.thread.start()
 
     def _read(self, since: int) -> None:
-        params = {"since": since}
         try:
-            with self.stream.transport.stream("GET", "/events/stream", params=params) as response:
-                self.socket = response.extensions["network_stream"].get_extra_info("socket")
-                if self.closed.is_set():
-                    return
-                for _ in parse_sse(response.iter_lines()):  # what happened is the poll's to read
-                    self.news.set()
-        except Exception:  # shut under it, or it broke: the poll carries on
+            for _ in self.stream.stream_events(since=since):  # what happened is the poll's to read
+                self.news.set()
+        except Exception:  # closed under it, or it broke: the poll carries on
             return
 
     def wait(self, timeout: float) -> bool:
@@ -133,12 +123,7 @@ class EventWake:
         return woke
 
     def close(self) -> None:
-        """End the stream now: a read blocked in another thread returns only on a shutdown."""
-        self.closed.set()
-        if self.socket is not None:
-            with contextlib.suppress(OSError):
-                self.socket.shutdown(socket.SHUT_RDWR)
-        self.stream.close()
+        self.stream.close()  # ends the stream's read too (see Transport.close)
 
 
 def event_wake(api: Client) -> EventWake | None:

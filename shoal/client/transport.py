@@ -6,7 +6,10 @@ Every failure becomes a one-line `shoal.client.errors` exception: no answer at a
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,9 +85,32 @@ class Transport:
         self._http = httpx.Client(
             base_url=self.root + API_PREFIX, headers=headers, verify=tls_context(ca), timeout=timeout
         )
+        self._streams: set[Any] = set()  # sockets of the streamed responses being read
+        self._lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
+        """Close the session; a stream being read on another thread ends too (its read, blocked
+        in recv, returns only when the socket is shut down: closing the session does not do it)."""
+        with self._lock:
+            self._closed = True
+            for sock in self._streams:
+                _shut(sock)
         self._http.close()
+
+    def _track(self, response: httpx.Response) -> Any:
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        with self._lock:
+            if sock is not None and self._closed:
+                _shut(sock)
+            elif sock is not None:
+                self._streams.add(sock)
+        return sock
+
+    def _untrack(self, sock: Any) -> None:
+        with self._lock:
+            self._streams.discard(sock)
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; raises on no answer or an error status."""
@@ -113,6 +139,15 @@ class Transport:
                 if response.status_code >= 400:
                     response.read()
                     raise for_status(response.status_code, error_message(response))
-                yield response
+                sock = self._track(response)
+                try:
+                    yield response
+                finally:
+                    self._untrack(sock)
         except httpx.HTTPError as exc:
             raise unreachable(self.root, exc) from exc
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)

@@ -9,11 +9,36 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from pyroute2 import netns  # the submodule (see agent.memory)
 
 T = TypeVar("T")
+
+
+class Background(Generic[T]):
+    """fn() run on a thread of its own from now on; `result()` joins it and gives back its value
+    or raises its exception, `join()` only waits for it to end."""
+
+    def __init__(self, fn: Callable[[], T], name: str) -> None:
+        self._box: dict[str, object] = {}
+        self.thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self, fn: Callable[[], T]) -> None:
+        try:
+            self._box["value"] = fn()
+        except BaseException as exc:  # handed to the thread that asks for the result
+            self._box["error"] = exc
+
+    def join(self) -> None:
+        self.thread.join()
+
+    def result(self) -> T:
+        self.join()
+        if "error" in self._box:
+            raise self._box["error"]  # type: ignore[misc]
+        return self._box["value"]  # type: ignore[return-value]
 
 
 def on_thread(fn: Callable[[], T], name: str) -> T:
@@ -21,20 +46,7 @@ def on_thread(fn: Callable[[], T], name: str) -> T:
 
     For what changes the calling thread's namespaces (setns, unshare) and must not change ours.
     """
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # handed to the caller's thread below
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+    return Background(fn, name).result()
 
 
 def in_netns(path: Path | None, fn: Callable[[], T]) -> T:

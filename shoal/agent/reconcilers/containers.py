@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shoal.agent.net.ipam import AddressTaken
+from shoal.agent.net.nsthread import Background
 from shoal.agent.reconcilers.secretfs import SecretFs
 from shoal.errors import ShoalError
 from shoal.model.container import ContainerSpec, PullPolicy, pulls_always
@@ -120,32 +121,6 @@ class Attached:
     ip: str | None = None
     files: Mapping[str, Path] = field(default_factory=dict)
     plug: Callable[[], None] | None = None
-
-
-class Overlapped:
-    """`fn` (if any) run on a thread from now on: `wait()` joins it and raises what it raised."""
-
-    def __init__(self, fn: Callable[[], None] | None, name: str) -> None:
-        self.error: BaseException | None = None
-        self.thread: threading.Thread | None = None
-        if fn is not None:
-            self.thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
-            self.thread.start()
-
-    def _run(self, fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except BaseException as exc:  # handed to the waiting thread
-            self.error = exc
-
-    def join(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-
-    def wait(self) -> None:
-        self.join()
-        if self.error is not None:
-            raise self.error
 
 
 class Network(Protocol):
@@ -281,13 +256,16 @@ class ContainersReconciler:
         outcome.image_digest = str(getattr(image, "digest", ""))
         attached = self.network.attach(spec) if self.network else Attached(ip=spec.ip)
         outcome.ip = attached.ip
-        plugging = Overlapped(attached.plug, f"plug:{spec.id}")  # while runc creates the container
+        # the veth is plugged in while runc creates the container; its process starts after
+        plugging = Background(attached.plug, f"plug:{spec.id}") if attached.plug else None
         try:
             secrets_dir = self.secrets.write(spec.id, values)
             recorded = spec.model_copy(update={"ip": attached.ip, "image_digest": outcome.image_digest})
-            self.runtime.start(recorded, image, attached, secrets_dir, plugging.wait)
+            before_start = plugging.result if plugging is not None else None
+            self.runtime.start(recorded, image, attached, secrets_dir, before_start)
         finally:
-            plugging.join()  # a failed start's cleanup must not race a plug still running
+            if plugging is not None:
+                plugging.join()  # a failed start's cleanup must not race a plug still running
         self.digests[spec.id] = outcome.image_digest
 
     def _wait_for_address(self, exc: AddressTaken, state: NodeState) -> None:

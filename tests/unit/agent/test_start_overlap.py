@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from shoal.agent.reconcilers.containers import Attached, ContainersReconciler, Overlapped, Seen
+from shoal.agent.net.nsthread import Background
+from shoal.agent.reconcilers.containers import Attached, ContainersReconciler, Seen
 from shoal.agent.reconcilers.secretfs import SecretFs
 from shoal.errors import ShoalError
 from shoal.model.container import ContainerSpec
@@ -30,6 +31,7 @@ class FakeRuntime:
     create_s: float = 0.05
     fail_create: bool = False
     started: list[str] = field(default_factory=list)
+    before_start: Callable[[], None] | None = None
 
     def observe(self) -> dict[str, Seen]:
         return {}
@@ -42,6 +44,7 @@ class FakeRuntime:
         secrets_dir: Path | None,
         before_start: Callable[[], None] | None = None,
     ) -> None:
+        self.before_start = before_start
         self.log.append("create")
         time.sleep(self.create_s)
         if self.fail_create:
@@ -73,11 +76,12 @@ class FakeNetwork:
     log: list[str]
     plug_s: float = 0.1
     fail_plug: bool = False
+    plugged: bool = False  # its veth is in place already: nothing left to plug
     plugging: threading.Event = field(default_factory=threading.Event)
 
     def attach(self, spec: ContainerSpec) -> Attached:
         self.log.append("prepare")
-        return Attached("/run/netns/x", "10.210.1.2", {}, self._plug)
+        return Attached("/run/netns/x", "10.210.1.2", {}, None if self.plugged else self._plug)
 
     def _plug(self) -> None:
         self.plugging.set()
@@ -126,14 +130,22 @@ def test_a_failed_create_waits_for_the_plug_before_cleaning_up(tmp_path: Path) -
     assert log.index("plug ends") < log.index("detach")
 
 
-def test_overlapped_passes_the_error_to_wait_only() -> None:
+def test_background_passes_the_error_to_result_only() -> None:
     def boom() -> None:
         raise ShoalError("boom")
 
-    failing = Overlapped(boom, "t")
+    failing = Background(boom, "t")
     failing.join()  # joining alone does not raise
     with pytest.raises(ShoalError, match="boom"):
-        failing.wait()
-    nothing = Overlapped(None, "t")
-    nothing.wait()
-    assert nothing.thread is None
+        failing.result()
+    assert Background(lambda: 7, "t").result() == 7
+
+
+def test_a_network_already_plugged_in_starts_without_a_plug_thread(tmp_path: Path) -> None:
+    log: list[str] = []
+    runtime, network = FakeRuntime(log), FakeNetwork(log, plugged=True)
+    before = threading.active_count()
+    reconciler = start_one(tmp_path, runtime, network)
+    assert runtime.started == ["web-1"] and reconciler.outcomes["web-1"].state == "running"
+    assert "plug begins" not in log and runtime.before_start is None
+    assert threading.active_count() == before

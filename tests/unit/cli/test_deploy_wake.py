@@ -2,54 +2,41 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from shoal.cli.deploy import EventWake, wait
 from shoal.cli.progress import Progress
-from shoal.client.models import DeployedService, ServiceDetail, Task
+from shoal.client.models import DeployedService, Event, ServiceDetail, Task
 from shoal.errors import ShoalError
 
 
 class FakeStream:
-    """A client whose event stream gives one event per `release()`; its socket's shutdown ends it."""
+    """An event stream: yields one event each time `release()` is called; ends when closed."""
 
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
-        self.params: dict[str, Any] = {}
+        self.since: int | None = None
         self.gate = threading.Semaphore(0)
-        self.shut = threading.Event()
-        self.transport = self
-        self.extensions = {"network_stream": self}
+        self.closed = threading.Event()
 
-    @contextlib.contextmanager
-    def stream(self, method: str, path: str, params: dict[str, Any]) -> Iterator[FakeStream]:
-        self.params = params
+    def stream_events(self, since: int | None = None) -> Iterator[Event]:
+        self.since = since
         if self.fail:
             raise ShoalError("cannot reach server at https://x: refused")
-        yield self
-
-    def get_extra_info(self, name: str) -> FakeStream:
-        return self
-
-    def iter_lines(self) -> Iterator[str]:
         while True:
             self.gate.acquire()
-            if self.shut.is_set():
-                raise OSError("socket shut down")
-            yield 'data: {"id": 1, "kind": "replica.running"}'
-            yield ""
+            if self.closed.is_set():
+                raise ShoalError("cannot reach server at https://x: closed")
+            yield Event(id=1, time="2026-11-26T00:00:00Z", kind="replica.running", subject="t", message="")
 
     def release(self) -> None:
         self.gate.release()
 
-    def shutdown(self, how: int) -> None:
-        self.shut.set()
+    def close(self) -> None:
+        self.closed.set()
         self.gate.release()
-
-    def close(self) -> None: ...
 
 
 def test_news_wakes_the_wait_and_is_cleared_for_the_next() -> None:
@@ -60,7 +47,7 @@ def test_news_wakes_the_wait_and_is_cleared_for_the_next() -> None:
     assert not wake.wait(0.01)  # nothing new since
     wake.close()
     wake.thread.join(5)
-    assert not wake.thread.is_alive() and stream.params == {"since": 41}
+    assert not wake.thread.is_alive() and stream.since == 41
 
 
 def test_a_broken_stream_only_stops_waking() -> None:
