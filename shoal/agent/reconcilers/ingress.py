@@ -3,20 +3,28 @@
 Last step of the agent's reconcile (images → containers → network → firewall → dns → ingress).
 observe() reads Caddy's running config, plan() compares fingerprints (pure), apply() starts,
 loads or stops. A run with nothing changed makes no load.
+
+Each load makes Caddy open a new SO_REUSEPORT socket and close the old one; a connection still in
+the old socket's accept queue would be reset. Before every start or load the reconciler sets
+net.ipv4.tcp_migrate_req in Caddy's netns, so the kernel hands those connections to the new socket.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from shoal.agent.net.nsthread import write_sysctl
 from shoal.agent.render.caddy import CaddyPaths, CaddyPorts, fingerprint, render_caddy
 from shoal.agent.sys.caddy import CaddyAdmin, CaddyProcess, CaddyProcessConfig
 from shoal.model.state import IngressSettings, NodeState
 
+log = logging.getLogger(__name__)
 Action = Literal["none", "start", "load", "stop"]
+MIGRATE_SYSCTL = "net/ipv4/tcp_migrate_req"
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class IngressConfig:
     caddy_binary: str = "caddy"
     ports: CaddyPorts = field(default_factory=CaddyPorts)
     argv_prefix: tuple[str, ...] = ()
+    netns: Path | None = None  # the netns Caddy listens in (None: the agent's own)
 
 
 @dataclass(frozen=True)
@@ -112,11 +121,18 @@ class IngressReconciler:
 
     def _start_or_load(self, plan: IngressPlan) -> None:
         assert plan.config is not None
+        self._let_kernel_migrate_queued_connections()
         if plan.action == "start":
             self.process.start(plan.config)
         else:
             self.admin.load(plan.config)
         self.loads += 1
+
+    def _let_kernel_migrate_queued_connections(self) -> None:
+        try:
+            write_sysctl(self.config.netns, MIGRATE_SYSCTL, "1")
+        except OSError as exc:  # kernels before 5.14 lack it: a load may then reset a queued connection
+            log.warning("cannot set %s: %s", MIGRATE_SYSCTL, exc)
 
     def _write_ca(self, settings: IngressSettings) -> None:
         if not settings.ca_cert_pem:

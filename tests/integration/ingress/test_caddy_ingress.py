@@ -110,6 +110,7 @@ def ingress(netns: str, tmp_path: Path) -> Iterator[tuple[IngressReconciler, Ing
         admin_socket=tmp_path / "run" / "caddy-admin.sock",  # a dir Caddy start must make
         ports=CaddyPorts(http=80, https=443),
         argv_prefix=tuple(_in_ns(netns)),
+        netns=Path(f"/run/netns/{netns}"),
     )
     reconciler = IngressReconciler(config)
     root = tmp_path / "root.crt"
@@ -225,3 +226,59 @@ def test_no_ingress_settings_means_no_caddy(netns, ingress) -> None:
     assert plan.action == "stop"
     assert reconciler.process.pid() is None
     assert json.loads(json.dumps(plan.config)) is None
+
+
+def _sysctl(ns: str, key: str) -> str:
+    got = subprocess.run([*_in_ns(ns), "sysctl", "-n", key], capture_output=True, text=True, check=True)
+    return got.stdout.strip()
+
+
+def _listening_inode(ns: str, port: int) -> str:
+    argv = [*_in_ns(ns), "ss", "-Hltne", f"sport = :{port}"]
+    got = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return next(f for f in got.stdout.split() if f.startswith("ino:"))
+
+
+def test_every_start_and_load_lets_the_kernel_migrate_queued_connections(netns, upstreams, ingress) -> None:
+    reconciler, settings, root = ingress
+    reconciler.reconcile(_state(settings, ["127.0.0.1:18081", "127.0.0.1:18082"]))
+    _first_https(netns, root)
+    assert _sysctl(netns, "net.ipv4.tcp_migrate_req") == "1"
+    before = _listening_inode(netns, 443)
+    subprocess.run([*_in_ns(netns), "sysctl", "-qw", "net.ipv4.tcp_migrate_req=0"], check=True)
+    assert reconciler.reconcile(_state(settings, ["127.0.0.1:18082"])).action == "load"
+    assert _sysctl(netns, "net.ipv4.tcp_migrate_req") == "1"
+    # Why it matters: the load put Caddy on a new listening socket and closed the old one.
+    assert _listening_inode(netns, 443) != before
+
+
+QUEUED = r"""
+import socket, sys
+def listener():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", 18090)); s.listen(64)
+    return s
+old, new = listener(), listener()
+clients = [socket.create_connection(("127.0.0.1", 18090)) for _ in range(32)]
+old.close()  # with connections still queued on it, as Caddy's old socket after a load
+new.settimeout(0.5)
+accepted = 0
+try:
+    while True:
+        new.accept()[0].close(); accepted += 1
+except TimeoutError:
+    pass
+print(accepted)
+"""
+
+
+@pytest.mark.parametrize(("migrate", "all_kept"), [("1", True), ("0", False)])
+def test_closing_a_reuseport_socket_keeps_its_queue_only_with_migrate_req(
+    netns: str, migrate: str, all_kept: bool
+) -> None:
+    subprocess.run([*_in_ns(netns), "sysctl", "-qw", f"net.ipv4.tcp_migrate_req={migrate}"], check=True)
+    argv = [*_in_ns(netns), sys.executable, "-c", QUEUED]
+    got = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert got.returncode == 0, got.stderr
+    assert (int(got.stdout) == 32) is all_kept, f"{got.stdout.strip()} of 32 accepted (migrate_req={migrate})"
