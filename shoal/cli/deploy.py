@@ -26,7 +26,7 @@ from shoal.errors import ConfigError, ShoalError
 if TYPE_CHECKING:  # rich when a table is drawn, pydantic's models with the answer: a faster start
     from rich.table import Table
 
-    from shoal.client.models import DeployedService, DeployResult
+    from shoal.client.receipt import DeployedService, DeployResult
 
 DEFAULT_FILES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"]
 POLL_S = 0.25
@@ -215,11 +215,11 @@ def deploy(file: str | None, project: str | None, detach: bool, dry_run: bool, t
     api = client()
     result = send(api, path, read_compose(path), project, dry_run)
     if dry_run:
-        say(f"{path} is valid: {summary(result)}", result)
+        say(f"{path} is valid: {summary(result)}", result.to_wire())
         return
     if not detach:
         watch_or_stop(api, result.services, timeout)
     if wants_json():
-        say("", {**result.model_dump(mode="json"), "healthy": not detach})
+        say("", {**result.to_wire(), "healthy": not detach})
         return
     click.echo(("accepted " if detach else "deployed ") + summary(result))

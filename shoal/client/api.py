@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from shoal.client.lazy import LazyModule
+from shoal.client.receipt import DeployResult, parse_deploy_result
 from shoal.client.sse import parse_sse
 from shoal.client.transport import DEFAULT_TIMEOUT_S, Transport
 
@@ -102,13 +103,13 @@ class Client:
         self._ok("DELETE", f"/nodes/{_seg(name)}")
 
     # --- deploy, services, tasks
-    def deploy(self, compose: str, project: str | None = None, dry_run: bool = False) -> m.DeployResult:
+    def deploy(self, compose: str, project: str | None = None, dry_run: bool = False) -> DeployResult:
         """Send a Compose file; with dry_run the server only validates it and stores nothing."""
         body: dict[str, Any] = _params(compose=compose, project=project)
         if dry_run:
             body["dry_run"] = True
         answer = self.transport.call_json("POST", "/deploy", json=body)
-        return m.DeployResult.model_validate(answer)  # the models load once the request is sent
+        return parse_deploy_result(answer)  # no pydantic: see client.receipt
 
     def services(self) -> list[m.Service]:
         return self._list(m.Service, "/services")

@@ -28,6 +28,13 @@ class NotFoundError(ApiError):
     """404: the named thing does not exist."""
 
 
+class BadAnswer(ShoalError):
+    """The server answered, but not with what this client reads (a field missing or mistyped)."""
+
+    def __str__(self) -> str:
+        return f"unexpected answer from the server: {self.args[0]}"
+
+
 class Unreachable(ShoalError):
     """No HTTP answer at all: connection refused, DNS, TLS verification, timeout."""
 

@@ -109,16 +109,6 @@ class ServiceDetail(Service):
     tasks: list[Task] = Field(default_factory=list)
 
 
-class DeployedService(Wire):
-    name: str
-    revision: int
-
-
-class DeployResult(Wire):
-    project: str = ""
-    services: list[DeployedService] = Field(default_factory=list)
-
-
 class ExecResult(Wire):
     exit_code: int
     output: str = ""

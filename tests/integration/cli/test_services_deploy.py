@@ -14,7 +14,7 @@ import pytest
 
 from shoal.cli.deploy import DeployFailed, LineShow, wait
 from shoal.client import Client
-from shoal.client.models import DeployedService
+from shoal.client.receipt import DeployedService
 from tests.integration.cli.conftest import ScriptedNode, Shoal, store_service, wait_until
 from tests.support.server_fixtures import Server
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from shoal.cli.deploy import EventWake, wait
 from shoal.cli.progress import Progress
-from shoal.client.models import DeployedService, Event, ServiceDetail, Task
+from shoal.client.models import Event, ServiceDetail, Task
+from shoal.client.receipt import DeployedService
 from shoal.errors import ShoalError
 
 

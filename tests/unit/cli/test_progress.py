@@ -97,7 +97,7 @@ def test_verdict_needs_every_service() -> None:
 
 def test_line_show_prints_only_changes(capsys: pytest.CaptureFixture[str]) -> None:
     from shoal.cli.deploy import LineShow, summary
-    from shoal.client.models import DeployResult
+    from shoal.client.receipt import parse_deploy_result
 
     show = LineShow()
     first = progress(detail([task(1, "created")]), 2)
@@ -108,7 +108,7 @@ def test_line_show_prints_only_changes(capsys: pytest.CaptureFixture[str]) -> No
         "web: 1/2 pulled, 0/2 started, 0/2 healthy",
         "web: 1/2 pulled, 1/2 started, 1/2 healthy",
     ]
-    result = DeployResult.model_validate({"project": "p", "services": [{"name": "web", "revision": 2}]})
+    result = parse_deploy_result({"project": "p", "services": [{"name": "web", "revision": 2}]})
     assert summary(result) == "project p: web (revision 2)"
 
 

@@ -1,4 +1,5 @@
-"""`shoal deploy` sends its request before pydantic and the answer models load (cli, client).
+"""`shoal deploy` sends its request before pydantic and the answer models load (cli, client);
+with --detach it ends without loading them at all (its answer is read by client.receipt).
 
 Loading them takes about 60 ms; the contexts file is read without them and the client loads its
 models when the first answer is parsed (shoal.client.lazy), so the deploy reaches the server that
@@ -13,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 PROBE = """
 import json, sys
@@ -33,7 +35,14 @@ print(json.dumps(seen))
 """
 
 
-def loaded_at_send(tmp_path: Path, *args: str) -> tuple[list[list[str]], str]:
+ANSWERED = PROBE.replace(
+    'raise httpx.ConnectError("probe: stopped here", request=request)',
+    'return httpx.Response(200, json={"project": "p", "services": [{"name": "web", "revision": 1}]},'
+    " request=request)",
+).replace("print(json.dumps(seen))", "print(json.dumps(sorted(m for m in WATCHED if m in sys.modules)))")
+
+
+def loaded_at_send(tmp_path: Path, *args: str, probe: str = PROBE) -> tuple[Any, str]:
     context = {"server": "https://127.0.0.1:9", "token": "t", "ca": None}
     config = tmp_path / "config" / "shoal"
     config.mkdir(parents=True)
@@ -41,9 +50,10 @@ def loaded_at_send(tmp_path: Path, *args: str) -> tuple[list[list[str]], str]:
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
     env.pop("SHOAL_SERVER", None)
     found = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, check=True
     )
-    return json.loads(found.stdout.splitlines()[-1]), found.stderr
+    *printed, seen = found.stdout.splitlines()
+    return json.loads(seen), "\n".join([*printed, found.stderr])
 
 
 def test_deploy_sends_before_pydantic_loads(tmp_path: Path) -> None:
@@ -58,3 +68,11 @@ def test_the_probe_sees_models_a_command_loads_up_front(tmp_path: Path) -> None:
     """`ps` imports its models with its module: the probe must be able to tell."""
     seen, _ = loaded_at_send(tmp_path, "ps")
     assert seen and "pydantic" in seen[0]
+
+
+def test_detached_deploy_reads_its_answer_without_pydantic(tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  web:\n    image: r/web:1\n")
+    loaded, printed = loaded_at_send(tmp_path, "deploy", "-f", str(compose), "--detach", probe=ANSWERED)
+    assert printed.strip() == "accepted project p: web (revision 1)"
+    assert loaded == []
