@@ -195,12 +195,14 @@ def podman_runs(layout: Path, runs: int, workdir: Path) -> dict[str, list[float]
     enter = podman_network(workdir)
     base = [*enter, "podman", "--root", str(workdir / "root"), "--runroot", str(workdir / "runroot")]
     base += ["--network-config-dir", str(workdir / "net")]
-    pulled = subprocess.run(
-        [*base, "pull", "--quiet", f"oci:{layout}:latest"], check=True, capture_output=True, text=True
-    )
-    image = pulled.stdout.strip().splitlines()[-1]
     samples: dict[str, list[float]] = {"bridge": [], "none": []}
     try:
+        pulled = subprocess.run(
+            [*base, "pull", "--quiet", f"oci:{layout}:latest"], capture_output=True, text=True, check=False
+        )
+        if pulled.returncode != 0:
+            raise SystemExit(f"podman pull failed: {pulled.stderr.strip()}")
+        image = pulled.stdout.strip().splitlines()[-1]
         for network, found in samples.items():
             net = "sbxbench" if network == "bridge" else "none"
             for run in range(runs):

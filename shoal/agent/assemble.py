@@ -196,12 +196,17 @@ class Networking:
         return [("network", self.bridge.reconcile)]
 
     def steps(self) -> list[Step]:
-        """After containers, in order: tunnel, firewall (with the addresses IPAM gave), DNS."""
+        """After containers, what a replica's report waits for: firewall (with the addresses IPAM
+        gave), then DNS."""
         return [
-            ("wireguard", self.wireguard.reconcile),
             ("firewall", lambda state: self.firewall.reconcile(state, dict(self.bridge.ipam.allocations))),
             ("dns", self.dns.reconcile),
         ]
+
+    def late_steps(self) -> list[Step]:
+        """After the report: the tunnel (the mesh changes when nodes do, never for a replica; the
+        firewall matches its link by name, so it needs no link yet)."""
+        return [("wireguard", self.wireguard.reconcile)]
 
     def stop(self) -> None:
         """On agent exit: the DNS server thread ends; links, rules and wireguard-go stay up."""
@@ -279,10 +284,11 @@ def build_agent(config: AgentConfig, node: NodeRecord, client: ControlClient | N
     if networking is not None:
         agent.pre_steps += networking.pre_steps()
         agent.steps += networking.steps()
+        agent.late_steps += networking.late_steps()
         agent.peers = networking.peers(agent)
         agent.on_stop.append(networking.stop)
-    agent.steps += [s for s in (ingress_step(config),) if s is not None]
+    agent.late_steps += [s for s in (ingress_step(config),) if s is not None]
     assert isinstance(containers.runtime, RuntimeAdapter)
-    agent.steps.append(httpd_step(config, node, containers.runtime.runtime, agent))
-    agent.steps.append(("memory", TrimStep()))
+    agent.late_steps.append(httpd_step(config, node, containers.runtime.runtime, agent))
+    agent.late_steps.append(("memory", TrimStep()))
     return agent

@@ -4,8 +4,9 @@ The top of the agent. Three threads besides the health monitor and the HTTP serv
 - the poller long-polls `GET /nodes/<me>/state?since=V&wait=30`, saves each new version to disk
   (atomically) and wakes the reconciler; on errors it retries with back-off;
 - the reconciler (the calling thread) runs the steps in order images → containers → network →
-  firewall → DNS → ingress on each new state, on a health change and every `resync_s`; a step
-  that fails is logged and the next one still runs;
+  firewall → DNS, refreshes the status, then runs the late steps (WireGuard, ingress, the agent's
+  endpoints), on each new state, on a health change and every `resync_s`; a step that fails is
+  logged and the next one still runs;
 - the reporter posts the latest `NodeStatus` every `heartbeat_s` and right after a change.
 On start the saved state is loaded and reconciled before the server answers, so the node keeps
 serving through a server or database outage and adopts its containers after an agent restart.
@@ -33,8 +34,9 @@ from shoal.model.status import Capacity, NodeStatus, PeerStatus
 log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
-# A progress report ("pulling") waits this long for its pass to end: a start that finishes by then
-# is reported once, as running, and the post does not compete with the start for the CPU.
+# A progress report ("pulling") waits this long for its pass to refresh the status: a start that
+# finishes by then is reported once, as running, and the post does not compete with the start for
+# the CPU.
 PROGRESS_DELAY_S = 0.2
 
 
@@ -73,6 +75,7 @@ class Agent:
     containers: ContainersReconciler
     steps: list[Step] = field(default_factory=list)  # after containers, in order
     pre_steps: list[Step] = field(default_factory=list)  # before containers (the bridge)
+    late_steps: list[Step] = field(default_factory=list)  # after the status: none of it is a replica's
     peers: Callable[[], list[PeerStatus]] = list
     metrics: AgentMetrics = field(default_factory=AgentMetrics)
     health: HealthMonitor | None = None
@@ -83,7 +86,8 @@ class Agent:
     _wake: threading.Event = field(default_factory=threading.Event)
     _report_now: threading.Event = field(default_factory=threading.Event)
     _progress_news: threading.Event = field(default_factory=threading.Event)
-    _between_passes: threading.Event = field(default_factory=lambda: _set(threading.Event()))
+    # clear from a pass's start until it has refreshed the status (its late steps may still run)
+    _status_current: threading.Event = field(default_factory=lambda: _set(threading.Event()))
     _health_news: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -187,11 +191,11 @@ class Agent:
 
     def reconcile_once(self, state: NodeState) -> None:
         """One pass over every step; a failing step never stops the others."""
-        self._between_passes.clear()
+        self._status_current.clear()
         try:
             self._pass(state)
         finally:
-            self._between_passes.set()
+            self._status_current.set()
 
     def _pass(self, state: NodeState) -> None:
         self._timed("supervise", self.containers.runtime.supervise)
@@ -200,8 +204,12 @@ class Agent:
         self._timed("containers", lambda: self._containers(state))
         for name, run in self.steps:
             self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
-        # last: a replica is reported running once its DNS name and firewall rules are in place
+        # a replica is reported running once its DNS name and firewall rules are in place; what
+        # follows (the mesh, the edge, the agent's own endpoints) no report waits for
         self._timed("status", lambda: self.refresh_status(state))
+        self._status_current.set()
+        for name, run in self.late_steps:
+            self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
 
     def _containers(self, state: NodeState) -> None:
         observed = self.containers.runtime.observe()
@@ -318,7 +326,7 @@ class Agent:
             self._report_now.wait(backoff.current or self.config.heartbeat_s)
             if self._progress_news.is_set():
                 self._progress_news.clear()
-                self._between_passes.wait(PROGRESS_DELAY_S)
+                self._status_current.wait(PROGRESS_DELAY_S)
             self._report_now.clear()
             if self._stop.is_set():
                 return

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.health import HealthMonitor
@@ -86,6 +89,9 @@ class Observed:
     def observe(self) -> dict[str, Seen]:
         return self.seen
 
+    def supervise(self) -> list[str]:
+        return []
+
 
 class Reconciler:
     def __init__(self, seen: dict[str, Seen]) -> None:
@@ -136,7 +142,7 @@ def _status(state: str) -> NodeStatus:
 
 
 def _progress_during_a_pass(agent: Agent) -> None:
-    agent._between_passes.clear()
+    agent._status_current.clear()
     agent.status = _status("pulling")
     agent._progress_news.set()
     agent._report_now.set()
@@ -148,7 +154,7 @@ def test_a_start_that_ends_soon_is_reported_once_as_its_end(tmp_path: Path) -> N
     time.sleep(0.05)
     agent.status = _status("running")
     agent._report_now.set()
-    agent._between_passes.set()
+    agent._status_current.set()
     time.sleep(0.1)
     agent.stop()
     assert server.posted == ["running"]
@@ -162,3 +168,46 @@ def test_a_long_start_still_reports_its_progress(tmp_path: Path) -> None:
     time.sleep(0.3)
     agent.stop()
     assert server.posted == ["pulling"]
+
+
+class Starting(Reconciler):
+    """Starts container "a": a progress report as the start begins, then it runs."""
+
+    progress: Callable[[], None] | None = None
+    outcomes: dict[str, object] = {}
+    restarts: dict[str, int] = {}
+
+    def reconcile(self, state: NodeState, unhealthy: list[str], observed: object = None) -> ContainerPlan:
+        assert self.progress is not None
+        self.progress()
+        self.runtime.seen["a"] = Seen("a", "running", pid=7)
+        return super().reconcile(state, unhealthy, observed)
+
+
+def test_a_start_is_reported_before_the_late_steps_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Firewall and DNS come before the report (a replica is running once reachable by name);
+    the mesh, the edge and the agent's endpoints after it, and the report does not wait for them
+    (a progress report is held until its pass has refreshed the status, here for as long as the
+    late step would wait for the report)."""
+    monkeypatch.setattr("shoal.agent.loop.PROGRESS_DELAY_S", 30.0)
+    node = NodeRecord("https://s:1", "n1", "c", "s", "10.210.1.0/24", "10.210.1.1", "10.210.0.0/16")
+    spec = ContainerSpec(id="a", service="w", replica=1, generation=1, image="i")
+    state = NodeState(version=1, node="n1", subnet="10.210.1.0/24", containers=[spec])
+    server, order = Recorder(), []
+    agent = Agent(AgentConfig(data_dir=tmp_path, heartbeat_s=30), node, server, Starting({}))  # type: ignore[arg-type]
+
+    def late(_: NodeState) -> None:
+        deadline = time.monotonic() + 3
+        while not server.posted and time.monotonic() < deadline:
+            time.sleep(0.005)
+        order.append(f"late, posted {server.posted}")
+
+    agent.steps = [("dns", lambda s: order.append(f"dns, posted {server.posted}"))]
+    agent.late_steps = [("wireguard", late)]
+    agent._spawn("reporter", agent._report_forever)
+    agent.reconcile_once(state)
+    agent.stop()
+    assert order == ["dns, posted []", "late, posted ['running']"]
+    assert server.posted == ["running"]
