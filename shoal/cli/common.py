@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from shoal.client import Client
 from shoal.client.contexts import ContextStore, Target, resolve
 from shoal.errors import ShoalError
-
-if TYPE_CHECKING:
-    from pydantic import ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 OUTPUT_KEY = "shoal.output"
@@ -69,27 +65,10 @@ class ShoalGroup(click.Group):
             where = f": {exc.filename}" if exc.filename else ""
             click.echo(f"error: {exc.strerror or exc}{where}", err=True)
             ctx.exit(1)
-        except Exception as exc:
-            if not _is_validation_error(exc):
-                raise
-            click.echo(f"error: unexpected answer from the server: {_first_error(exc)}", err=True)
-            ctx.exit(1)
-
-
-def _is_validation_error(exc: Exception) -> TypeGuard[ValidationError]:
-    """An answer pydantic refused (pydantic is not imported for this: a command's request goes
-    out before it loads, and none of its errors can exist until it has)."""
-    core = sys.modules.get("pydantic_core")
-    return core is not None and isinstance(exc, core.ValidationError)
 
 
 def one_line(message: str) -> str:
     return " ".join(message.split()) or "failed"
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def _remember_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:

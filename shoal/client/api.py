@@ -7,11 +7,12 @@ long-poll, status reports). Responses are parsed into shoal.client.models / shoa
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+from shoal.client.errors import BadAnswer
 from shoal.client.lazy import LazyModule
 from shoal.client.receipt import DeployResult, parse_deploy_result
 from shoal.client.sse import parse_sse
@@ -29,12 +30,24 @@ else:  # loaded when an answer is parsed: a request need not wait for pydantic (
     state = LazyModule("shoal.model.state")
 
 T = TypeVar("T", bound="BaseModel")
+R = TypeVar("R")
 LONG_POLL_MARGIN_S = 15.0
 
 
 def _seg(name: str) -> str:
     """A name as one URL path segment."""
     return quote(name, safe="")
+
+
+def _read(parse: Callable[[], R]) -> R:
+    """An answer read into its models; one they refuse is a BadAnswer naming the first field."""
+    from pydantic import ValidationError  # noqa: PLC0415 (loaded with the models, see above)
+
+    try:
+        return parse()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise BadAnswer(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
 
 
 def _params(**values: Any) -> dict[str, Any]:
@@ -64,13 +77,14 @@ class Client:
         self.transport.close()
 
     def _one(self, model: type[T], method: str, path: str, **kwargs: Any) -> T:
-        return model.model_validate(self.transport.call_json(method, path, **kwargs))
+        data = self.transport.call_json(method, path, **kwargs)
+        return _read(lambda: model.model_validate(data))
 
     def _list(self, model: type[T], path: str, **params: Any) -> list[T]:
         from pydantic import TypeAdapter  # noqa: PLC0415 (loaded with the models, see above)
 
         data = self.transport.call_json("GET", path, params=_params(**params))
-        return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
+        return _read(lambda: TypeAdapter(list[model]).validate_python(data))  # type: ignore[valid-type]
 
     def _ok(self, method: str, path: str, **kwargs: Any) -> None:
         self.transport.call(method, path, **kwargs)
@@ -169,7 +183,7 @@ class Client:
         """Events as they happen (server-sent events), after `since` (default: only new ones)."""
         with self.transport.stream("GET", "/events/stream", params=_params(since=since)) as response:
             for data in parse_sse(response.iter_lines()):
-                yield m.Event.model_validate(data)
+                yield _read(lambda data=data: m.Event.model_validate(data))  # type: ignore[misc]
 
     # --- tokens
     def tokens(self) -> list[m.TokenInfo]:

@@ -169,6 +169,7 @@ def test_os_errors_and_bad_answers_are_one_line() -> None:
     from pydantic import BaseModel
 
     from shoal.cli.common import ShoalGroup
+    from shoal.client import Client
 
     class Answer(BaseModel):
         id: int
@@ -180,8 +181,10 @@ def test_os_errors_and_bad_answers_are_one_line() -> None:
         raise FileNotFoundError(2, "No such file or directory", "/shx/none")
 
     @group.command("wire")
-    def wire() -> None:
-        Answer.model_validate({"id": "x"})
+    def wire() -> None:  # the client reads an answer its model refuses
+        with Client("https://127.0.0.1:9") as api:
+            api.transport.call_json = lambda *args, **kwargs: {"id": "x"}  # type: ignore[method-assign]
+            api._one(Answer, "GET", "/answer")
 
     runner = CliRunner()
     assert runner.invoke(group, ["io"]).stderr == "error: No such file or directory: /shx/none\n"
