@@ -14,6 +14,7 @@ Prints JSON with p50/p95 per path.
 from __future__ import annotations
 
 import argparse
+import compileall
 import functools
 import json
 import queue
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import shoal as shoal_package
 from shoal.client import Client
 from shoal.client.contexts import ContextStore
 from shoal.errors import ShoalError
@@ -246,6 +248,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
+    # the CLI runs from bytecode, as an installed package does (setup.sh compiles it; a module
+    # edited since would otherwise be compiled again by every command)
+    compileall.compile_dir(Path(shoal_package.__file__).parent, quiet=1)
     workdir = Path(tempfile.mkdtemp(prefix="sbx-bench-"))
     try:
         with temporary_sandbox(nodes=1, nat=0) as session:

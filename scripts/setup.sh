@@ -61,3 +61,7 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
   [ -f "$KEY" ] || keep_wheels
   touch "$STAMP"
 fi
+# shoal's own bytecode, as pip writes it for an installed package: an editable install has none,
+# and where PYTHONDONTWRITEBYTECODE is set every command would compile shoal's modules again
+# (about 12 ms of each CLI command). Only what changed is compiled again.
+"$VENV/bin/python" -m compileall -q -j 0 shoal
