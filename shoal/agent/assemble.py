@@ -56,6 +56,8 @@ class RuntimeAdapter:
         image: PulledImage,
         attached: Attached,
         secrets_dir: Path | None,
+        *,
+        before_create: Callable[[], None] | None = None,
         before_start: Callable[[], None] | None = None,
     ) -> None:
         self.runtime.create_and_start(
@@ -65,6 +67,7 @@ class RuntimeAdapter:
             attached.netns,
             files=attached.files,
             secrets_dir=secrets_dir,
+            before_create=before_create,
             before_start=before_start,
         )
 

@@ -11,7 +11,7 @@ from typing import Any
 from shoal.control.controller import place
 from shoal.control.revision import IngressSpec, RevisionSpec, UpdateSpec
 from shoal.control.store import events, services
-from shoal.control.store.db import Conn, lock_planning, notify_all_nodes, poke_controller
+from shoal.control.store.db import Conn, Row, lock_planning, notify_all_nodes, poke_controller
 from shoal.errors import ConfigError, Conflict
 from shoal.model.compose import ComposeError, ServiceSpec, UpdatePolicy, parse_compose
 from shoal.model.specs import diff_specs, to_container_spec
@@ -29,11 +29,13 @@ def store(conn: Conn, project: str, specs: dict[str, RevisionSpec]) -> list[dict
     notify_all_nodes(conn)
     result = []
     for name, spec in sorted(specs.items()):
-        _check_project(conn, name, project)
         before = services.get(conn, name)
+        _check_project(before, name, project)
         old = None if before is None else services.revision_spec(conn, name, int(before["revision"]))
         change = change_text(old, spec)
-        number = services.put_revision(conn, name, project, spec.model_dump(mode="json"), change)
+        number = services.put_revision(
+            conn, before, name, spec.model_dump(mode="json"), project=project, change=change
+        )
         if before is None or int(before["revision"]) != number:
             events.emit(
                 conn, "service.deployed", name, f"service {name} revision {number} ({spec.template.image})"
@@ -44,8 +46,7 @@ def store(conn: Conn, project: str, specs: dict[str, RevisionSpec]) -> list[dict
     return result
 
 
-def _check_project(conn: Conn, name: str, project: str) -> None:
-    row = services.get(conn, name)
+def _check_project(row: Row | None, name: str, project: str) -> None:
     if row is not None and row["project"] != project:
         raise Conflict(f"service {name} already belongs to project {row['project']}")
 
@@ -57,7 +58,9 @@ def restart(conn: Conn, name: str) -> int:
     count = int(spec.template.labels.get(RESTART_LABEL, "0")) + 1
     spec.template.labels[RESTART_LABEL] = str(count)
     spec.replicas = int(row["replicas"])
-    number = services.put_revision(conn, name, row["project"], spec.model_dump(mode="json"), "restart")
+    number = services.put_revision(
+        conn, row, name, spec.model_dump(mode="json"), project=row["project"], change="restart"
+    )
     events.emit(conn, "service.restart", name, f"service {name} restarting as revision {number}")
     poke_controller(conn)
     return number

@@ -17,12 +17,17 @@ T = TypeVar("T")
 
 
 class Background(Generic[T]):
-    """fn() run on a thread of its own from now on; `result()` joins it and gives back its value
-    or raises its exception, `join()` only waits for it to end."""
+    """fn() run on a thread of its own from now on (or from `start()`, with start=False);
+    `result()` joins it and gives back its value or raises its exception, `join()` only waits
+    for it to end (at once when it never started)."""
 
-    def __init__(self, fn: Callable[[], T], name: str) -> None:
+    def __init__(self, fn: Callable[[], T], name: str, *, start: bool = True) -> None:
         self._box: dict[str, object] = {}
         self.thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
+        if start:
+            self.thread.start()
+
+    def start(self) -> None:
         self.thread.start()
 
     def _run(self, fn: Callable[[], T]) -> None:
@@ -32,7 +37,8 @@ class Background(Generic[T]):
             self._box["error"] = exc
 
     def join(self) -> None:
-        self.thread.join()
+        if self.thread.ident is not None:
+            self.thread.join()
 
     def result(self) -> T:
         self.join()

@@ -99,6 +99,8 @@ class Runtime(Protocol):
         image: Any,
         attached: Attached,
         secrets_dir: Path | None,
+        *,
+        before_create: Callable[[], None] | None = None,
         before_start: Callable[[], None] | None = None,
     ) -> None: ...
     def remove(self, container_id: str, grace_s: float) -> None: ...
@@ -256,17 +258,27 @@ class ContainersReconciler:
         outcome.image_digest = str(getattr(image, "digest", ""))
         attached = self.network.attach(spec) if self.network else Attached(ip=spec.ip)
         outcome.ip = attached.ip
-        # the veth is plugged in while runc creates the container; its process starts after
-        plugging = Background(attached.plug, f"plug:{spec.id}") if attached.plug else None
-        try:
-            secrets_dir = self.secrets.write(spec.id, values)
-            recorded = spec.model_copy(update={"ip": attached.ip, "image_digest": outcome.image_digest})
-            before_start = plugging.result if plugging is not None else None
-            self.runtime.start(recorded, image, attached, secrets_dir, before_start)
-        finally:
-            if plugging is not None:
-                plugging.join()  # a failed start's cleanup must not race a plug still running
+        secrets_dir = self.secrets.write(spec.id, values)
+        recorded = spec.model_copy(update={"ip": attached.ip, "image_digest": outcome.image_digest})
+        self._start_plugging_in(recorded, image, attached, secrets_dir)
         self.digests[spec.id] = outcome.image_digest
+
+    def _start_plugging_in(
+        self, spec: ContainerSpec, image: Any, attached: Attached, secrets_dir: Path | None
+    ) -> None:
+        """The veth is plugged in while runc creates the container, from when its bundle is ready
+        (before, the plug's Python would hold up the bundle's own for the GIL); the process starts
+        once it is in."""
+        if attached.plug is None:
+            self.runtime.start(spec, image, attached, secrets_dir)
+            return
+        plugging = Background(attached.plug, f"plug:{spec.id}", start=False)
+        try:
+            self.runtime.start(
+                spec, image, attached, secrets_dir, before_create=plugging.start, before_start=plugging.result
+            )
+        finally:
+            plugging.join()  # a failed start's cleanup must not race a plug still running
 
     def _wait_for_address(self, exc: AddressTaken, state: NodeState) -> None:
         """The server reuses an address once the replica holding it is no longer desired; here that

@@ -129,11 +129,15 @@ class Runtime:
         *,
         files: Mapping[str, Path] | None = None,
         secrets_dir: Path | None = None,
+        before_create: Callable[[], None] | None = None,
         before_start: Callable[[], None] | None = None,
     ) -> int:
         """Mounts the root, writes config.json, starts the container; returns its pid.
 
-        `before_start` runs between runc's create and start: the container's namespaces exist,
+        `before_create` runs once the bundle is ready, just before runc creates the container (to
+        begin work on another thread that `before_start` waits for: nothing else of the agent's
+        then competes with the bundle's preparation); `before_start` runs between runc's create
+        and start: the container's namespaces exist,
         its process has not begun (e.g. waits for its network to be plugged in).
         """
         if not VALID_ID.fullmatch(spec.id):
@@ -148,7 +152,7 @@ class Runtime:
             (bundle / "config.json").write_text(_json(oci.render_config(spec, image_config, inputs)))
             record = Record(spec=spec, lower_dirs=[str(p) for p in lower_dirs])
             records.save(bundle, record)  # before the start: a crash mid-start leaves it findable
-            return self._start(spec.id, record, before_start)
+            return self._start(spec.id, record, before_create, before_start)
         except BaseException:
             self._remove(spec.id)
             raise
@@ -190,7 +194,11 @@ class Runtime:
         )
 
     def _start(
-        self, container_id: str, record: Record, before_start: Callable[[], None] | None = None
+        self,
+        container_id: str,
+        record: Record,
+        before_create: Callable[[], None] | None = None,
+        before_start: Callable[[], None] | None = None,
     ) -> int:
         """conmon (runc create) then runc start; the record notes the start time."""
         bundle = self.bundle(container_id)
@@ -198,6 +206,8 @@ class Runtime:
         self.exit_file(container_id).unlink(missing_ok=True)
         paths = conmon.ConmonPaths(bundle, self.log_file(container_id), self.exit_dir, Path(self.runc.root))
         argv = conmon.conmon_args(self.config.conmon_binary, self.runc.binary, container_id, paths)
+        if before_create is not None:
+            before_create()
         pid = conmon.launch(argv, container_id, bundle / "conmon.err")
         if before_start is not None:
             before_start()

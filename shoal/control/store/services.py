@@ -32,9 +32,12 @@ def all_services(conn: Conn) -> list[Row]:
     return conn.execute(_select("ORDER BY name")).fetchall()
 
 
-def put_revision(conn: Conn, name: str, project: str, spec: dict[str, Any], change: str) -> int:
-    """Store a new revision of a service (creating it) unless the spec is unchanged; returns its number."""
-    current = get(conn, name)
+def put_revision(
+    conn: Conn, current: Row | None, name: str, spec: dict[str, Any], *, project: str, change: str
+) -> int:
+    """Store a new revision of a service (creating it) unless the spec is unchanged; returns its
+    number. `current`: the service's row (None: there is none) as the caller read it in this
+    transaction."""
     if current is not None:
         if revision_spec(conn, name, int(current["revision"])) == spec:
             return int(current["revision"])

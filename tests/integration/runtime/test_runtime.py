@@ -325,6 +325,24 @@ def test_before_start_runs_after_create_and_before_the_process(runtime: Runtime,
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
+def test_before_create_runs_once_the_bundle_is_ready_and_before_runc_knows_it(
+    runtime: Runtime, rootfs: Path
+) -> None:
+    seen: list[object] = []
+
+    def look() -> None:
+        bundle = runtime.bundle("shc-bc")
+        seen.append((bundle / "config.json").is_file() and (bundle / "rootfs" / "bin").is_dir())
+        seen.append("shc-bc" in {c.id for c in runtime.runc.list()})
+
+    try:
+        runtime.create_and_start(spec("shc-bc", ["sleep", "30"]), CONFIG, [rootfs], before_create=look)
+        assert seen == [True, False]
+        assert runtime.get("shc-bc").state == "running"
+    finally:
+        cleanup(runtime)
+
+
 def test_a_failing_before_start_leaves_nothing(runtime: Runtime, rootfs: Path) -> None:
     def fail() -> None:
         raise ConfigError("no veth for you")

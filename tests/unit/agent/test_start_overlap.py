@@ -2,8 +2,10 @@
 
 The network's `attach` gives the netns, address and files at once and leaves the veth to
 `Attached.plug`, which runs on a thread while the runtime creates the container; the runtime
-waits for it (`before_start`) before the process starts. A failed plug fails the start with its
-message, and nothing is cleaned up while a plug is still running.
+waits for it (`before_start`) before the process starts. The plug begins once the container's
+bundle is ready (`before_create`), so its Python does not compete with the bundle's for the GIL.
+A failed plug fails the start with its message, and nothing is cleaned up while a plug is still
+running.
 """
 
 from __future__ import annotations
@@ -42,9 +44,14 @@ class FakeRuntime:
         image: Any,
         attached: Attached,
         secrets_dir: Path | None,
+        *,
+        before_create: Callable[[], None] | None = None,
         before_start: Callable[[], None] | None = None,
     ) -> None:
         self.before_start = before_start
+        self.log.append("bundle ready")
+        if before_create is not None:
+            before_create()
         self.log.append("create")
         time.sleep(self.create_s)
         if self.fail_create:
@@ -109,6 +116,8 @@ def test_the_plug_overlaps_the_create_and_ends_before_the_start(tmp_path: Path) 
     assert runtime.started == ["web-1"] and reconciler.outcomes["web-1"].state == "running"
     # the create began while the plug (0.1 s) was still under way, and the start came after it
     assert log.index("prepare") < log.index("create") < log.index("plug ends") < log.index("start")
+    # the plug began only once the bundle was ready: it never competes with its preparation
+    assert log.index("bundle ready") < log.index("plug begins")
 
 
 def test_a_failed_plug_fails_the_start_with_its_message(tmp_path: Path) -> None:
@@ -136,6 +145,10 @@ def test_background_passes_the_error_to_result_only() -> None:
 
     failing = Background(boom, "t")
     failing.join()  # joining alone does not raise
+    deferred = Background(lambda: 7, "t", start=False)
+    deferred.join()  # never started: nothing to wait for
+    deferred.start()
+    assert deferred.result() == 7
     with pytest.raises(ShoalError, match="boom"):
         failing.result()
     assert Background(lambda: 7, "t").result() == 7
