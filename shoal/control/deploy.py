@@ -27,23 +27,26 @@ def store(conn: Conn, project: str, specs: dict[str, RevisionSpec]) -> list[dict
     # Every node's row now, before any task's: the order a status report locks them in (the
     # version bump and its notification take effect at commit, wherever they are made).
     notify_all_nodes(conn)
-    result = []
-    for name, spec in sorted(specs.items()):
-        before = services.get(conn, name)
-        _check_project(before, name, project)
-        old = None if before is None else services.revision_spec(conn, name, int(before["revision"]))
-        change = change_text(old, spec)
-        number = services.put_revision(
-            conn, before, name, spec.model_dump(mode="json"), project=project, change=change
-        )
-        if before is None or int(before["revision"]) != number:
-            events.emit(
-                conn, "service.deployed", name, f"service {name} revision {number} ({spec.template.image})"
-            )
-        result.append({"name": name, "revision": number})
+    result = [
+        {"name": name, "revision": _store_one(conn, project, name, spec)}
+        for name, spec in sorted(specs.items())
+    ]
     place(conn)
     poke_controller(conn)  # the next steps of a rollout are the controller's
     return result
+
+
+def _store_one(conn: Conn, project: str, name: str, spec: RevisionSpec) -> int:
+    """A new revision of one service unless its spec is the current one's; the revision's number."""
+    before = services.get(conn, name)
+    _check_project(before, name, project)
+    old = None if before is None else services.revision_spec(conn, name, int(before["revision"]))
+    new = spec.model_dump(mode="json")
+    if before is not None and old == new:
+        return int(before["revision"])
+    number = services.put_revision(conn, before, name, new, project=project, change=change_text(old, spec))
+    events.emit(conn, "service.deployed", name, f"service {name} revision {number} ({spec.template.image})")
+    return number
 
 
 def _check_project(row: Row | None, name: str, project: str) -> None:

@@ -134,11 +134,10 @@ class Runtime:
     ) -> int:
         """Mounts the root, writes config.json, starts the container; returns its pid.
 
-        `before_create` runs once the bundle is ready, just before runc creates the container (to
-        begin work on another thread that `before_start` waits for: nothing else of the agent's
-        then competes with the bundle's preparation); `before_start` runs between runc's create
-        and start: the container's namespaces exist,
-        its process has not begun (e.g. waits for its network to be plugged in).
+        `before_create` runs once the bundle is ready, just before runc creates the container
+        (e.g. begins plugging its network in on another thread). `before_start` runs between
+        runc's create and start: the container's namespaces exist, its process has not begun
+        (e.g. waits for its network to be plugged in).
         """
         if not VALID_ID.fullmatch(spec.id):
             raise ConfigError(f"container id {spec.id!r}: use letters, digits, '.', '_' and '-' (≤ 128)")

@@ -35,18 +35,17 @@ def all_services(conn: Conn) -> list[Row]:
 def put_revision(
     conn: Conn, current: Row | None, name: str, spec: dict[str, Any], *, project: str, change: str
 ) -> int:
-    """Store a new revision of a service (creating it) unless the spec is unchanged; returns its
+    """Store a new revision of a service (creating the service) and point it there; returns its
     number. `current`: the service's row (None: there is none) as the caller read it in this
     transaction."""
-    if current is not None:
-        if revision_spec(conn, name, int(current["revision"])) == spec:
-            return int(current["revision"])
-        row = conn.execute("SELECT max(number) AS n FROM revisions WHERE service = %s", (name,)).fetchone()
-        number = int(row["n"] if row and row["n"] is not None else 0) + 1
-    else:
-        number = 1
+    number = 1 if current is None else _last_revision(conn, name) + 1
     _insert_revision(conn, name=name, project=project, number=number, spec=spec, change=change)
     return number
+
+
+def _last_revision(conn: Conn, name: str) -> int:
+    row = conn.execute("SELECT max(number) AS n FROM revisions WHERE service = %s", (name,)).fetchone()
+    return int(row["n"] if row and row["n"] is not None else 0)
 
 
 def _insert_revision(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from shoal.control.store import tasks
+from shoal.control.store import events, services, tasks
 from shoal.control.store.db import connect
 from tests.integration.control.helpers import fresh_database, store_service
 from tests.support.server_fixtures import Postgres
@@ -51,3 +51,17 @@ def test_only_a_change_in_who_serves_refreshes_dns_and_ingress(postgres: Postgre
         [task] = tasks.query(conn, service="web")
         for state, health, changes_serving in steps:
             assert tasks.observe_many(conn, "n1", [(task["id"], state, health, "")]) is changes_serving
+
+
+def test_a_deploy_of_the_same_spec_keeps_the_revision_and_a_change_makes_the_next(postgres: Postgres) -> None:
+    dsn = fresh_database(postgres, "n1")
+    store_service(dsn, "web", 2)
+    store_service(dsn, "web", 2)  # the same spec again: no revision, no event
+    store_service(dsn, "web", 3)
+    with connect(dsn) as conn:
+        revision = services.require(conn, "web")["revision"]
+        deployed = [e["message"] for e in events.since(conn, 0, 100) if e["kind"] == "service.deployed"]
+        changes = [r["change"] for r in conn.execute("SELECT change FROM revisions ORDER BY number")]
+    assert revision == 2
+    assert [m.split(" (")[0] for m in deployed] == ["service web revision 1", "service web revision 2"]
+    assert changes[0] == "created" and len(changes) == 2
