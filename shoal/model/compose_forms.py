@@ -6,11 +6,13 @@ message becomes `services.web.ports[0]: <message> (line 7)`. Pure.
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from typing import Any
 
 from shoal.model.durations import brief
+from shoal.model.limits import MAX_CPUS
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
@@ -131,15 +133,17 @@ def health_test(value: Any) -> Any:
 
 
 def cpus(value: Any) -> Any:
-    """`"0.5"` or 0.5 → 0.5; must be positive."""
+    """`"0.5"` or 0.5 → 0.5; must be a finite positive number up to `MAX_CPUS`."""
     try:
         number = (
             float(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else None
         )
     except ValueError:
         number = None
-    if number is None or number <= 0:
+    if number is None or not math.isfinite(number) or number <= 0:
         raise ValueError(f"invalid cpus {brief(value)} (a positive number of cores, e.g. 0.5)")
+    if number > MAX_CPUS:
+        raise ValueError(f"cpus {brief(value)} is more than the maximum {MAX_CPUS:g}")
     return number
 
 

@@ -15,6 +15,7 @@ from shoal.model import compose_forms as forms
 from shoal.model.base import Strict
 from shoal.model.constraints import parse_constraint
 from shoal.model.durations import parse_duration, parse_size
+from shoal.model.limits import MAX_COUNT, MAX_PIDS, MAX_REPLICAS
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -23,7 +24,8 @@ Command = Annotated[list[str], BeforeValidator(forms.command)]
 KeyValues = Annotated[dict[str, str], BeforeValidator(forms.key_values)]
 Text = Annotated[str, BeforeValidator(forms.scalar_text)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
-Count = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Replicas = Annotated[int, Field(ge=0, le=MAX_REPLICAS)]
 
 
 def _constraint(text: str) -> str:
@@ -93,7 +95,7 @@ class Healthcheck(Strict):
 class Limits(Strict):
     cpus: Cpus | None = None
     memory: Size | None = None
-    pids: Annotated[int, Field(ge=1)] | None = None
+    pids: Annotated[int, Field(ge=1, le=MAX_PIDS)] | None = None
 
 
 class Reservations(Strict):
@@ -120,7 +122,7 @@ class UpdateConfig(Strict):
     delay: Duration = 0.0
     failure_action: Literal["pause", "continue", "rollback"] = "pause"
     monitor: Duration = 5.0
-    max_failure_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0
+    max_failure_ratio: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
     order: Literal["stop-first", "start-first"] = "stop-first"
 
 
@@ -133,7 +135,7 @@ class RestartPolicySection(Strict):
 
 class DeploySection(Strict):
     mode: Literal["replicated", "global"] = "replicated"
-    replicas: Count | None = None
+    replicas: Replicas | None = None
     resources: ResourcesSection = Field(default_factory=ResourcesSection)
     placement: PlacementSection = Field(default_factory=PlacementSection)
     update_config: UpdateConfig = Field(default_factory=UpdateConfig)

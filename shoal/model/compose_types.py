@@ -13,9 +13,16 @@ from pydantic import Field
 from shoal.model.base import Wire
 from shoal.model.container import HealthCheck, Mount, PullPolicy
 
+MAX_MESSAGE = 240  # a message quotes parts of the file: never more than this of it
+
 
 class ComposeError(ValueError):
-    """A deploy file that cannot be used; the message is one line: `key.path: what (line N)`."""
+    """A deploy file that cannot be used; the message is one line: `key.path: what (line N)`,
+    at most `MAX_MESSAGE` characters whatever the file holds."""
+
+    def __init__(self, message: str) -> None:
+        line = (message.strip().splitlines() or [""])[0]
+        super().__init__(line if len(line) <= MAX_MESSAGE else f"{line[: MAX_MESSAGE - 1]}…")
 
 
 class PortSpec(Wire):

@@ -2,6 +2,8 @@
 
 Under `shoal.model.compose`: ruamel.yaml's round-trip loader keeps each key's line (`.lc`), so an
 error found by the pydantic schema at a key path (`services.web.ports[0]`) can name its line.
+The loader composes with a budget (`compose_budget`): a hostile file is refused while it is read,
+before anything walks it expanded; every message is cut to `MAX_MESSAGE` characters.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from shoal.model.compose_budget import BudgetComposer, BudgetScanner
 from shoal.model.compose_types import ComposeError
 
 Loc = Sequence[int | str]
@@ -30,12 +33,13 @@ _MESSAGES = {
 def load(text: str) -> Any:
     """The document as ruamel's CommentedMap (a dict that knows its lines); ComposeError if invalid."""
     yaml = YAML(typ="rt", pure=True)
+    yaml.Composer, yaml.Scanner = BudgetComposer, BudgetScanner
     try:
         return yaml.load(text)
     except MarkedYAMLError as bad:
         mark = bad.problem_mark or bad.context_mark
         line = f" (line {mark.line + 1})" if mark is not None else ""
-        what = (bad.problem or bad.context or "syntax error").strip()
+        what = _first_line_of(bad.problem or bad.context or "syntax error")
         raise ComposeError(f"invalid YAML: {what}{line}") from None
     except YAMLError as bad:
         raise ComposeError(f"invalid YAML: {_first_line(bad)}") from None
@@ -44,7 +48,11 @@ def load(text: str) -> Any:
 
 
 def _first_line(error: Exception) -> str:
-    return (str(error).splitlines() or [""])[0][:200]
+    return _first_line_of(str(error))
+
+
+def _first_line_of(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:160]
 
 
 def locate(root: Any, loc: Loc) -> tuple[list[int | str], int | None]:
@@ -99,8 +107,14 @@ def error_at(root: Any, loc: Loc, message: str) -> ComposeError:
     """One line: `path: message (line N)`."""
     path, line = locate(root, loc)
     where = f" (line {line})" if line is not None else ""
-    prefix = f"{render_path(path)}: " if path else ""
-    return ComposeError(f"{prefix}{message}{where}")
+    prefix = f"{_cut(render_path(path), 72)}: " if path else ""
+    return ComposeError(f"{prefix}{_cut(message, 150)}{where}")
+
+
+def _cut(text: str, size: int) -> str:
+    """The head of a long path or message, so the line number after it survives the cap."""
+    line = (text.splitlines() or [""])[0]
+    return line if len(line) <= size else f"{line[: size - 1]}…"
 
 
 def from_validation(root: Any, error: ValidationError, base: Loc = ()) -> ComposeError:

@@ -6,7 +6,10 @@ They raise ValueError with a short message; the Compose parser adds the key path
 
 from __future__ import annotations
 
+import math
 import re
+
+from shoal.model.limits import MAX_BYTES, MAX_DURATION_S
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -25,14 +28,19 @@ def brief(value: object) -> str:
 
 
 def parse_duration(value: object) -> float:
-    """`1m30s` → 90.0, `500ms` → 0.5, `0` → 0.0; a bare number other than 0 is refused (unit missing)."""
+    """`1m30s` → 90.0, `500ms` → 0.5, `0` → 0.0; a bare number other than 0 is refused (unit missing),
+    and so is one longer than `MAX_DURATION_S`."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"invalid duration {brief(value)}")
     if isinstance(value, int | float):
         if value == 0:
             return 0.0
         raise ValueError(f'invalid duration {value} (write it with a unit: "{value}s")')
-    return _parse_duration_text(value.strip())
+    seconds = _parse_duration_text(value.strip())
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
+        days = MAX_DURATION_S / 86400
+        raise ValueError(f"duration {brief(value)} is longer than the maximum {days:g} days")
+    return seconds
 
 
 def _parse_duration_text(text: str) -> float:
@@ -44,18 +52,25 @@ def _parse_duration_text(text: str) -> float:
 
 
 def parse_size(value: object) -> int:
-    """`512m` → 536870912, `1g`, `100k`, `1.5GiB`, a plain integer is bytes (binary units, as Docker)."""
+    """`512m` → 536870912, `1g`, `100k`, `1.5GiB`, a plain integer is bytes (binary units, as Docker);
+    at most `MAX_BYTES`."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"invalid size {brief(value)}")
     if isinstance(value, int):
         if value < 0:
-            raise ValueError(f"invalid size {value}")
-        return value
+            raise ValueError(f"invalid size {brief(value)}")
+        return _bounded_size(value, value)
     match = _SIZE.fullmatch(value.strip())
     if match is None:
-        raise ValueError(f'invalid size "{value}"')
+        raise ValueError(f"invalid size {brief(value)}")
     number, unit, _ = match.groups()
-    return int(float(number) * _SIZE_UNITS[unit.lower()])
+    return _bounded_size(float(number) * _SIZE_UNITS[unit.lower()], value)
+
+
+def _bounded_size(size: float, written: object) -> int:
+    if not size <= MAX_BYTES:  # also false for nan
+        raise ValueError(f"size {brief(written)} is more than the maximum {MAX_BYTES >> 50} PiB")
+    return int(size)
 
 
 def format_duration(seconds: float) -> str:

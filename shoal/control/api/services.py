@@ -12,6 +12,7 @@ from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.store import events, services, tasks
 from shoal.control.store.db import Conn, Row, notify_all_nodes, notify_nodes, poke_controller, retrying
 from shoal.errors import Conflict
+from shoal.model.limits import MAX_REPLICAS
 
 bp = Blueprint("services", __name__, url_prefix="/api/v1")
 
@@ -23,7 +24,7 @@ class DeployRequest(BaseModel):
 
 
 class ScaleRequest(BaseModel):
-    replicas: int = Field(ge=0, le=10000)
+    replicas: int = Field(ge=0, le=MAX_REPLICAS)
 
 
 def _counts(rows: list[Row]) -> dict[str, dict[str, int]]:
