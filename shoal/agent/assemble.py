@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal.agent.config import AgentConfig, NodeRecord
+from shoal.agent.health import PROBE_OUTPUT_MAX
 from shoal.agent.httpd import AgentHttpd, create_app
 from shoal.agent.images import ImageStore, PulledImage
 from shoal.agent.loop import Agent, ControlClient, Step
@@ -81,7 +82,7 @@ class RuntimeAdapter:
             self.runtime.delete(container_id)
 
     def exec_probe(self, container_id: str, argv: list[str], timeout_s: float) -> tuple[int, str]:
-        result = self.runtime.exec(container_id, argv, timeout_s)
+        result = self.runtime.exec(container_id, argv, timeout_s, PROBE_OUTPUT_MAX)
         return result.exit_code, result.output
 
     def supervise(self, force: bool = True) -> list[str]:

@@ -24,6 +24,8 @@ from shoal.model.status import Health
 log = logging.getLogger(__name__)
 
 OUTPUT_KEEP = 200  # characters of the last probe's output kept for the status message
+PROBE_OUTPUT_MAX = 4096  # bytes of a probe's output read at all (as Docker keeps)
+PROBE_TIMEOUT_MAX_S = 300.0  # whatever the deploy file says, a probe is killed after this
 
 # exec(container_id, argv, timeout_s) -> (exit_code, output); raises on timeout or failure
 ProbeExec = Callable[[str, list[str], float], tuple[int, str]]
@@ -137,7 +139,7 @@ class HealthMonitor:
 
     def _probe(self, container_id: str, item: _Tracked) -> None:
         try:
-            code, output = self._run(container_id, item.argv, item.check.timeout_s)
+            code, output = self._run(container_id, item.argv, min(item.check.timeout_s, PROBE_TIMEOUT_MAX_S))
         except Exception as exc:  # a timeout or a failed exec is a failed probe
             code, output = -1, str(exc)
         self._record(container_id, item, code == 0, output)

@@ -2,18 +2,21 @@
 
 `GET /agent/v1/containers/<id>/logs?follow=&since=&tail=`, `POST /agent/v1/containers/<id>/exec`
 and `GET /metrics` (docs/interfaces.md), every one behind the bearer `agent_secret` the server
-gave at join. A plain WSGI app of three routes served by the standard library's wsgiref with a
-thread per connection: no werkzeug, no cheroot, as the agent's memory is a figure (issue 5:
-≤ 60 MB) and one caller (the server) makes a handful of requests.
+gave at join. A plain WSGI app of three routes served by the standard library's wsgiref: no
+werkzeug, no cheroot, as the agent's memory is a figure (issue 5: ≤ 60 MB) and one caller (the
+server) makes a handful of requests. Connections run on a bounded pool (`WORKERS`, `QUEUED`
+waiting; past that a connection gets 503 at once), each with a socket timeout; a followed log
+sends an empty line after `keepalive` seconds of quiet, so it ends soon after its reader left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
 import re
-import socketserver
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +25,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from shoal.agent.bounded import BoundedPool
 from shoal.errors import NotFound, ShoalError
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,9 @@ log = logging.getLogger(__name__)
 MAX_TAIL = 100_000
 MAX_BODY = 1 << 20
 EXEC_TIMEOUT_S = 60.0
+WORKERS, QUEUED = 32, 8
+SOCKET_TIMEOUT_S = 30.0  # one read or write; a followed log writes at least every keepalive
+MAX_KEEPALIVE_S = 60.0
 ROUTE = re.compile(r"^/agent/v1/containers/(?P<cid>[^/]+)/(?P<action>logs|exec)$")
 METHODS = {"logs": "GET", "exec": "POST"}
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
@@ -42,7 +49,11 @@ class ContainerAccess(Protocol):
         self, container_id: str, since: float | None = None, tail: int | None = None
     ) -> Sequence[Any]: ...
     def follow_logs(
-        self, container_id: str, since: float | None = None, tail: int | None = None
+        self,
+        container_id: str,
+        since: float | None = None,
+        tail: int | None = None,
+        idle_s: float | None = None,
     ) -> Iterator[Any]: ...
     def exec(self, container_id: str, argv: Sequence[str], timeout: float = 30.0) -> Any: ...
 
@@ -159,12 +170,31 @@ def logs_response(containers: ContainerAccess, cid: str, args: dict[str, str]) -
         return _error(400, f"bad since or tail: {exc}")
     follow = args.get("follow", "0") in ("1", "true", "yes")
     try:
+        keepalive = _keepalive(args.get("keepalive"))
         lines: Iterable[Any] = (
-            containers.follow_logs(cid, since, tail) if follow else containers.logs(cid, since, tail)
+            containers.follow_logs(cid, since, tail, keepalive)
+            if follow
+            else containers.logs(cid, since, tail)
         )
+    except ValueError as exc:
+        return _error(400, f"bad keepalive: {exc}")
     except NotFound as exc:
         return _error(404, str(exc))
-    return Response((f"{line.render()}\n".encode() for line in lines), content_type="text/plain")
+    return Response((_line_bytes(line) for line in lines), content_type="text/plain")
+
+
+def _keepalive(text: str | None) -> float | None:
+    """Seconds of quiet after which a followed log sends an empty line; None: never."""
+    if not text:
+        return None
+    value = float(text)
+    if not 0.1 <= value <= MAX_KEEPALIVE_S:
+        raise ValueError(f"must be 0.1..{MAX_KEEPALIVE_S:g} seconds")
+    return value
+
+
+def _line_bytes(line: Any) -> bytes:
+    return b"\n" if line is None else f"{line.render()}\n".encode()
 
 
 def exec_response(containers: ContainerAccess, cid: str, body: Any) -> Response:
@@ -180,11 +210,35 @@ def exec_response(containers: ContainerAccess, cid: str, body: Any) -> Response:
     return jsonify({"exit_code": result.exit_code, "output": result.output})
 
 
-class _Server(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # a `logs -f` stream never holds the agent's exit
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b'Content-Length: 45\r\n\r\n{"error": "agent endpoint busy, retry later"}'
+)
+
+
+class _Server(WSGIServer):
+    """wsgiref's server, each connection on the bounded pool (refused with 503 when it is full)."""
+
+    pool: BoundedPool
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.pool.submit(self._process, request, client_address):
+            with contextlib.suppress(OSError):
+                request.sendall(BUSY)
+            self.shutdown_request(request)
+
+    def _process(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
 
 
 class _Quiet(WSGIRequestHandler):
+    timeout = SOCKET_TIMEOUT_S
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("agent endpoint: " + format, *args)
 
@@ -200,7 +254,9 @@ class AgentHttpd:
     _thread: threading.Thread | None = field(default=None)
 
     def start(self) -> None:
-        self._server = make_server(self.host, self.port, self.app, _Server, _Quiet)
+        server = make_server(self.host, self.port, self.app, _Server, _Quiet)
+        server.pool = BoundedPool(WORKERS, QUEUED, "agent-http")
+        self._server = server
         self._thread = threading.Thread(target=self._server.serve_forever, name="agent-httpd", daemon=True)
         self._thread.start()
         log.info("agent endpoints on %s:%d", self.host, self.port)
@@ -211,8 +267,9 @@ class AgentHttpd:
         return int(self._server.server_address[1])
 
     def stop(self) -> None:
-        if self._server is not None:
+        if isinstance(self._server, _Server):
             self._server.shutdown()
             self._server.server_close()
+            self._server.pool.shutdown(wait=False)
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -2,14 +2,19 @@
 
 Each agent serves its endpoints on its overlay address (the first address of its node subnet),
 so the server reaches every node this way, NAT'd ones too, through the WireGuard mesh.
-Authenticated with the per-node agent secret issued at join.
+Authenticated with the per-node agent secret issued at join. A followed log is read by one
+thread per replica; it ends, closing its connections to the agents, as soon as its reader leaves
+(`followed_logs`' `gone`) or its deadline passes; agents send an empty line every few seconds
+of quiet (`?keepalive=`), so a reader thread never waits long to notice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +24,8 @@ from shoal.errors import ShoalError
 from shoal.model.addressing import overlay_ip
 
 CONNECT_TIMEOUT_S = 5.0
+KEEPALIVE_S = 5.0  # what the server asks agents for: an empty line after this long without one
+CHECK_S = 1.0  # how soon a followed log notices its reader left
 
 
 class AgentUnreachable(ShoalError):
@@ -60,13 +67,16 @@ class AgentCalls:
         return _json_or_raise(replica, response)
 
     def log_lines(self, replica: Replica, follow: bool, since: str | None, tail: int | None) -> Iterator[str]:
+        """The container's lines; when following, also the agent's empty keepalive lines."""
         params: dict[str, Any] = {"follow": "1" if follow else "0"}
+        if follow:
+            params["keepalive"] = KEEPALIVE_S
         if since:
             params["since"] = since
         if tail is not None:
             params["tail"] = tail
         path = f"/agent/v1/containers/{replica.container_id}/logs"
-        with self._client(replica, None if follow else 30.0) as client:
+        with self._client(replica, 3 * KEEPALIVE_S if follow else 30.0) as client:
             try:
                 with client.stream("GET", path, params=params) as response:
                     if response.status_code != 200:
@@ -104,26 +114,73 @@ def merged_logs(
 
 
 def followed_logs(
-    calls: AgentCalls, replicas: Sequence[Replica], since: str | None, tail: int | None
+    calls: AgentCalls,
+    replicas: Sequence[Replica],
+    since: str | None,
+    tail: int | None,
+    *,
+    gone: Callable[[], bool],
+    deadline_s: float,
 ) -> Iterator[str]:
-    """The replicas' lines as they come, one reader thread per replica feeding one queue."""
+    """The replicas' lines as they come, one reader thread per replica feeding one queue, until
+    every replica's log ended, `gone()` (the reader left) or the deadline; then every reader
+    thread ends within a keepalive and closes its connection to its agent."""
     lines: queue.Queue[str | None] = queue.Queue(maxsize=1000)
-
-    def read(replica: Replica) -> None:
-        try:
-            for line in calls.log_lines(replica, True, since, tail):
-                lines.put(f"{replica.replica}| {line}")
-        except ShoalError as exc:
-            lines.put(f"{replica.replica}| [shoal] {exc}")
-        finally:
-            lines.put(None)
-
+    stop = threading.Event()
     for replica in replicas:
-        threading.Thread(target=read, args=(replica,), daemon=True).start()
+        read = _Reader(calls, replica, since, tail, lines, stop)
+        threading.Thread(target=read.run, name=f"logs-{replica.node}", daemon=True).start()
+    deadline = time.monotonic() + deadline_s
     open_readers = len(replicas)
-    while open_readers:
-        line = lines.get()
-        if line is None:
-            open_readers -= 1
-        else:
-            yield line
+    try:
+        while open_readers and time.monotonic() < deadline and not gone():
+            try:
+                line = lines.get(timeout=CHECK_S)
+            except queue.Empty:
+                continue
+            if line is None:
+                open_readers -= 1
+            else:
+                yield line
+    finally:
+        stop.set()
+        _drain(lines)
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """One replica's followed log, read into the shared queue until `stop`."""
+
+    calls: AgentCalls
+    replica: Replica
+    since: str | None
+    tail: int | None
+    lines: queue.Queue[str | None]
+    stop: threading.Event
+
+    def run(self) -> None:
+        prefix = f"{self.replica.replica}| "
+        try:
+            for line in self.calls.log_lines(self.replica, True, self.since, self.tail):
+                if self.stop.is_set():
+                    return  # leaving the generator closes the agent connection
+                if line:
+                    _put(self.lines, prefix + line, self.stop)
+        except ShoalError as exc:
+            _put(self.lines, f"{prefix}[shoal] {exc}", self.stop)
+        finally:
+            _put(self.lines, None, self.stop)
+
+
+def _put(lines: queue.Queue[str | None], line: str | None, stop: threading.Event) -> None:
+    """Queue a line unless the follower left (then a full queue must not block the reader)."""
+    while not stop.is_set():
+        with contextlib.suppress(queue.Full):
+            lines.put(line, timeout=CHECK_S)
+            return
+
+
+def _drain(lines: queue.Queue[str | None]) -> None:
+    with contextlib.suppress(queue.Empty):
+        while True:
+            lines.get_nowait()

@@ -1,7 +1,8 @@
 """The Flask application: the API blueprints, JSON errors, request metrics, the web UI if present.
 
-`create_app(config)` wires the store (pool), the NOTIFY hub and the state builder into the app;
-`serve.py` runs it under cheroot over HTTPS; the controller runs beside it.
+`create_app(config)` wires the store (a pool per lane), the NOTIFY hub and the state builder into
+the app, behind `fairuse.RequestGuard`; `serve.py` runs it behind Caddy (front.py) in two lanes;
+the controller runs beside it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from prometheus_client import Counter, Histogram
 
 from shoal.control import pki
 from shoal.control.api import agent, events, meta, nodes, secrets, services, tokens, workload
-from shoal.control.api.common import ServerContext, register_errors
+from shoal.control.api.common import ServerContext, end_acting, register_errors
 from shoal.control.config import ServerConfig
 from shoal.control.desired import Builder, ServerRoute
+from shoal.control.fairuse import RequestGuard, ShoalRequest, method_label
 from shoal.control.hub import Hub
 from shoal.control.store.db import Database, DatabaseBusy
 from shoal.control.ui import ui_blueprint
@@ -34,7 +36,9 @@ _BLUEPRINTS = [meta.bp, agent.bp, nodes.bp, services.bp, workload.bp, secrets.bp
 class ShoalFlask(Flask):
     """Flask that runs a view again when PostgreSQL aborted its transaction (a deadlock with the
     controller, a serialization failure), as PostgreSQL advises: every view writes in one
-    transaction, so nothing of the aborted attempt was kept."""
+    transaction, so nothing of the aborted attempt was kept. Forms parse in memory."""
+
+    request_class = ShoalRequest
 
     def dispatch_request(self) -> ResponseReturnValue:
         for attempt in range(BUSY_ATTEMPTS - 1):
@@ -50,7 +54,8 @@ def _context(config: ServerConfig) -> ServerContext:
     vault = Vault(config.secrets_key)
     return ServerContext(
         config=config,
-        db=Database(config.dsn, max_size=40),
+        people_db=Database(config.dsn, max_size=24),
+        node_db=Database(config.dsn, max_size=16),
         hub=hub,
         vault=vault,
         builder=Builder(
@@ -89,7 +94,7 @@ def _before() -> None:
 
 def _after(response: Response) -> Response:
     endpoint = request.endpoint or "unknown"
-    REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+    REQUESTS.labels(method_label(request.method), endpoint, str(response.status_code)).inc()
     LATENCY.labels(endpoint).observe(time.monotonic() - g.get("started", time.monotonic()))
     return response
 
@@ -117,11 +122,12 @@ def create_app(config: ServerConfig) -> Flask:
     register_errors(app)
     app.before_request(_before)
     app.after_request(_after)
+    app.teardown_request(end_acting)
+    app.wsgi_app = RequestGuard(app.wsgi_app, context.slots)  # type: ignore[method-assign]
     context.hub.start()
     return app
 
 
 def close_app(app: Flask) -> None:
     context = app.extensions["shoal"]
-    context.hub.stop()
-    context.db.close()
+    context.close()

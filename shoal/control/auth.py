@@ -36,6 +36,13 @@ class Principal:
     name: str = ""  # the token's name, for people
     id: str = ""  # the token's id, for people
 
+    @property
+    def label(self) -> str:
+        """Who, for the audit trail of events: `token <id> (<name>)` or `node <name>`."""
+        if self.kind == "node":
+            return f"node {self.node}"
+        return f"token {self.id} ({self.name})" if self.name else f"token {self.id}"
+
     def require_role(self, needed: str) -> None:
         if self.kind != "user":
             raise Forbidden("a node credential may only read its own state and post its own status")

@@ -21,7 +21,7 @@ from shoal.control import auth, pki, postgres, vault
 from shoal.control.app import close_app, create_app
 from shoal.control.config import ServerConfig, load, save
 from shoal.control.controller import Controller
-from shoal.control.serve import make_server
+from shoal.control.serve import Serving
 from shoal.control.store import tokens
 from shoal.control.store.db import connect
 from shoal.control.store.migrate import migrate
@@ -172,11 +172,6 @@ def _start(config: ServerConfig) -> None:
 
 def _serve(config: ServerConfig) -> None:
     limit_arenas()  # before the request pool's threads exist: each would get an arena of its own
-    app = create_app(config)
-    controller = Controller(config) if config.controller else None
-    if controller:
-        app.extensions["shoal"].leader = controller.leader
-    httpd = make_server(app, config)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -184,20 +179,26 @@ def _serve(config: ServerConfig) -> None:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    httpd.prepare()
-    serving = threading.Thread(target=httpd.serve, name="shoal-http", daemon=True)
-    serving.start()
-    if controller:
-        controller.start()
-    click.echo(f"shoal server listening on https://{config.listen}", err=True)
+    serving = Serving(config)
+    serving.start_front()  # Caddy, from this thread before any other exists (front.py)
+    controller = None
     try:
-        while not stop.wait(1.0) and serving.is_alive():
+        serving.app = app = create_app(config)
+        controller = Controller(config) if config.controller else None
+        if controller:
+            app.extensions["shoal"].leader = controller.leader
+        serving.start_lanes()
+        if controller:
+            controller.start()
+        click.echo(f"shoal server listening on https://{config.listen}", err=True)
+        while not stop.wait(1.0) and serving.healthy():
             pass
     finally:
-        httpd.stop()
+        serving.stop()
         if controller:
             controller.stop()
-        close_app(app)
+        if serving.app is not None:
+            close_app(serving.app)
 
 
 UNIT = """[Unit]

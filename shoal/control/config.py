@@ -31,7 +31,13 @@ class ServerConfig(BaseModel):
     grace_s: float = 5.0
     controller_interval_s: float = 0.5
     dns_interval_s: float = 1.0  # at most one cluster-wide DNS/ingress refresh per interval
-    threads: int = 300
+    node_threads: int = 320  # the node lane: every node's long-poll plus its reports (serve.py)
+    people_threads: int = 64  # the people lane: the CLI, the web UI, join
+    streams_per_principal: int = 8  # event streams, followed logs, exec, UI streams of one token
+    people_streams: int = 48  # of all people together: the rest of the lane stays for short requests
+    requests_per_node: int = 4  # concurrent requests of one node credential (a poll, a report, spare)
+    stream_max_s: float = 3600.0  # an event stream or followed log ends then (clients resume)
+    caddy_binary: str = "caddy"
     insecure_registries: list[str] = []
     controller: bool = True
 

@@ -4,7 +4,10 @@ Cluster names are answered from a record set swapped whole by `update()` (the DN
 calls it on each node state); other names go to the configured upstreams with a timeout, and a
 failed upstream gives SERVFAIL, never a hang. dnslib parses and builds the messages. Every thread
 of the server runs in the node's netns (setns on the thread), so its sockets and its upstream
-queries live there while the agent's other threads do not move.
+queries live there while the agent's other threads do not move. UDP and TCP have pools of their
+own, each bounded (agent/bounded.py): a datagram that finds its pool full is dropped (the client
+asks again), a TCP connection is closed, and a TCP client has `timeout_s` in all to send its
+query, so idle TCP connections can neither queue without end nor starve UDP.
 """
 
 from __future__ import annotations
@@ -14,18 +17,21 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dnslib import DNSError, DNSRecord
 from pyroute2 import netns  # the submodule (see agent.memory)
 
+from shoal.agent.bounded import BoundedPool
 from shoal.agent.dns.answer import Records, answer_local, servfail
 from shoal.agent.net.nsthread import in_netns
 from shoal.errors import ShoalError
 
 log = logging.getLogger(__name__)
+UDP_WORKERS, UDP_QUEUED = 8, 64
+TCP_WORKERS, TCP_QUEUED = 4, 4
 
 
 class DnsError(ShoalError):
@@ -63,7 +69,8 @@ class DnsServer:
         self._threads: list[threading.Thread] = []
         self._udp: socket.socket | None = None
         self._tcp: socket.socket | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._udp_pool: BoundedPool | None = None
+        self._tcp_pool: BoundedPool | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -72,7 +79,8 @@ class DnsServer:
         except OSError as exc:
             raise DnsError(f"DNS server cannot listen on {self.listen}:{self.port}: {exc.strerror}") from exc
         self.port = self._udp.getsockname()[1]
-        self._pool = ThreadPoolExecutor(8, "dns", initializer=self._enter_netns)
+        self._udp_pool = BoundedPool(UDP_WORKERS, UDP_QUEUED, "dns-udp", initializer=self._enter_netns)
+        self._tcp_pool = BoundedPool(TCP_WORKERS, TCP_QUEUED, "dns-tcp", initializer=self._enter_netns)
         for name, loop in (("dns-udp", self._serve_udp), ("dns-tcp", self._serve_tcp)):
             thread = threading.Thread(target=loop, name=name, daemon=True)
             thread.start()
@@ -109,18 +117,19 @@ class DnsServer:
         for sock in (self._udp, self._tcp):
             if sock is not None:
                 sock.close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self._udp_pool, self._tcp_pool):
+            if pool is not None:
+                pool.shutdown(wait=True)
 
     # ---- serving ---------------------------------------------------------------------------
     def _serve_udp(self) -> None:
-        assert self._udp is not None and self._pool is not None
+        assert self._udp is not None and self._udp_pool is not None
         while not self._stop.is_set():
             try:
                 data, peer = self._udp.recvfrom(4096)
             except (TimeoutError, OSError):
                 continue
-            self._pool.submit(self._reply_udp, data, peer)
+            self._udp_pool.submit(self._reply_udp, data, peer)  # full: dropped, the client retries
 
     def _reply_udp(self, data: bytes, peer: tuple[str, int]) -> None:
         reply = self.resolve(data, tcp=False)
@@ -129,22 +138,23 @@ class DnsServer:
                 self._udp.sendto(reply, peer)
 
     def _serve_tcp(self) -> None:
-        assert self._tcp is not None and self._pool is not None
+        assert self._tcp is not None and self._tcp_pool is not None
         while not self._stop.is_set():
             try:
                 conn, _ = self._tcp.accept()
             except (TimeoutError, OSError):
                 continue
-            self._pool.submit(self._reply_tcp, conn)
+            if not self._tcp_pool.submit(self._reply_tcp, conn):
+                conn.close()
 
     def _reply_tcp(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(self.timeout_s)
-            with contextlib.suppress(OSError, struct.error):
-                (length,) = struct.unpack("!H", _recv_exact(conn, 2))
-                reply = self.resolve(_recv_exact(conn, length), tcp=True)
-                if reply is not None:
-                    conn.sendall(struct.pack("!H", len(reply)) + reply)
+        deadline = time.monotonic() + self.timeout_s
+        with conn, contextlib.suppress(OSError, struct.error):
+            (length,) = struct.unpack("!H", _recv_exact(conn, 2, deadline))
+            reply = self.resolve(_recv_exact(conn, length, deadline), tcp=True)
+            if reply is not None:
+                conn.settimeout(max(deadline - time.monotonic(), 0.1))
+                conn.sendall(struct.pack("!H", len(reply)) + reply)
 
     # ---- answering -------------------------------------------------------------------------
     def resolve(self, data: bytes, tcp: bool) -> bytes | None:
@@ -169,9 +179,14 @@ class DnsServer:
         return bytes(servfail(query).pack())
 
 
-def _recv_exact(conn: socket.socket, size: int) -> bytes:
+def _recv_exact(conn: socket.socket, size: int, deadline: float) -> bytes:
+    """`size` bytes, all of them before `deadline` (a client trickling bytes gets no longer)."""
     data = b""
     while len(data) < size:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise OSError("client too slow")
+        conn.settimeout(left)
         chunk = conn.recv(size - len(data))
         if not chunk:
             raise OSError("connection closed")

@@ -110,8 +110,11 @@ def follow(
     tail: int | None,
     stop: Callable[[], bool],
     poll_s: float = 0.2,
-) -> Iterator[LogLine]:
-    """Stored lines, then new ones as they come (across rotations) until ``stop()`` is true.
+    idle_s: float | None = None,
+) -> Iterator[LogLine | None]:
+    """Stored lines, then new ones as they come (across rotations) until ``stop()`` is true;
+    with ``idle_s``, None after each ``idle_s`` without a line (the endpoint's keepalive, which
+    is how it learns that its reader left).
 
     The live file is opened first and its stored lines are read through the same handle, so a
     line written while the rotated files are read is neither lost nor given twice.
@@ -120,12 +123,18 @@ def follow(
         live = tailer.read_new()
         rotated = (raw for p in log_files(path, keep) if p != path for raw in _file_lines(p))
         yield from _select(parse_records(itertools.chain(rotated, live)), since, tail)
+        quiet_since = time.monotonic()
         while True:
             lines = tailer.read_new()
             yield from parse_records(iter(lines))
-            if not lines:
-                if stop():
-                    return
+            if lines:
+                quiet_since = time.monotonic()
+            elif stop():
+                return
+            elif idle_s is not None and time.monotonic() - quiet_since >= idle_s:
+                quiet_since = time.monotonic()
+                yield None
+            else:
                 time.sleep(poll_s)
 
 

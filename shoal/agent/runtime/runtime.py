@@ -23,7 +23,7 @@ from shoal.agent.runtime import conmon, logs, overlay, procs, records
 from shoal.agent.runtime.logs import LogLine
 from shoal.agent.runtime.policy import Exit, decide
 from shoal.agent.runtime.records import Record
-from shoal.agent.sys.runc import ExecResult, Runc, RuncState
+from shoal.agent.sys.runc import EXEC_OUTPUT_MAX, ExecResult, Runc, RuncState
 from shoal.errors import ConfigError, Conflict, NotFound, ShoalError
 from shoal.model.container import ContainerSpec
 from shoal.model.status import ContainerStatus
@@ -312,25 +312,37 @@ class Runtime:
         except NotFound:
             return None
 
-    def exec(self, container_id: str, argv: Sequence[str], timeout: float = 30.0) -> ExecResult:
-        """Runs argv inside the running container: its exit code and combined output."""
+    def exec(
+        self, container_id: str, argv: Sequence[str], timeout: float = 30.0, max_output: int = EXEC_OUTPUT_MAX
+    ) -> ExecResult:
+        """Runs argv inside the running container: its exit code and combined output (capped)."""
         self._record(container_id)
-        return self.runc.exec(container_id, argv, timeout)
+        return self.runc.exec(container_id, argv, timeout, max_output)
 
     def logs(self, container_id: str, since: float | None = None, tail: int | None = None) -> Lines:
         return logs.read_lines(self.log_file(container_id), self.config.log_keep, since, tail)
 
     def follow_logs(
-        self, container_id: str, since: float | None = None, tail: int | None = None
-    ) -> Iterator[LogLine]:
-        """Stored lines, then new ones until the container has stopped."""
+        self,
+        container_id: str,
+        since: float | None = None,
+        tail: int | None = None,
+        idle_s: float | None = None,
+    ) -> Iterator[LogLine | None]:
+        """Stored lines, then new ones until the container has stopped; None after each `idle_s`
+        without a line when given (logs.follow)."""
 
         def ended() -> bool:
             state = self._state(container_id)
             return state is None or state.status == "stopped"
 
         return logs.follow(
-            self.log_file(container_id), self.config.log_keep, since=since, tail=tail, stop=ended
+            self.log_file(container_id),
+            self.config.log_keep,
+            since=since,
+            tail=tail,
+            stop=ended,
+            idle_s=idle_s,
         )
 
     # supervision -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
 import signal
 import subprocess
 import tempfile
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import NotFound, ShoalError
+
+EXEC_OUTPUT_MAX = 1 << 20  # bytes of an exec's output kept; the rest is read and dropped
 
 
 class RuncError(ShoalError):
@@ -190,24 +193,45 @@ class Runc:
             proc_stat = None
         return parse_state_file(obj, proc_stat, (directory / "exec.fifo").exists())
 
-    def exec(self, container_id: str, argv: Sequence[str], timeout: float = 30.0) -> ExecResult:
-        """Runs argv in the container; on timeout the process is killed: exit code 124."""
+    def exec(
+        self, container_id: str, argv: Sequence[str], timeout: float = 30.0, max_output: int = EXEC_OUTPUT_MAX
+    ) -> ExecResult:
+        """Runs argv in the container: its exit code and its output (stdout and stderr as they come,
+        the first `max_output` bytes of them). On timeout the process is killed: exit code 124."""
         with tempfile.TemporaryDirectory(prefix="shoal-exec-") as tmp:
             pid_file = Path(tmp) / "pid"
             cmd = self.args("exec", "--pid-file", str(pid_file), container_id, *argv)
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            deadline = time.monotonic() + timeout
+            output, finished = _read_capped(proc, deadline, max_output)
             try:
-                proc = subprocess.run(
-                    cmd,
-                    check=False,
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                    stdin=subprocess.DEVNULL,
-                )
-            except subprocess.TimeoutExpired as exc:
+                code = proc.wait(timeout=max(deadline - time.monotonic(), 0.1)) if finished else None
+            except subprocess.TimeoutExpired:
+                code = None
+            if code is None:
                 _kill_pid_file(pid_file)
-                return ExecResult(124, _text(exc.stdout) + _text(exc.stderr))
-        return ExecResult(proc.returncode, proc.stdout + proc.stderr)
+                proc.kill()
+                proc.wait()
+        return ExecResult(124 if code is None else code, output.decode(errors="replace"))
+
+
+def _read_capped(proc: subprocess.Popen[bytes], deadline: float, limit: int) -> tuple[bytes, bool]:
+    """The first `limit` bytes of the process's output (the rest read and dropped, so a chatty
+    process never blocks on a full pipe), and whether it ended before `deadline`."""
+    assert proc.stdout is not None
+    kept = bytearray()
+    with proc.stdout, selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if not selector.select(left):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                return bytes(kept), True
+            kept += chunk[: max(limit - len(kept), 0)]
+    return bytes(kept), False
 
 
 def _kill_pid_file(pid_file: Path) -> None:
@@ -223,9 +247,3 @@ def _read_fifo(fd: int, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise RuncError("runc start: the container's init never became ready")
         time.sleep(0.001)
-
-
-def _text(data: bytes | str | None) -> str:
-    if isinstance(data, bytes):
-        return data.decode(errors="replace")
-    return data or ""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
-from flask import Flask, current_app, jsonify, request
+from flask import Flask, current_app, g, has_request_context, jsonify, request
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
@@ -24,7 +24,10 @@ from shoal.control import auth
 from shoal.control.agents import AgentUnreachable
 from shoal.control.config import ServerConfig
 from shoal.control.desired import Builder
+from shoal.control.fairuse import Release, Slots, TooMany
 from shoal.control.hub import Hub
+from shoal.control.serve import NODE_LANE, lane_of
+from shoal.control.store import events
 from shoal.control.store.db import Database, DatabaseUnavailable
 from shoal.control.vault import Vault
 from shoal.errors import ConfigError, Conflict, NotFound, ShoalError
@@ -36,13 +39,27 @@ M = TypeVar("M", bound=BaseModel)
 @dataclass
 class ServerContext:
     config: ServerConfig
-    db: Database
+    people_db: Database
+    node_db: Database  # the node lane's own connections: people cannot exhaust them
     hub: Hub
     vault: Vault
     builder: Builder
     ca_fingerprint: str
     leader: threading.Event | None = None  # set while this server's controller leads
     auth_cache: dict[str, tuple[auth.Principal, float]] = field(default_factory=dict)
+    slots: Slots = field(default_factory=Slots)
+
+    @property
+    def db(self) -> Database:
+        """The pool of the lane serving the current request (people's outside a request)."""
+        if has_request_context() and lane_of(request.environ) == NODE_LANE:
+            return self.node_db
+        return self.people_db
+
+    def close(self) -> None:
+        self.hub.stop()
+        self.people_db.close()
+        self.node_db.close()
 
 
 def ctx() -> ServerContext:
@@ -68,7 +85,7 @@ def node_caller(name: str) -> auth.Principal:
 AUTH_CACHE_S = 3.0  # a removed token or node stops working within this long
 
 
-def principal() -> auth.Principal:
+def _authenticated() -> auth.Principal:
     token = auth.bearer(request.headers.get("Authorization"))
     cache = ctx().auth_cache
     hit = cache.get(token)
@@ -80,6 +97,36 @@ def principal() -> auth.Principal:
         cache.clear()
     cache[token] = (found, time.monotonic() + AUTH_CACHE_S)
     return found
+
+
+def principal() -> auth.Principal:
+    """The authenticated caller; the events this request emits name it (`events.acting`)."""
+    found = _authenticated()
+    if "acting" not in g:
+        g.acting = events.acting_as(found.label)
+    return found
+
+
+def end_acting(_exc: BaseException | None = None) -> None:
+    """teardown_request: the next request on this thread starts with no principal."""
+    token = g.pop("acting", None)
+    if token is not None:
+        events.stop_acting(token)
+
+
+def hold(who: auth.Principal) -> Release:
+    """A slot for a long request (stream, followed log, exec, long-poll), or TooMany (429)."""
+    config = ctx().config
+    if who.kind == "node":
+        return ctx().slots.take(
+            [(f"node:{who.node}", config.requests_per_node, f"requests of node {who.node}")]
+        )
+    return ctx().slots.take(
+        [
+            (f"token:{who.id}", config.streams_per_principal, f"streams of token {who.id}"),
+            ("people", config.people_streams, "streams of all people"),
+        ]
+    )
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -132,6 +179,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (Conflict, 409),
     (DatabaseUnavailable, 503),
     (AgentUnreachable, 502),
+    (TooMany, 429),
 ]
 
 

@@ -1,12 +1,19 @@
-"""Logs and exec of a service's replicas: the server relays to the agents over the overlay."""
+"""Logs and exec of a service's replicas: the server relays to the agents over the overlay.
+
+A followed log and an exec each hold one of the caller's stream slots (fairuse.py) while they run.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 from pydantic import BaseModel, Field
 
 from shoal.control.agents import AgentCalls, Replica, followed_logs, merged_logs
-from shoal.control.api.common import body, caller, ctx
+from shoal.control.api.common import body, caller, ctx, hold
+from shoal.control.fairuse import Release
+from shoal.control.serve import client_gone
 from shoal.control.store import nodes, services, tasks
 from shoal.errors import NotFound
 
@@ -34,25 +41,43 @@ def _calls() -> AgentCalls:
 
 @bp.get("/services/<name>/logs")
 def service_logs(name: str) -> Response:
-    caller("operator")
+    who = caller("operator")
     replicas = _replicas(name)
     since = request.args.get("since") or None
     tail_arg = request.args.get("tail", "200")
     tail = int(tail_arg) if tail_arg.isdigit() else 200
     if request.args.get("follow", "0") in ("1", "true"):
-        stream = (f"{line}\n" for line in followed_logs(_calls(), replicas, since, tail))
-        return Response(stream_with_context(stream), mimetype="text/plain")
+        return _follow(hold(who), replicas, since, tail)
     text = "".join(f"{line}\n" for line in merged_logs(_calls(), replicas, since, tail))
     return Response(text, mimetype="text/plain")
 
 
+def _follow(release: Release, replicas: list[Replica], since: str | None, tail: int) -> Response:
+    gone, deadline = client_gone(request.environ), ctx().config.stream_max_s
+
+    def lines() -> Iterator[str]:
+        try:
+            for line in followed_logs(_calls(), replicas, since, tail, gone=gone, deadline_s=deadline):
+                yield f"{line}\n"
+        finally:
+            release()
+
+    response = Response(stream_with_context(lines()), mimetype="text/plain")
+    response.call_on_close(release)
+    return response
+
+
 @bp.post("/services/<name>/exec")
 def service_exec(name: str) -> Response:
-    caller("operator")
-    req = body(ExecRequest)
-    replicas = _replicas(name)
-    chosen = [r for r in replicas if req.replica is None or r.replica == req.replica]
-    if not chosen:
-        raise NotFound(f"service {name} has no running replica {req.replica if req.replica else ''}".strip())
-    result = _calls().exec(min(chosen, key=lambda r: r.replica), req.cmd, req.stdin_b64)
+    release = hold(caller("operator"))
+    try:
+        req = body(ExecRequest)
+        replicas = _replicas(name)
+        chosen = [r for r in replicas if req.replica is None or r.replica == req.replica]
+        if not chosen:
+            which = req.replica if req.replica else ""
+            raise NotFound(f"service {name} has no running replica {which}".strip())
+        result = _calls().exec(min(chosen, key=lambda r: r.replica), req.cmd, req.stdin_b64)
+    finally:
+        release()
     return jsonify(exit_code=result.get("exit_code"), output=result.get("output", ""))
