@@ -180,10 +180,15 @@ class Client:
         return self._list(m.Event, "/events", since=since, limit=limit)
 
     def stream_events(self, since: int | None = None) -> Iterator[m.Event]:
-        """Events as they happen (server-sent events), after `since` (default: only new ones)."""
-        with self.transport.stream("GET", "/events/stream", params=_params(since=since)) as response:
-            for data in parse_sse(response.iter_lines()):
-                yield _read(lambda data=data: m.Event.model_validate(data))  # type: ignore[misc]
+        """Events as they happen (server-sent events), after `since` (default: only new ones).
+        The server ends a stream after a while (`stream_max_s`): it is opened again from the last
+        event received, so the caller sees one endless stream."""
+        while True:
+            with self.transport.stream("GET", "/events/stream", params=_params(since=since)) as response:
+                for data in parse_sse(response.iter_lines()):
+                    event = _read(lambda data=data: m.Event.model_validate(data))  # type: ignore[misc]
+                    since = event.id
+                    yield event
 
     # --- tokens
     def tokens(self) -> list[m.TokenInfo]:
@@ -200,8 +205,10 @@ class Client:
 
     # --- the agent's side (a node credential)
     def join(self, request: m.JoinRequest) -> m.JoinResult:
-        """Register a node with a join token; verify TLS with the CA pinned from the token first."""
-        return self._one(m.JoinResult, "POST", "/join", json=request.model_dump(mode="json"))
+        """Register a node with a join token; verify TLS with the CA pinned from the token first.
+        The token goes in the Authorization header, which the server checks before the body."""
+        headers = {"Authorization": f"Bearer {request.token}"}
+        return self._one(m.JoinResult, "POST", "/join", json=request.model_dump(mode="json"), headers=headers)
 
     def get_node_state(self, name: str, since: int = -1, wait: float = 0) -> NodeState:
         """The node's state once its version exceeds `since`, or the current one after `wait` seconds."""

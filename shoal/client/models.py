@@ -125,6 +125,7 @@ class Event(Wire):
     kind: str = ""
     subject: str = ""
     message: str = ""
+    principal: str = ""  # who made it through the API ("token <id> (<name>)", "node <name>"); "" the cluster
 
 
 class TokenInfo(Wire):

@@ -20,7 +20,7 @@ from shoal.control.api import agent, events, meta, nodes, secrets, services, tok
 from shoal.control.api.common import ServerContext, end_acting, register_errors
 from shoal.control.config import ServerConfig
 from shoal.control.desired import Builder, ServerRoute
-from shoal.control.fairuse import RequestGuard, ShoalRequest, method_label
+from shoal.control.fairuse import RequestGuard, ShoalRequest, closes_unread, method_label
 from shoal.control.hub import Hub
 from shoal.control.store.db import Database, DatabaseBusy
 from shoal.control.ui import ui_blueprint
@@ -96,6 +96,7 @@ def _after(response: Response) -> Response:
     endpoint = request.endpoint or "unknown"
     REQUESTS.labels(method_label(request.method), endpoint, str(response.status_code)).inc()
     LATENCY.labels(endpoint).observe(time.monotonic() - g.get("started", time.monotonic()))
+    closes_unread(request.environ, response.headers)
     return response
 
 

@@ -27,20 +27,24 @@ from werkzeug.exceptions import RequestTimeout
 
 from shoal.errors import ShoalError
 
-KIB, MIB = 1024, 1024 * 1024
-DEFAULT_BODY = 1 * MIB
-BODY_LIMITS = {  # path → most bytes a body may have there
-    "/api/v1/join": 64 * KIB,
-    "/login": 16 * KIB,
-    "/api/v1/deploy": 4 * MIB,  # a 1 MB Compose file as a JSON string
-    "/deploy": 4 * MIB,
-    "/api/v1/secrets": 2 * MIB,
-    "/secrets": 2 * MIB,
+MIB = 1024 * 1024
+# A body of this many bytes or more is refused (413), by Caddy from Content-Length alone before
+# proxying (front.py), and here again for a request that reached a lane some other way.
+DEFAULT_BODY = 1_000_000
+BODY_LIMITS = {  # path → the size refused there
+    "/api/v1/join": 60_000,
+    "/login": 20_000,
+    "/api/v1/deploy": 12_100_000,  # 1,000,000 characters as JSON: 12 bytes each at worst
+    "/deploy": 4_100_000,  # the form: a file of 1,000,000 characters, 4 bytes each at worst
+    "/api/v1/secrets": 12_600_000,  # 1 MiB of base64 characters, escaped as badly
+    "/secrets": 2_000_000,
 }
 MULTIPART_PATHS = {"/deploy"}  # the UI's deploy form uploads a file; no other form does
 ANONYMOUS_BODY_PATHS = {"/login"}  # bodies read before any credential is checked
 ANONYMOUS_BODIES = 8
 BODY_DEADLINE_S = 30.0
+DRAINED = 64 * 1024  # an unread rest of a body up to this is drained (Caddy has it buffered)
+INPUT = "shoal.input"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 Release = Callable[[], None]
 
@@ -91,27 +95,54 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "OTHER"
 
 
+def unread_body(environ: dict[str, Any]) -> int:
+    """Bytes of the request body the app did not read."""
+    wrapper = environ.get(INPUT)
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+    return max(length - wrapper.consumed, 0) if isinstance(wrapper, _DeadlineInput) else 0
+
+
+def closes_unread(environ: dict[str, Any], headers: Any) -> None:
+    """`Connection: close` on an answer that left much of the body unread: reading the rest at
+    the client's pace (what the server would do to keep the connection) could hold the thread."""
+    if unread_body(environ) > DRAINED:
+        headers["Connection"] = "close"
+
+
 def body_limit(path: str) -> int:
     return BODY_LIMITS.get(path.rstrip("/") or "/", DEFAULT_BODY)
 
 
-class _DeadlineInput:
-    """wsgi.input with a total deadline: a body trickled in slowly cannot hold a thread for long."""
+def too_large(limit: int) -> str:
+    return f"request body too large: it must be under {limit} bytes here"
 
-    def __init__(self, stream: IO[bytes], deadline_s: float) -> None:
+
+class _DeadlineInput:
+    """wsgi.input with a total deadline (a body trickled in slowly cannot hold a thread for long),
+    counting what was read."""
+
+    def __init__(self, stream: Any, deadline_s: float) -> None:
         self._stream, self._deadline = stream, time.monotonic() + deadline_s
+        self.consumed = 0
 
     def _check(self) -> None:
         if time.monotonic() > self._deadline:
             raise RequestTimeout(f"the request body took longer than {BODY_DEADLINE_S:g}s to arrive")
 
-    def read(self, size: int = -1) -> bytes:
-        self._check()
-        return self._stream.read(size)
+    def read(self, size: int | None = None) -> bytes:
+        self._check()  # cheroot's input reads to the end of the body only with None, not -1
+        data = bytes(self._stream.read(None if size is None or size < 0 else size))
+        self.consumed += len(data)
+        return data
 
-    def readline(self, size: int = -1) -> bytes:
+    def readline(self, size: int | None = None) -> bytes:
         self._check()
-        return self._stream.readline(size)
+        data = bytes(self._stream.readline(None if size is None or size < 0 else size))
+        self.consumed += len(data)
+        return data
 
     def __iter__(self) -> Any:
         return iter(self.readline, b"")
@@ -125,11 +156,11 @@ class RequestGuard:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
-        refusal = _refusal(environ, path, method)
+        refusal = _refusal(environ, path)
         if refusal is not None:
             return _answer(start_response, *refusal)
         if "wsgi.input" in environ:
-            environ["wsgi.input"] = _DeadlineInput(environ["wsgi.input"], BODY_DEADLINE_S)
+            environ["wsgi.input"] = environ[INPUT] = _DeadlineInput(environ["wsgi.input"], BODY_DEADLINE_S)
         if method != "POST" or path not in ANONYMOUS_BODY_PATHS:
             return self.app(environ, start_response)
         try:
@@ -143,7 +174,7 @@ class RequestGuard:
             raise
 
 
-def _refusal(environ: dict[str, Any], path: str, method: str) -> tuple[int, str] | None:
+def _refusal(environ: dict[str, Any], path: str) -> tuple[int, str] | None:
     length_text = environ.get("CONTENT_LENGTH") or ""
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     if chunked:
@@ -153,12 +184,11 @@ def _refusal(environ: dict[str, Any], path: str, method: str) -> tuple[int, str]
     except ValueError:
         return 400, "Content-Length is not a number"
     limit = body_limit(path)
-    if length > limit:
-        return 413, f"request body too large: {length} bytes, at most {limit} here"
+    if length >= limit:
+        return 413, too_large(limit)
     multipart = environ.get("CONTENT_TYPE", "").startswith("multipart/")
     if multipart and path not in MULTIPART_PATHS:
         return 415, "multipart bodies are accepted only by the deploy form"
-    del method
     return None
 
 

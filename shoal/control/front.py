@@ -35,13 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shoal.control.fairuse import BODY_LIMITS, DEFAULT_BODY, too_large
 from shoal.errors import ShoalError
 
 log = logging.getLogger(__name__)
 
 READ_HEADER_TIMEOUT = "10s"  # Go applies it to the TLS handshake as well
 IDLE_TIMEOUT = "120s"  # a kept-alive connection with no request (agents poll at most 60 s apart)
-MAX_HEADER_BYTES = 32 * 1024  # past it Go answers 431
+MAX_HEADER_BYTES = 16 * 1024  # Go answers 431 a little past it (it reads in 4 KiB steps)
+BUFFERED = 64 * 1024  # of a person's request body, read by Caddy before a lane thread is taken
 NODE_PATHS = ["/api/v1/nodes/*/state", "/api/v1/nodes/*/status"]
 NODE_CREDENTIAL = "Bearer shoal-node.*"
 PR_SET_PDEATHSIG = 1
@@ -61,9 +63,11 @@ class FrontConfig:
     run_dir: Path  # Caddy's storage and config file
 
 
-def _proxy(sock: Path) -> dict[str, Any]:
+def _proxy(sock: Path, buffered: int = 0) -> dict[str, Any]:
     return {
         "handler": "reverse_proxy",
+        "buffer_requests": buffered > 0,
+        "max_buffer_size": buffered,
         "upstreams": [{"dial": f"unix/{sock}"}],
         "flush_interval": -1,  # streams (events, logs) reach the client line by line
         "transport": {
@@ -74,8 +78,37 @@ def _proxy(sock: Path) -> dict[str, Any]:
     }
 
 
+def at_least(threshold: int) -> str:
+    """A regexp matching exactly the decimal numbers >= `threshold` (leading zeros allowed)."""
+    digits = str(threshold)
+    size = len(digits)
+    longer = f"[1-9][0-9]{{{size},}}"
+    greater = [
+        f"{digits[:i]}[{int(d) + 1}-9][0-9]{{{size - i - 1}}}" for i, d in enumerate(digits) if d != "9"
+    ]
+    return f"^0*({'|'.join([digits, *greater, longer])})$"
+
+
+def _too_large(limit: int, paths: list[str], elsewhere: bool = False) -> dict[str, Any]:
+    """A route answering 413 from Content-Length alone, at `paths` (or everywhere but them): the
+    body is never read, and the client gets the answer rather than a connection reset by a lane
+    that refused mid-upload."""
+    match: dict[str, Any] = {"header_regexp": {"Content-Length": {"pattern": at_least(limit)}}}
+    match.update({"not": [{"path": paths}]} if elsewhere else {"path": paths})
+    body = json.dumps({"error": too_large(limit)})
+    answer = {"handler": "static_response", "status_code": 413, "body": body, "close": True,
+              "headers": {"Content-Type": ["application/json"]}}  # fmt: skip
+    return {"match": [match], "handle": [answer], "terminal": True}
+
+
+def body_routes() -> list[dict[str, Any]]:
+    """413 routes: each limited path with its own limit, then the default for every other path."""
+    routes = [_too_large(limit, [path]) for path, limit in sorted(BODY_LIMITS.items())]
+    return [*routes, _too_large(DEFAULT_BODY, sorted(BODY_LIMITS), elsewhere=True)]
+
+
 def caddy_config(front: FrontConfig) -> dict[str, Any]:
-    """The whole Caddy JSON config: one HTTPS server, two routes (node lane, people lane)."""
+    """The whole Caddy JSON config: one HTTPS server; body limits, then the two lanes' routes."""
     node_route = {
         "match": [{"path": NODE_PATHS, "header": {"Authorization": [NODE_CREDENTIAL]}}],
         "handle": [_proxy(front.node_socket)],
@@ -89,7 +122,7 @@ def caddy_config(front: FrontConfig) -> dict[str, Any]:
         "protocols": ["h1", "h2"],
         "automatic_https": {"disable": True},
         "tls_connection_policies": [{"certificate_selection": {"any_tag": ["shoal-api"]}}],
-        "routes": [node_route, {"handle": [_proxy(front.people_socket)]}],
+        "routes": [*body_routes(), node_route, {"handle": [_proxy(front.people_socket, BUFFERED)]}],
     }
     certificate = {"certificate": str(front.cert), "key": str(front.key), "tags": ["shoal-api"]}
     return {

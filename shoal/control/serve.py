@@ -71,6 +71,13 @@ class _Gateway(wsgi.Gateway_10):
         env[PEER_CLOSED] = partial(peer_closed, self.req.conn.socket)
         return env
 
+    def start_response(self, status: Any, headers: Any, exc_info: Any = None) -> Any:
+        """cheroot drains an unread body before answering unless the connection is to close: the
+        app's `Connection: close` (fairuse.closes_unread) closes it."""
+        if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
+            self.req.close_connection = True
+        return super().start_response(status, headers, exc_info)
+
 
 class _LaneServer(wsgi.Server):
     shoal_lane = PEOPLE_LANE

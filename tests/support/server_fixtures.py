@@ -229,7 +229,7 @@ class FakeAgent:
         self.states: list[dict[str, object]] = []
         self._server = server
         self._stop = threading.Event()
-        with server.client() as c:
+        with server.client(server.join_token) as c:  # the join token is checked from the header
             body = {
                 "token": server.join_token,
                 "name": name,

@@ -1,4 +1,9 @@
-"""The agents' side of the API: join, the node-state long-poll, status reports (heartbeats)."""
+"""The agents' side of the API: join, the node-state long-poll, status reports (heartbeats).
+
+Join takes its token from `Authorization: Bearer shoal-join...` and checks it before reading the
+body (the body's `token`, sent by older clients, must then be the same). A node's long-poll and
+report run on the node lane (serve.py) and each holds one of the node's request slots.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,11 @@ import json
 import re
 import time
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, Field, field_validator
 
 from shoal.control import auth
-from shoal.control.api.common import body, ctx, int_arg, node_caller
+from shoal.control.api.common import body, ctx, hold, int_arg, node_caller
 from shoal.control.store import events, nodes, tasks, tokens
 from shoal.control.store.db import Conn, cluster_changed, poke_controller, retrying
 from shoal.model.addressing import overlay_ip
@@ -23,7 +28,7 @@ MAX_WAIT_S = 60
 
 
 class JoinRequest(BaseModel):
-    token: str
+    token: str = ""  # older clients send it here too; the Authorization header is what counts
     name: str
     public_key: str = Field(default="", max_length=200)
     endpoint: str | None = Field(default=None, max_length=300)
@@ -45,14 +50,30 @@ def _serveroverlay_ip(conn: Conn) -> str | None:
     return None if row is None else overlay_ip(row["subnet"])
 
 
+JOIN_REFUSED = "join token is unknown, expired, used up or revoked"
+
+
+def _join_token() -> tuple[str, str]:
+    """The join token of the Authorization header and its hash, checked before any body is read."""
+    token = auth.bearer(request.headers.get("Authorization"))
+    hashed = auth.join_secret_hash(token)
+    with ctx().db.transaction() as conn:
+        if not tokens.join_usable(conn, hashed):
+            raise auth.Unauthorized(JOIN_REFUSED)
+    return token, hashed
+
+
 @bp.post("/join")
 def join() -> Response:
+    token, hashed = _join_token()
     req = body(JoinRequest)
+    if req.token and req.token != token:
+        raise auth.Unauthorized("the join token in the body is not the one in the Authorization header")
     credential, agent_secret = auth.new_node_credential(), auth.new_secret()
     config = ctx().config
     with ctx().db.transaction() as conn:
-        if not tokens.use_join(conn, auth.join_secret_hash(req.token)):
-            raise auth.Unauthorized("join token is unknown, expired, used up or revoked")
+        if not tokens.use_join(conn, hashed):
+            raise auth.Unauthorized(JOIN_REFUSED)
         row = nodes.create(conn, config.cluster_cidr, _node_fields(req, credential, agent_secret))
         events.emit(conn, "node.joined", req.name, f"node {req.name} joined with subnet {row['subnet']}")
         poke_controller(conn)
@@ -98,11 +119,14 @@ def _wait_for_version(name: str, since: int, wait_s: int) -> None:
 
 @bp.get("/nodes/<name>/state")
 def node_state(name: str) -> Response:
-    node_caller(name)
-    since = int_arg("since", -1, low=-1)
-    _wait_for_version(name, since, int_arg("wait", 0, high=MAX_WAIT_S))
-    with ctx().db.transaction() as conn:
-        document = ctx().builder.node_state_json(conn, name)
+    release = hold(node_caller(name))
+    try:
+        since = int_arg("since", -1, low=-1)
+        _wait_for_version(name, since, int_arg("wait", 0, high=MAX_WAIT_S))
+        with ctx().db.transaction() as conn:
+            document = ctx().builder.node_state_json(conn, name)
+    finally:
+        release()
     return Response(document, mimetype="application/json")
 
 
@@ -145,10 +169,13 @@ def _record_status(conn: Conn, name: str, status: NodeStatus, repeat: bool) -> b
 
 @bp.post("/nodes/<name>/status")
 def node_status(name: str) -> Response:
-    node_caller(name)
-    status = body(NodeStatus)
-    digest = _digest(status)
-    repeat = _repeats(name, digest)
-    if retrying(ctx().db, lambda conn: _record_status(conn, name, status, repeat)):
-        _last_status[name] = (digest, time.monotonic())  # once stored: a failed store is not one
+    release = hold(node_caller(name))
+    try:
+        status = body(NodeStatus)
+        digest = _digest(status)
+        repeat = _repeats(name, digest)
+        if retrying(ctx().db, lambda conn: _record_status(conn, name, status, repeat)):
+            _last_status[name] = (digest, time.monotonic())  # once stored: a failed store is not one
+    finally:
+        release()
     return jsonify(ok=True)

@@ -34,6 +34,16 @@ def create_join(conn: Conn, token_id: str, token_hash: str, ttl_s: float, uses: 
     )
 
 
+def join_usable(conn: Conn, token_hash: str) -> bool:
+    """Whether a join token is valid now (known, unexpired, not used up, not revoked)."""
+    row = conn.execute(
+        "SELECT 1 AS ok FROM join_tokens"
+        " WHERE hash = %s AND NOT revoked AND uses_left > 0 AND expires > now()",
+        (token_hash,),
+    ).fetchone()
+    return row is not None
+
+
 def use_join(conn: Conn, token_hash: str) -> bool:
     """Spend one use of a valid join token; False when it is unknown, expired, used up or revoked."""
     row = conn.execute(

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Response, render_template, request, stream_with_context
 from markupsafe import escape
 
+from shoal.control.api.common import hold
+from shoal.control.auth import Principal
+from shoal.control.fairuse import Release
+from shoal.control.serve import client_gone
 from shoal.control.ui.blueprint import bp
 from shoal.control.ui.session import api, login_required
 
@@ -145,9 +149,15 @@ def events() -> str:
 @bp.get("/events/stream")
 @login_required
 def events_stream() -> Response:
+    """Holds one of the person's stream slots, as an API event stream does (fairuse.py)."""
+    with api() as client:
+        me = client.get("/whoami")
+    release = hold(Principal(kind="user", role=str(me.get("role", "")), id=str(me.get("id", ""))))
     since = int(request.args.get("since", 0) or 0) or _latest_event_id()
-    stream = stream_with_context(_event_lines(since))
-    return Response(stream, mimetype="text/event-stream", headers={"Cache-Control": "no-store"})
+    stream = stream_with_context(_event_lines(since, client_gone(request.environ), release))
+    response = Response(stream, mimetype="text/event-stream", headers={"Cache-Control": "no-store"})
+    response.call_on_close(release)
+    return response
 
 
 def _latest_event_id() -> int:
@@ -156,13 +166,16 @@ def _latest_event_id() -> int:
     return int(recent[-1]["id"]) if recent else 0
 
 
-def _event_lines(since: int) -> Iterator[str]:
+def _event_lines(since: int, gone: Callable[[], bool], release: Release) -> Iterator[str]:
     deadline = time.monotonic() + EVENT_STREAM_SECONDS
-    yield ": stream open\n\n"
-    while time.monotonic() < deadline:
-        with api() as client:
-            batch = client.get("/events", since=since, limit=100)
-        for event in batch:
-            since = max(since, int(event["id"]))
-            yield f"id: {event['id']}\ndata: {json.dumps(event)}\n\n"
-        time.sleep(1.0)
+    try:
+        yield ": stream open\n\n"
+        while time.monotonic() < deadline and not gone():
+            with api() as client:
+                batch = client.get("/events", since=since, limit=100)
+            for event in batch:
+                since = max(since, int(event["id"]))
+                yield f"id: {event['id']}\ndata: {json.dumps(event)}\n\n"
+            time.sleep(1.0)
+    finally:
+        release()

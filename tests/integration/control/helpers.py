@@ -23,7 +23,7 @@ def join(server: Server, name: str, **fields: Any) -> dict[str, Any]:
         "capacity": {"cpus": 4, "memory_bytes": 8 << 30},
         **fields,
     }
-    with server.client() as c:
+    with server.client(body["token"]) as c:  # the join token goes in the Authorization header
         r = c.post("/api/v1/join", json=body)
     assert r.status_code == 200, r.text
     return dict(r.json())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
+
 from tests.integration.control.helpers import join, node_client, status
-from tests.support.server_fixtures import Server
+from tests.support.server_fixtures import Server, tls
 
 
 def test_join_gives_credential_subnet_and_pins_ca(server: Server) -> None:
@@ -18,22 +20,41 @@ def test_join_gives_credential_subnet_and_pins_ca(server: Server) -> None:
     assert server.join_token.rsplit(".", 1)[1] == fingerprint(__import__("pathlib").Path(server.ca))
     with server.client() as c:
         assert c.get("/api/v1/ca").text.startswith("-----BEGIN CERTIFICATE-----")
-        again = c.post("/api/v1/join", json={"token": server.join_token, "name": "alpha"})
+    again = post_join(server, server.join_token, {"name": "alpha"})
     assert again.status_code == 409
 
 
+def post_join(server: Server, token: str, body: dict[str, object]) -> httpx.Response:
+    with server.client(token) as c:
+        return c.post("/api/v1/join", json=body)
+
+
 def test_bad_and_revoked_join_tokens_are_refused(server: Server) -> None:
+    bad = post_join(server, "shoal-join.nope.abc", {"name": "x1"})
+    assert bad.status_code == 401 and "join token" in bad.json()["error"]
     with server.client() as c:
-        bad = c.post("/api/v1/join", json={"token": "shoal-join.nope.abc", "name": "x1"})
-        assert bad.status_code == 401 and "join token" in bad.json()["error"]
         made = c.post("/api/v1/join-tokens", json={"ttl_s": 60, "uses": 1}).json()
-        ok = c.post("/api/v1/join", json={"token": made["token"], "name": "x2"})
-        assert ok.status_code == 200
-        used_up = c.post("/api/v1/join", json={"token": made["token"], "name": "x3"})
-        assert used_up.status_code == 401
+    assert post_join(server, made["token"], {"name": "x2"}).status_code == 200
+    assert post_join(server, made["token"], {"name": "x3"}).status_code == 401  # used up
+    with server.client() as c:
         made = c.post("/api/v1/join-tokens", json={"ttl_s": 60, "uses": 5}).json()
         assert c.delete(f"/api/v1/join-tokens/{made['id']}").status_code == 200
-        assert c.post("/api/v1/join", json={"token": made["token"], "name": "x4"}).status_code == 401
+    assert post_join(server, made["token"], {"name": "x4"}).status_code == 401
+
+
+def test_join_checks_the_header_token_before_the_body(server: Server) -> None:
+    """No join token in the header (the admin's, or none): 401 however the body looks; a body
+    token differing from the header's is refused."""
+    assert (
+        post_join(server, server.admin_token, {"token": server.join_token, "name": "x5"}).status_code == 401
+    )
+    with httpx.Client(base_url=server.url, verify=tls(server.ca)) as anonymous:
+        refused = anonymous.post(
+            "/api/v1/join", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+    assert refused.status_code == 401 and "Authorization" in refused.json()["error"]
+    other = post_join(server, server.join_token, {"token": "shoal-join.other.abc", "name": "x6"})
+    assert other.status_code == 401 and "not the one" in other.json()["error"]
 
 
 def test_node_credential_reads_only_its_own_state(server: Server) -> None:
