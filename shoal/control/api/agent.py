@@ -12,7 +12,7 @@ import json
 import re
 import time
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, Field, field_validator
 
 from shoal.control import auth
@@ -58,8 +58,10 @@ def _join_token() -> tuple[str, str]:
     token = auth.bearer(request.headers.get("Authorization"))
     hashed = auth.join_secret_hash(token)
     with ctx().db.transaction() as conn:
-        if not tokens.join_usable(conn, hashed):
-            raise auth.Unauthorized(JOIN_REFUSED)
+        token_id = tokens.join_usable(conn, hashed)
+    if token_id is None:
+        raise auth.Unauthorized(JOIN_REFUSED)
+    g.acting = events.acting_as(f"join token {token_id}")  # the node.joined event names it
     return token, hashed
 
 

@@ -47,6 +47,7 @@ def _read(server: ServerContext, last: int) -> tuple[list[str], int]:
 def _stream(server: ServerContext, since: int, gone: Callable[[], bool], release: Release) -> Iterator[str]:
     deadline = time.monotonic() + server.config.stream_max_s
     try:
+        yield ": stream open\n\n"  # the status and headers go out now, not with the first event
         ticket = server.hub.ticket(EVENTS_KEY)
         frames, last = _read(server, since)
         yield from frames

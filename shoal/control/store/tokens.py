@@ -34,14 +34,13 @@ def create_join(conn: Conn, token_id: str, token_hash: str, ttl_s: float, uses: 
     )
 
 
-def join_usable(conn: Conn, token_hash: str) -> bool:
-    """Whether a join token is valid now (known, unexpired, not used up, not revoked)."""
+def join_usable(conn: Conn, token_hash: str) -> str | None:
+    """The id of a join token valid now (known, unexpired, not used up, not revoked), else None."""
     row = conn.execute(
-        "SELECT 1 AS ok FROM join_tokens"
-        " WHERE hash = %s AND NOT revoked AND uses_left > 0 AND expires > now()",
+        "SELECT id FROM join_tokens WHERE hash = %s AND NOT revoked AND uses_left > 0 AND expires > now()",
         (token_hash,),
     ).fetchone()
-    return row is not None
+    return None if row is None else str(row["id"])
 
 
 def use_join(conn: Conn, token_hash: str) -> bool:

@@ -43,5 +43,21 @@ def test_trim_keeps_the_newest_events(postgres: Postgres) -> None:
     dsn = fresh_database(postgres, "n1")
     with connect(dsn) as conn:
         events.emit_many(conn, [("test.event", f"e{i}", "") for i in range(5)])
-        events.trim(conn, 2)
+        events.trim(conn, 2, keep_audit=2)
         assert [e["subject"] for e in events.latest(conn, 100)] == ["e3", "e4"]
+
+
+def test_replica_churn_cannot_push_security_events_out(postgres: Postgres) -> None:
+    """A crash-looping service makes thousands of replica events; the token event stays."""
+    dsn = fresh_database(postgres, "n1")
+    with connect(dsn) as conn:
+        token = events.acting_as("token abc (ci)")
+        events.emit(conn, "token.created", "abc", "admin token ci created")
+        events.stop_acting(token)
+        events.emit_many(conn, [("replica.exited", f"web-1-{i}", "exit 1") for i in range(3000)])
+        events.trim(conn, 1000)
+        kept = events.latest(conn, 5000)
+    assert [e["kind"] for e in kept].count("replica.exited") == 1000
+    audit = [e for e in kept if e["kind"] == "token.created"]
+    assert audit and audit[0]["principal"] == "token abc (ci)"
+    assert all(e["principal"] == "" for e in kept if e["kind"] == "replica.exited")
