@@ -21,12 +21,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from shoal.agent.bounded import BoundedPool
 from shoal.errors import NotFound, ShoalError
+from shoal.peer import peer_closed
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ EXEC_TIMEOUT_S = 60.0
 WORKERS, QUEUED = 32, 8
 SOCKET_TIMEOUT_S = 30.0  # one read or write; a followed log writes at least every keepalive
 MAX_KEEPALIVE_S = 60.0
+PEER_CLOSED = "shoal.peer_closed"
 ROUTE = re.compile(r"^/agent/v1/containers/(?P<cid>[^/]+)/(?P<action>logs|exec)$")
 METHODS = {"logs": "GET", "exec": "POST"}
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
@@ -146,7 +149,8 @@ class AgentApp:
         if method != METHODS[action]:
             return _error(405, f"use {METHODS[action]}")
         if action == "logs":
-            return logs_response(self.containers, cid, query(environ))
+            gone = environ.get(PEER_CLOSED)
+            return logs_response(self.containers, cid, query(environ), gone if callable(gone) else None)
         return exec_response(self.containers, cid, json_body(environ))
 
     def _metrics(self) -> Response:
@@ -163,7 +167,9 @@ def create_app(containers: ContainerAccess, secret: str, metrics: Callable[[], b
     return AgentApp(containers, secret, metrics)
 
 
-def logs_response(containers: ContainerAccess, cid: str, args: dict[str, str]) -> Response:
+def logs_response(
+    containers: ContainerAccess, cid: str, args: dict[str, str], gone: Callable[[], bool] | None = None
+) -> Response:
     try:
         since, tail = parse_since(args.get("since")), parse_tail(args.get("tail"))
     except ValueError as exc:
@@ -180,7 +186,16 @@ def logs_response(containers: ContainerAccess, cid: str, args: dict[str, str]) -
         return _error(400, f"bad keepalive: {exc}")
     except NotFound as exc:
         return _error(404, str(exc))
-    return Response((_line_bytes(line) for line in lines), content_type="text/plain")
+    return Response(_rendered(lines, gone), content_type="text/plain")
+
+
+def _rendered(lines: Iterable[Any], gone: Callable[[], bool] | None) -> Iterator[bytes]:
+    """The lines as the endpoint writes them; a keepalive (None) ends the stream instead when
+    its reader has gone (a quiet log would otherwise hold its thread until the next real line)."""
+    for line in lines:
+        if line is None and gone is not None and gone():
+            return
+        yield _line_bytes(line)
 
 
 def _keepalive(text: str | None) -> float | None:
@@ -238,6 +253,11 @@ class _Server(WSGIServer):
 
 class _Quiet(WSGIRequestHandler):
     timeout = SOCKET_TIMEOUT_S
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        environ[PEER_CLOSED] = partial(peer_closed, self.connection)
+        return environ
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("agent endpoint: " + format, *args)

@@ -24,7 +24,7 @@ from shoal.errors import ShoalError
 from shoal.model.addressing import overlay_ip
 
 CONNECT_TIMEOUT_S = 5.0
-KEEPALIVE_S = 5.0  # what the server asks agents for: an empty line after this long without one
+KEEPALIVE_S = 2.0  # what the server asks agents for: an empty line after this long without one
 CHECK_S = 1.0  # how soon a followed log notices its reader left
 
 

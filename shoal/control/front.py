@@ -69,7 +69,8 @@ def _proxy(sock: Path, buffered: int = 0) -> dict[str, Any]:
         "buffer_requests": buffered > 0,
         "max_buffer_size": buffered,
         "upstreams": [{"dial": f"unix/{sock}"}],
-        "flush_interval": -1,  # streams (events, logs) reach the client line by line
+        # no flush_interval: Caddy flushes responses of unknown length (our streams) at once
+        # anyway, and -1 would keep an upstream request going after its client left
         "transport": {
             "protocol": "http",
             "dial_timeout": "3s",

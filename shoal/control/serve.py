@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from flask import Flask
 
 from shoal.control.config import ServerConfig
 from shoal.control.front import Front, FrontConfig
+from shoal.peer import peer_closed
 
 log = logging.getLogger(__name__)
 LANE = "shoal.lane"
@@ -34,19 +33,6 @@ PEER_CLOSED = "shoal.peer_closed"
 NODE_LANE, PEOPLE_LANE = "node", "people"
 LISTEN_BACKLOG = 1024
 SOCKET_TIMEOUT_S = 75  # one read or write on a lane socket (a long-poll answers within 60 s)
-
-
-def peer_closed(sock: socket.socket) -> bool:
-    """Whether the other end of an idle request socket has closed it (readable with nothing)."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:
-            return False
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
-        return False
-    except (OSError, ValueError):
-        return True
 
 
 def _never_closed() -> bool:

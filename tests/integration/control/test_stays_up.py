@@ -162,10 +162,12 @@ def test_a_viewer_holding_400_streams_delays_no_heartbeat_and_no_deploy(server: 
 def raw_exchange(server: Server, head: str) -> tuple[int, str]:
     """Send only `head` (no body, whatever it announces) and read the answer."""
     host, port = address(server)
-    with socket.create_connection((host, port), timeout=10) as raw:
-        with tls(server.ca).wrap_socket(raw, server_hostname=host) as sock:
-            sock.sendall(head.encode())
-            return read_answer(sock)
+    with (
+        socket.create_connection((host, port), timeout=10) as raw,
+        tls(server.ca).wrap_socket(raw, server_hostname=host) as sock,
+    ):
+        sock.sendall(head.encode())
+        return read_answer(sock)
 
 
 @pytest.mark.parametrize("path", ["/api/v1/join", "/login", "/api/v1/nodes/x/labels"])

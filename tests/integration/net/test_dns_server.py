@@ -114,3 +114,43 @@ def test_upstream_failure_is_servfail_not_a_hang(
 def test_unbindable_address_is_a_one_line_error(ns: Path) -> None:
     with pytest.raises(DnsError, match=r"^DNS server cannot listen on 10\.9\.9\.9:0: "):
         DnsServer("10.9.9.9", 0, domain="shoal.internal", namespace=ns).start()
+
+
+def test_idle_tcp_connections_starve_neither_udp_nor_tcp(
+    ns: Path, servers: tuple[DnsServer, DnsServer, socket.socket]
+) -> None:
+    """Twenty TCP connections that never send a query: UDP answers at once; the TCP pool closes
+    what it cannot take, and a TCP client asking again is answered once the idle ones' deadline
+    (timeout_s, 0.5 s here) has cut them."""
+    server = servers[0]
+    idle = [in_netns(ns, lambda: socket.create_connection(("127.0.0.1", server.port))) for _ in range(20)]
+    try:
+        started = time.monotonic()
+        assert _addresses(_ask(ns, server.port, "web.shoal.internal")) == ["10.210.1.2", "10.210.2.2"]
+        assert time.monotonic() - started < 0.5
+        while True:
+            try:
+                over_tcp = _ask(ns, server.port, "web.shoal.internal", tcp=True)
+                break
+            except OSError:
+                assert time.monotonic() - started < 3
+                time.sleep(0.1)
+        assert _addresses(over_tcp) == ["10.210.1.2", "10.210.2.2"]
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_a_tcp_client_trickling_its_query_is_cut_at_the_deadline(
+    ns: Path, servers: tuple[DnsServer, DnsServer, socket.socket]
+) -> None:
+    server = servers[0]
+    slow = in_netns(ns, lambda: socket.create_connection(("127.0.0.1", server.port)))
+    try:
+        slow.settimeout(5)
+        started = time.monotonic()
+        slow.sendall(b"\x00")  # half of the length prefix, then nothing
+        assert slow.recv(10) == b""  # closed by the server
+        assert time.monotonic() - started < 2  # timeout_s is 0.5 in all, not per byte
+    finally:
+        slow.close()
