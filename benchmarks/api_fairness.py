@@ -87,14 +87,15 @@ def old_tree(ref: str) -> Path:
 
 
 def start_server(pg: Any, tmp: Path, tree: Path) -> Server:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    os.environ["PYTHONPATH"] = str(tree)  # init_server and Server.start run `python -m shoal`
+    """`shoal server init` and `start` of `tree`'s code: `python -m shoal` run from that tree (its
+    own directory comes first on sys.path, before the installed package)."""
+    here = Path.cwd()
+    os.chdir(tree)
     try:
         srv = init_server(pg.new_database(), tmp / tree.name, free_port(), "--grace", "5")
         srv.start()
     finally:
-        os.environ.pop("PYTHONPATH", None)
-        del env
+        os.chdir(here)
     return srv
 
 

@@ -12,6 +12,7 @@ stream whose reader left ends within a second instead of holding its thread.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -32,6 +33,7 @@ LANE = "shoal.lane"
 PEER_CLOSED = "shoal.peer_closed"
 NODE_LANE, PEOPLE_LANE = "node", "people"
 LISTEN_BACKLOG = 1024
+SOCKET_PATH_MAX = 100
 SOCKET_TIMEOUT_S = 75  # one read or write on a lane socket (a long-poll answers within 60 s)
 
 
@@ -98,7 +100,14 @@ class Serving:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def run_dir(self) -> Path:
-        return self.config.data_dir / "run" / str(self.config.listen_address()[1])
+        """Where the lanes' sockets and Caddy's files live: under the data dir, or under /run
+        when that path would be too long for a Unix socket (108 bytes)."""
+        port = str(self.config.listen_address()[1])
+        run = self.config.data_dir / "run" / port
+        if len(str(run / "people.sock")) < SOCKET_PATH_MAX:
+            return run
+        tag = hashlib.sha256(str(self.config.data_dir).encode()).hexdigest()[:12]
+        return Path("/run") / f"shoal-server-{tag}-{port}"
 
     def start_front(self) -> None:
         """Caddy first, from the main thread, before any other thread exists (see front.py)."""
