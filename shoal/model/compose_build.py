@@ -1,116 +1,124 @@
-"""From YAML text to `DeploySpec`: load, refuse unsupported keys, validate, cross-check, normalise.
+"""From a loaded Compose document to `DeploySpec`: validate every part, cross-check, apply the node
+policy, normalise — collecting every fault before raising them together.
 
-The body of `shoal.model.compose.parse_compose`. Pure.
+The body of `shoal.model.compose.parse_compose` (the server) and of the CLI's local check
+(`compose_source`), which hands in the tree it interpolated so that lines are the user's. Pure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shoal.model import compose_forms as forms
-from shoal.model.compose_convert import service_spec
-from shoal.model.compose_schema import Document, ServiceSection
+from shoal.model.compose_check import cross_check
+from shoal.model.compose_convert import Context, project_networks, project_secrets, service_spec
+from shoal.model.compose_errors import Problems, add_validation, unknown_key
+from shoal.model.compose_extends import Loader, resolve_extends
+from shoal.model.compose_policy import NodePolicy, policy_problems
+from shoal.model.compose_service import UNSUPPORTED, ServiceSection
+from shoal.model.compose_top import UNSUPPORTED_TOP, Document
 from shoal.model.compose_types import ComposeError, DeploySpec
-from shoal.model.compose_yaml import error_at, from_validation, load
-
-# Compose keys shoal knows and refuses, so the error says "not supported" rather than "unknown".
-UNSUPPORTED_TOP = {"networks", "configs", "include", "models"}
-UNSUPPORTED_SERVICE = {
-    "build", "networks", "network_mode", "depends_on", "links", "external_links", "configs",
-    "cap_add", "cap_drop", "privileged", "devices", "env_file", "container_name", "restart",
-    "extra_hosts", "dns", "dns_search", "dns_opt", "sysctls", "ulimits", "tmpfs", "logging",
-    "security_opt", "profiles", "pid", "ipc", "userns_mode", "cgroup_parent", "shm_size",
-    "mem_limit", "cpus", "cpu_shares", "pids_limit", "init", "expose", "stdin_open", "tty",
-    "platform", "domainname", "mac_address", "read_only", "stop_signal",
-    "volumes_from", "extends", "scale", "develop", "labels_file", "annotations", "group_add",
-    "oom_score_adj", "runtime", "isolation", "storage_opt", "healthcheck_start_interval",
-}  # fmt: skip
+from shoal.model.compose_yaml import load
 
 
-def build_deploy(text: str, project: str) -> DeploySpec:
-    root = load(text)
+def build_deploy(
+    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: NodePolicy | None = None
+) -> DeploySpec:
+    """Parse YAML text (what the server receives) into a DeploySpec; ComposeError lists every fault."""
+    return build_from_tree(load(text), project, files or {}, policy)
+
+
+def build_from_tree(
+    root: Any,
+    project: str,
+    files: Mapping[str, bytes],
+    policy: NodePolicy | None = None,
+    load_other: Loader | None = None,
+) -> DeploySpec:
+    """`files`: the content of each relative path the document names (configs, secrets, binds of a
+    file), as the CLI read them."""
     if not isinstance(root, dict):
         raise ComposeError("the deploy file must be a YAML mapping with a services: key")
-    data = _without_extensions(root)
-    try:
-        doc = Document.model_validate(data)
-    except ValidationError as bad:
-        raise from_validation(root, bad) from None
-    name = _project_name(project or doc.name or "")
-    _cross_check(root, doc)
-    secret_names = {k: (s.name or k) for k, s in doc.secrets.items()}
-    services = {n: service_spec(n, s, secret_names) for n, s in doc.services.items()}
-    return DeploySpec(
-        project=name,
-        services=services,
-        volumes=sorted(doc.volumes),
-        secrets=sorted({r.source for s in services.values() for r in s.secrets}),
-    )
+    problems = Problems(root)
+    resolve_extends(root, problems.add, load_other)
+    doc, services = _validate(root, problems)
+    name = _project_name(project or (doc.name if doc else None) or "", problems)
+    if doc is not None:
+        cross_check(problems, doc, services, files)
+        policy_problems(problems, services, policy or NodePolicy())
+    problems.raise_all()
+    assert doc is not None
+    return _spec(doc, services, Context(project=name, doc=doc, files=files))
 
 
-def _without_extensions(root: dict[str, Any]) -> dict[str, Any]:
-    """Drop `x-*` keys (Compose extensions) except a service's `x-shoal`, and a service's empty
-    sections; refuse known-unsupported keys."""
-    for key in root:
+def _validate(root: dict[str, Any], problems: Problems) -> tuple[Document | None, dict[str, ServiceSection]]:
+    top = {k: v for k, v in root.items() if not str(k).startswith("x-")}
+    for key in list(top):
         if key in UNSUPPORTED_TOP:
-            raise error_at(root, [key], "not supported by shoal")
-    data = {k: v for k, v in root.items() if not str(k).startswith("x-")}
-    services = data.get("services")
-    if isinstance(services, dict):
-        data["services"] = {n: _service_keys(root, n, s) for n, s in services.items()}
-    return data
+            problems.add([key], f"not supported by shoal: {UNSUPPORTED_TOP[key]}")
+            del top[key]
+    raw_services = top.get("services")
+    top["services"] = {}
+    doc = _model(Document, top, problems, [], {})
+    if raw_services is None:
+        problems.add(["services"], "required key missing")
+        return doc, {}
+    if not isinstance(raw_services, dict):
+        problems.add(["services"], "must be a mapping")
+        return doc, {}
+    if not raw_services:
+        problems.add(["services"], "no services defined")
+    services = {}
+    for name, body in raw_services.items():
+        found = _model(ServiceSection, _service_keys(body), problems, ["services", name], UNSUPPORTED)
+        if found is not None:
+            services[str(name)] = found
+    return doc, services
 
 
-def _service_keys(root: dict[str, Any], name: str, body: Any) -> Any:
+def _model(
+    model: type[Any], data: Any, problems: Problems, base: list[int | str], refused: dict[str, str]
+) -> Any:
+    try:
+        found: BaseModel = model.model_validate(data)
+    except ValidationError as bad:
+        add_validation(problems, bad, model, base, refused)
+        return None
+    return found
+
+
+def _service_keys(body: Any) -> Any:
+    """Drop `x-*` keys but `x-shoal`, and read an empty section (`deploy:` alone) as absent."""
     if not isinstance(body, dict):
         return body
-    for key in body:
-        if key in UNSUPPORTED_SERVICE:
-            raise error_at(root, ["services", name, key], "not supported by shoal (see docs/compose.md)")
-    # an empty section (`deploy:` with nothing under it) is null in YAML: read it as absent
     return {
         k: v for k, v in body.items() if v is not None and (k == "x-shoal" or not str(k).startswith("x-"))
     }
 
 
-def _project_name(name: str) -> str:
+def _project_name(name: str, problems: Problems) -> str:
     if not name:
-        raise ComposeError("no project name: pass one (--project) or set name: in the file")
-    if not forms.dns_label(name.replace("_", "-")):
-        raise ComposeError(f'invalid project name "{name}" (lowercase letters, digits, "-", "_")')
+        problems.note("no project name: pass one (--project) or set name: in the file")
+    elif not forms.dns_label(name.replace("_", "-")):
+        problems.note(f'invalid project name "{name}" (lowercase letters, digits, "-", "_")')
     return name
 
 
-def _cross_check(root: dict[str, Any], doc: Document) -> None:
-    if not doc.services:
-        raise error_at(root, ["services"], "no services defined")
-    for key, secret in doc.secrets.items():
-        if not secret.external:
-            raise error_at(
-                root, ["secrets", key], f"only external secrets are supported (shoal secret create {key})"
-            )
-    for name, service in doc.services.items():
-        if not forms.dns_label(name):
-            raise error_at(
-                root, ["services", name], f'service name "{name}" must be a DNS label (a-z, 0-9, "-")'
-            )
-        _check_references(root, doc, name, service)
+def _spec(doc: Document, services: dict[str, ServiceSection], ctx: Context) -> DeploySpec:
+    specs = {n: service_spec(n, s, ctx) for n, s in services.items()}
+    return DeploySpec(
+        project=ctx.project,
+        services=specs,
+        volumes=sorted(doc.volumes),
+        secrets=sorted({r.source for s in specs.values() for r in s.secrets}),
+        networks=project_networks(ctx),
+        project_secrets=project_secrets(ctx),
+    )
 
 
-def _check_references(root: dict[str, Any], doc: Document, name: str, service: ServiceSection) -> None:
-    for index, vol in enumerate(service.volumes):
-        if vol.type == "volume" and vol.source not in doc.volumes:
-            raise error_at(
-                root,
-                ["services", name, "volumes", index],
-                f'volume "{vol.source}" is not declared under the top-level volumes:',
-            )
-    for index, ref in enumerate(service.secrets):
-        if ref.source not in doc.secrets:
-            raise error_at(
-                root,
-                ["services", name, "secrets", index],
-                f'secret "{ref.source}" is not declared under the top-level secrets:',
-            )
+def refuse_unknown(model: type[BaseModel], key: str) -> str:
+    """The message for an unknown top-level key (exported for the CLI's own checks)."""
+    return unknown_key([key], model, UNSUPPORTED_TOP)

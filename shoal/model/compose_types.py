@@ -11,11 +11,17 @@ from typing import Literal
 from pydantic import Field
 
 from shoal.model.base import Wire
-from shoal.model.container import HealthCheck, Mount, PullPolicy
+from shoal.model.container import HealthCheck, Mount, PullPolicy, Security, Ulimit
+
+__all__ = ["ComposeError", "Security", "Ulimit"]
 
 
 class ComposeError(ValueError):
-    """A deploy file that cannot be used; the message is one line: `key.path: what (line N)`."""
+    """A deploy file that cannot be used: one line per fault, each `key.path: what (line N)`."""
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        self.errors = errors or [message]
+        super().__init__("\n".join(self.errors) if errors else message)
 
 
 class PortSpec(Wire):
@@ -23,6 +29,43 @@ class PortSpec(Wire):
     published: int | None = None  # the node port; None: not published (the overlay still reaches it)
     host_ip: str = ""  # bind the published port to this node address only; "" = every address
     protocol: Literal["tcp", "udp"] = "tcp"
+    name: str | None = None
+    app_protocol: str | None = None
+
+
+DependencyCondition = Literal["service_started", "service_healthy", "service_completed_successfully"]
+
+
+class Dependency(Wire):
+    """`depends_on`: start (and, on a deploy, wait for) `service` first."""
+
+    service: str
+    condition: DependencyCondition = "service_started"
+    required: bool = True
+
+
+class NetworkAttachment(Wire):
+    """A service on one Compose network, with the extra names it answers to there."""
+
+    network: str  # the network's key (see network_key)
+    aliases: list[str] = Field(default_factory=list)
+
+
+class NetworkSpec(Wire):
+    key: str  # "<project>/<name>", or "/<name>" for an external network (shared across projects)
+    name: str  # the key in the file
+    internal: bool = False  # members reach the cluster only
+
+
+def network_key(project: str, name: str, external: bool) -> str:
+    return f"/{name}" if external else f"{project}/{name}"
+
+
+class LogRotation(Wire):
+    """`logging: {driver: json-file|local, options: {max-size, max-file}}`."""
+
+    max_bytes: int | None = None  # rotate a container's log past this size
+    max_files: int = 1  # files kept, the live one included
 
 
 class SecretRef(Wire):
@@ -70,6 +113,7 @@ class ServiceSpec(Wire):
     """One Compose service, validated and normalised; what a revision of a service is made from."""
 
     name: str
+    project: str = ""
     image: str
     command: list[str] | None = None
     entrypoint: list[str] | None = None
@@ -93,6 +137,24 @@ class ServiceSpec(Wire):
     pull_policy: PullPolicy | None = None
     labels: dict[str, str] = Field(default_factory=dict)  # service labels and deploy.labels
     ingress: IngressSpec | None = None
+    depends_on: list[Dependency] = Field(default_factory=list)
+    networks: list[NetworkAttachment] = Field(default_factory=list)
+    container_name: str | None = None  # one more DNS name on every network of the service
+    expose: list[str] = Field(default_factory=list)  # informational, as in Compose ("80/tcp")
+    restart_name: Literal["no", "always", "on-failure", "unless-stopped"] = "always"
+    read_only: bool = False
+    init: bool = False
+    stop_signal: str | None = None
+    ulimits: list[Ulimit] = Field(default_factory=list)
+    extra_hosts: dict[str, str] = Field(default_factory=dict)
+    dns: list[str] = Field(default_factory=list)  # upstream servers for the container's other names
+    dns_search: list[str] = Field(default_factory=list)
+    tty: bool = False
+    stdin_open: bool = False
+    log: LogRotation = Field(default_factory=LogRotation)
+    shm_size_bytes: int | None = None
+    image_healthcheck: bool = True  # no healthcheck in the file: use the image's HEALTHCHECK
+    security: Security = Field(default_factory=Security)
 
     @property
     def volume_names(self) -> list[str]:
@@ -100,8 +162,17 @@ class ServiceSpec(Wire):
         return sorted({m.source for m in self.mounts if m.kind == "volume"})
 
 
+class ProjectSecret(Wire):
+    """A secret with `file:`: the CLI sent its content; stored as the project's `<project>_<key>`."""
+
+    name: str
+    value_b64: str
+
+
 class DeploySpec(Wire):
     project: str
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     volumes: list[str] = Field(default_factory=list)  # top-level named volumes
     secrets: list[str] = Field(default_factory=list)  # shoal secret names the services use
+    networks: list[NetworkSpec] = Field(default_factory=list)
+    project_secrets: list[ProjectSecret] = Field(default_factory=list)

@@ -50,6 +50,22 @@ def to_container_spec(service: ServiceSpec, replica: int, generation: int) -> Co
         stop_grace_s=service.stop_grace_period_s,
         pull_policy=service.pull_policy,
         labels=dict(service.labels),
+        project=service.project,
+        networks=[n.network for n in service.networks],
+        read_only=service.read_only,
+        init=service.init,
+        stop_signal=service.stop_signal,
+        ulimits=[u.model_copy() for u in service.ulimits],
+        extra_hosts=dict(service.extra_hosts),
+        dns=list(service.dns),
+        dns_search=list(service.dns_search),
+        tty=service.tty,
+        stdin_open=service.stdin_open,
+        log_max_bytes=service.log.max_bytes,
+        log_max_files=service.log.max_files,
+        shm_size_bytes=service.shm_size_bytes,
+        image_healthcheck=service.image_healthcheck,
+        security=service.security.model_copy(deep=True),
     )
 
 
@@ -73,7 +89,8 @@ def _resources(service: ServiceSpec) -> Resources:
 
 def _restart(service: ServiceSpec) -> RestartPolicy:
     p = service.restart_policy
-    policy = RestartPolicy(name=_RESTART_NAMES[p.condition], max_retries=p.max_attempts, delay_s=p.delay_s)
+    name = "unless-stopped" if service.restart_name == "unless-stopped" else _RESTART_NAMES[p.condition]
+    policy = RestartPolicy(name=name, max_retries=p.max_attempts, delay_s=p.delay_s)
     if p.window_s > 0:
         policy.window_s = p.window_s
     return policy

@@ -26,7 +26,7 @@ def test_compose_error_is_a_value_error() -> None:
 SERVICE_ERRORS = [
     (
         "    deploy:\n      replicass: 2\n",
-        "services.web.deploy.replicass: unknown key (line 5)",
+        "services.web.deploy.replicass: unknown key; did you mean `replicas`? (line 5)",
     ),
     (
         "    ports:\n      - 8080:80\n      - '80:abc'\n",
@@ -45,8 +45,8 @@ SERVICE_ERRORS = [
         "services.web.ports[0].published: input should be less than or equal to 65535 (line 4)",
     ),
     (
-        "    ports:\n      - target: 80\n        name: web\n",
-        "services.web.ports[0].name: unknown key (line 6)",
+        "    ports:\n      - target: 80\n        nam: web\n",
+        "services.web.ports[0].nam: unknown key; did you mean `name`? (line 6)",
     ),
     (
         "    stop_grace_period: 10\n",
@@ -62,8 +62,8 @@ SERVICE_ERRORS = [
         "a command (line 5)",
     ),
     (
-        "    healthcheck:\n      interval: 1s\n",
-        "services.web.healthcheck: test is required (or disable: true) (line 4)",
+        "    healthcheck:\n      interval: 1s\n      retries: -1\n",
+        "services.web.healthcheck.retries: input should be greater than or equal to 0 (line 6)",
     ),
     (
         "    deploy:\n      resources:\n        limits:\n          memory: 12zz\n",
@@ -149,7 +149,8 @@ SERVICE_ERRORS = [
     ),
     (
         "    volumes: ['./src:/src']\n",
-        'services.web.volumes[0]: bind source "./src" must be an absolute path on the node (line 4)',
+        'services.web.volumes[0]: "./src" is not a file the CLI could send: a directory cannot be bound '
+        "from your machine (use a named volume; single files become configs) (line 4)",
     ),
     (
         "    volumes: ['data:/x:rx']\n",
@@ -174,11 +175,11 @@ SERVICE_ERRORS = [
     ),
     (
         "    build: .\n",
-        "services.web.build: not supported by shoal (see docs/compose.md) (line 4)",
+        "services.web.build: not supported by shoal: build the image and push it to a registry the nodes can pull from; set image: (line 4)",
     ),
     (
         "    networks: [front]\n",
-        "services.web.networks: not supported by shoal (see docs/compose.md) (line 4)",
+        'services.web.networks: network "front" is not declared under the top-level networks: (line 4)',
     ),
     (
         "    pull_policy: sometimes\n",
@@ -186,7 +187,7 @@ SERVICE_ERRORS = [
     ),
     (
         "    imagee: x\n",
-        "services.web.imagee: unknown key (line 4)",
+        "services.web.imagee: unknown key; did you mean `image`? (line 4)",
     ),
     (
         "    x-shoal:\n      ingress: {host: a.example}\n",
@@ -198,7 +199,7 @@ SERVICE_ERRORS = [
     ),
     (
         "    x-shoal:\n      egress: {}\n",
-        "services.web.x-shoal.egress: unknown key (line 5)",
+        "services.web.x-shoal.egress: unknown key; did you mean `ingress`? (line 5)",
     ),
 ]
 
@@ -225,14 +226,13 @@ def test_service_name_must_be_a_dns_label() -> None:
 
 
 def test_top_level_errors() -> None:
-    assert error_of(HEAD + "networks: {}\n") == "networks: not supported by shoal (line 4)"
-    assert error_of(HEAD + "servicez: {}\n") == "servicez: unknown key (line 4)"
-    assert (
-        error_of(HEAD + "volumes:\n  data:\n    driver: nfs\n") == "volumes.data.driver: unknown key (line 6)"
+    assert error_of(HEAD + "include: [a.yaml]\n").startswith("include: not supported by shoal: ")
+    assert error_of(HEAD + "servicez: {}\n") == "servicez: unknown key; did you mean `services`? (line 4)"
+    assert error_of(HEAD + "volumes:\n  data:\n    driver: nfs\n") == (
+        'volumes.data.driver: driver "nfs" is not supported (only local) (line 6)'
     )
-    assert (
-        error_of(HEAD + "secrets:\n  s:\n    file: ./s.txt\n")
-        == "secrets.s: only external secrets are supported (shoal secret create s) (line 5)"
+    assert error_of(HEAD + "secrets:\n  s:\n    file: ./s.txt\n") == (
+        'secrets.s.file: "./s.txt" was not sent (deploy with the shoal CLI) (line 6)'
     )
     assert error_of("services: {}\n") == "services: no services defined (line 1)"
     assert error_of("services:\n  web:\n") == "services.web: must be a mapping (line 2)"
