@@ -117,11 +117,28 @@ class Client:
         self._ok("DELETE", f"/nodes/{_seg(name)}")
 
     # --- deploy, services, tasks
-    def deploy(self, compose: str, project: str | None = None, dry_run: bool = False) -> DeployResult:
-        """Send a Compose file; with dry_run the server only validates it and stores nothing."""
+    def deploy(
+        self,
+        compose: str,
+        project: str | None = None,
+        dry_run: bool = False,
+        *,
+        prune: bool = False,
+        files: dict[str, bytes] | None = None,
+        keep: Sequence[str] = (),
+    ) -> DeployResult:
+        """Send a Compose file (interpolated) and the files it names; with dry_run the server says
+        what would change and stores nothing; with prune it removes the project's services the
+        file no longer has (`keep`: those left out by profiles, never pruned)."""
         body: dict[str, Any] = _params(compose=compose, project=project)
         if dry_run:
             body["dry_run"] = True
+        if prune:
+            body["prune"] = True
+        if files:
+            body["files"] = {k: base64.b64encode(v).decode() for k, v in files.items()}
+        if keep:
+            body["keep"] = list(keep)
         answer = self.transport.call_json("POST", "/deploy", json=body)
         return parse_deploy_result(answer)  # no pydantic: see client.receipt
 

@@ -6,6 +6,7 @@ stored `RevisionSpec`s and starts rollouts (the controller drives them); also re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from shoal.control.controller import place
@@ -13,7 +14,7 @@ from shoal.control.revision import IngressSpec, RevisionSpec, UpdateSpec
 from shoal.control.store import events, services
 from shoal.control.store.db import Conn, Row, lock_planning, notify_all_nodes, poke_controller
 from shoal.errors import ConfigError, Conflict
-from shoal.model.compose import ComposeError, ServiceSpec, UpdatePolicy, parse_compose
+from shoal.model.compose import ComposeError, DeploySpec, ServiceSpec, UpdatePolicy, parse_compose
 from shoal.model.specs import diff_specs, to_container_spec
 
 RESTART_LABEL = "shoal.restart"
@@ -84,13 +85,21 @@ def rollback(conn: Conn, name: str) -> int:
     return current - 1
 
 
-def revision_specs(text: str, project: str) -> dict[str, RevisionSpec]:
-    """Parse and strictly validate a Compose document into one RevisionSpec per service."""
+def parse(text: str, project: str, files: Mapping[str, bytes] | None = None) -> DeploySpec:
+    """Parse and strictly validate a Compose document (every fault, one a line)."""
     try:
-        spec = parse_compose(text, project)
+        return parse_compose(text, project, files)
     except ComposeError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def revisions_of(spec: DeploySpec) -> dict[str, RevisionSpec]:
     return {name: revision_from(svc) for name, svc in spec.services.items()}
+
+
+def revision_specs(text: str, project: str) -> dict[str, RevisionSpec]:
+    """Parse and strictly validate a Compose document into one RevisionSpec per service."""
+    return revisions_of(parse(text, project))
 
 
 def _update(policy: UpdatePolicy) -> UpdateSpec:

@@ -14,8 +14,9 @@ from pydantic import BaseModel
 from shoal.control.api.agent import JoinRequest
 from shoal.control.api.nodes import LabelsRequest
 from shoal.control.api.secrets import SecretRequest
-from shoal.control.api.services import DeployRequest, ScaleRequest
+from shoal.control.api.services import ScaleRequest
 from shoal.control.api.tokens import JoinTokenRequest, TokenRequest
+from shoal.model.deploy_wire import DeployRequest
 from shoal.model.state import NodeState
 from shoal.model.status import NodeStatus
 

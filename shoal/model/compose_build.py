@@ -31,23 +31,24 @@ def build_deploy(
     return build_from_tree(load(text), project, files or {}, policy)
 
 
-def build_from_tree(
+def build_from_tree(  # noqa: PLR0917
     root: Any,
     project: str,
     files: Mapping[str, bytes],
     policy: NodePolicy | None = None,
     load_other: Loader | None = None,
+    problems: Problems | None = None,
 ) -> DeploySpec:
     """`files`: the content of each relative path the document names (configs, secrets, binds of a
-    file), as the CLI read them."""
+    file), as the CLI read them; `problems`: faults found before (interpolation), raised with these."""
     if not isinstance(root, dict):
         raise ComposeError("the deploy file must be a YAML mapping with a services: key")
-    problems = Problems(root)
+    problems = problems if problems is not None else Problems(root)
     resolve_extends(root, problems.add, load_other)
     doc, services = _validate(root, problems)
     name = _project_name(project or (doc.name if doc else None) or "", problems)
     if doc is not None:
-        cross_check(problems, doc, services, files)
+        cross_check(problems, doc, services, files, _names(root))
         policy_problems(problems, services, policy or NodePolicy())
     problems.raise_all()
     assert doc is not None
@@ -79,6 +80,11 @@ def _validate(root: dict[str, Any], problems: Problems) -> tuple[Document | None
     return doc, services
 
 
+def _names(root: dict[str, Any]) -> set[str]:
+    services = root.get("services")
+    return {str(n) for n in services} if isinstance(services, dict) else set()
+
+
 def _model(
     model: type[Any], data: Any, problems: Problems, base: list[int | str], refused: dict[str, str]
 ) -> Any:
@@ -94,6 +100,8 @@ def _service_keys(body: Any) -> Any:
     """Drop `x-*` keys but `x-shoal`, and read an empty section (`deploy:` alone) as absent."""
     if not isinstance(body, dict):
         return body
+    if "build" in body and "image" not in body:
+        body = {**body, "image": "(build)"}  # one error for the service: build is not supported
     return {
         k: v for k, v in body.items() if v is not None and (k == "x-shoal" or not str(k).startswith("x-"))
     }

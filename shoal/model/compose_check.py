@@ -14,6 +14,7 @@ from shoal.model.compose_errors import Problems
 from shoal.model.compose_service import ServiceSection
 from shoal.model.compose_top import Document, TopConfig
 
+SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 NETWORK_DRIVERS = (None, "bridge", "overlay", "default")
 LOG_DRIVERS = (None, "json-file", "local")
 LOG_OPTIONS = {"max-size", "max-file"}
@@ -25,17 +26,22 @@ ULIMITS = {
 
 
 def cross_check(
-    problems: Problems, doc: Document, services: dict[str, ServiceSection], files: Mapping[str, bytes]
+    problems: Problems,
+    doc: Document,
+    services: dict[str, ServiceSection],
+    files: Mapping[str, bytes],
+    names: set[str],
 ) -> None:
+    """`names`: every service of the file, also those whose own section has faults."""
     _top_level(problems, doc, files)
     for name, service in services.items():
         here: list[int | str] = ["services", name]
-        if not forms.dns_label(name):
-            problems.add(here, f'service name "{name}" must be a DNS label (a-z, 0-9, "-")')
+        if not SERVICE_NAME.fullmatch(name):
+            problems.add(here, f'service name "{name}" must be lowercase letters, digits, "-" and "_"')
         _references(problems, doc, here, service, files)
         _runtime(problems, here, service)
         _networking(problems, doc, here, service)
-    _dependencies(problems, services)
+    _dependencies(problems, services, names)
     _container_names(problems, services)
 
 
@@ -72,7 +78,11 @@ def _volumes_and_secrets(problems: Problems, doc: Document, files: Mapping[str, 
             problems.add(["secrets", key, "environment"], "not supported by shoal: use file: or external:")
         elif not secret.external and secret.file is None:
             problems.add(["secrets", key], "needs file: or external: true")
-        elif secret.file is not None and secret.file not in files:
+        elif (
+            secret.file is not None
+            and secret.file not in files
+            and not problems.has(["secrets", key, "file"])
+        ):
             problems.add(
                 ["secrets", key, "file"], f'"{secret.file}" was not sent (deploy with the shoal CLI)'
             )
@@ -83,7 +93,7 @@ def _volumes_and_secrets(problems: Problems, doc: Document, files: Mapping[str, 
 def _config(problems: Problems, key: str, config: TopConfig, files: Mapping[str, bytes]) -> None:
     if config.external or config.template_driver or config.environment is not None:
         problems.add(["configs", key], "only file: and content: configs are supported")
-    elif config.file is not None and config.file not in files:
+    elif config.file is not None and config.file not in files and not problems.has(["configs", key, "file"]):
         problems.add(["configs", key, "file"], _not_sent(config.file))
     elif config.file is None and config.content is None:
         problems.add(["configs", key], "needs file: or content:")
@@ -98,11 +108,12 @@ def _references(
                 [*here, "volumes", index],
                 f'volume "{vol.source}" is not declared under the top-level volumes:',
             )
-        if vol.type == "bind" and forms.local_path(vol.source) and vol.source not in files:
+        local = vol.type == "bind" and forms.local_path(vol.source)
+        if local and vol.source not in files and not problems.has([*here, "volumes", index]):
             problems.add(
                 [*here, "volumes", index],
-                f'"{vol.source}" is not a file the CLI could send: a directory cannot be bound from your '
-                "machine (use a named volume; single files become configs)",
+                f'"{vol.source}" was not sent: only a file can be bound from your machine (deploy with '
+                "the shoal CLI; use a named volume for a directory)",
             )
     for index, ref in enumerate(s.secrets):
         if ref.source not in doc.secrets:
@@ -170,12 +181,12 @@ def _networking(problems: Problems, doc: Document, here: list[int | str], s: Ser
             problems.add([*here, "networks", net, "link_local_ips"], "not supported by shoal")
 
 
-def _dependencies(problems: Problems, services: dict[str, ServiceSection]) -> None:
+def _dependencies(problems: Problems, services: dict[str, ServiceSection], names: set[str]) -> None:
     for name, s in services.items():
         for dep, how in s.depends_on.items():
             if dep == name:
                 problems.add(["services", name, "depends_on", dep], "a service cannot depend on itself")
-            elif dep not in services and how.required:
+            elif dep not in names and how.required:
                 problems.add(["services", name, "depends_on", dep], f'service "{dep}" is not in this file')
     cycle = _cycle({n: [d for d in s.depends_on if d in services and d != n] for n, s in services.items()})
     if cycle:

@@ -42,6 +42,11 @@ class Problems:
         prefix = f"{render_path(path)}: " if path else ""
         self.found.setdefault(f"{prefix}{message}{where}", line or 0)
 
+    def has(self, loc: Loc) -> bool:
+        """Whether a fault was already found at this key path (a more precise one, say)."""
+        prefix = render_path(locate(self.root, loc)[0]) + ": "
+        return any(text.startswith(prefix) for text in self.found)
+
     def note(self, message: str) -> None:
         """A fault of the whole document (no key to point at)."""
         self.found.setdefault(message, 0)

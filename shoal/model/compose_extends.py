@@ -62,7 +62,10 @@ def _base(services: dict[str, Any], ref: Any, load: Loader | None, chain: list[s
         return copy.deepcopy(dict(found)) if isinstance(found, dict) else {}
     if load is None:
         raise ExtendsError("extends from another file must be read by the shoal CLI")
-    other = load(file)
+    try:
+        other = load(file)
+    except ValueError as bad:  # not found, not YAML (ComposeError is a ValueError)
+        raise ExtendsError(str(bad).splitlines()[0]) from None
     others = other.get("services") if isinstance(other, dict) else None
     if not isinstance(others, dict) or target not in others:
         raise ExtendsError(f'service "{target}" is not in {file}')

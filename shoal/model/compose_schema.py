@@ -78,6 +78,8 @@ class VolumeLong(Strict):
             raise ValueError(f'target "{self.target}" must be an absolute path')
         if self.type == "bind" and not self.source.startswith(("/", ".", "~")):
             raise ValueError(f'bind source "{self.source}" must be a path (/abs, ./file)')
+        if self.type == "volume" and not self.source:
+            raise ValueError("the volume's source is empty (an unset variable?)")
         if self.type == "volume" and not forms.resource_name(self.source):
             raise ValueError(f'volume "{self.source}" needs a name (NAME:/path)')
         if self.type == "tmpfs" and self.source:
@@ -90,6 +92,9 @@ class VolumeLong(Strict):
 class SecretLong(Strict):
     source: str
     target: str | None = None
+    uid: Text | None = None
+    gid: Text | None = None
+    mode: int | None = None  # the file's mode in the container (0444 unless written)
 
 
 class Healthcheck(Strict):

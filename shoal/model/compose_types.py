@@ -71,6 +71,7 @@ class LogRotation(Wire):
 class SecretRef(Wire):
     source: str  # the shoal secret's name (`shoal secret create NAME`)
     target: str  # absolute path in the container, /run/secrets/<name> by default
+    mode: int | None = None
 
 
 class ResourceSpec(Wire):

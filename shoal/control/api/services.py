@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -11,15 +13,10 @@ from shoal.control import deploy
 from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.store import events, services, tasks
 from shoal.control.store.db import Conn, Row, notify_all_nodes, notify_nodes, poke_controller, retrying
-from shoal.errors import Conflict
+from shoal.errors import ConfigError, Conflict
+from shoal.model.deploy_wire import DeployRequest
 
 bp = Blueprint("services", __name__, url_prefix="/api/v1")
-
-
-class DeployRequest(BaseModel):
-    compose: str = Field(max_length=1_000_000)
-    project: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    dry_run: bool = False  # validate only: nothing is stored
 
 
 class ScaleRequest(BaseModel):
@@ -59,12 +56,20 @@ def service_view(row: Row, spec: dict[str, Any], counts: dict[str, int]) -> dict
 def deploy_compose() -> Response:
     caller("operator")
     req = body(DeployRequest)
-    specs = deploy.revision_specs(req.compose, req.project)
+    parsed = deploy.parse(req.compose, req.project, _files(req.files))
+    specs = deploy.revisions_of(parsed)
     if req.dry_run:
         checked = [{"name": name, "revision": None} for name in sorted(specs)]
-        return jsonify(project=req.project, services=checked, dry_run=True)
-    result = retrying(ctx().db, lambda conn: deploy.store(conn, req.project, specs))
-    return jsonify(project=req.project, services=result)
+        return jsonify(project=parsed.project, services=checked, dry_run=True)
+    result = retrying(ctx().db, lambda conn: deploy.store(conn, parsed.project, specs))
+    return jsonify(project=parsed.project, services=result)
+
+
+def _files(encoded: dict[str, str]) -> dict[str, bytes]:
+    try:
+        return {path: base64.b64decode(value, validate=True) for path, value in encoded.items()}
+    except (ValueError, binascii.Error) as exc:
+        raise ConfigError(f"files: not base64 ({exc})") from None
 
 
 @bp.get("/services")

@@ -149,8 +149,8 @@ SERVICE_ERRORS = [
     ),
     (
         "    volumes: ['./src:/src']\n",
-        'services.web.volumes[0]: "./src" is not a file the CLI could send: a directory cannot be bound '
-        "from your machine (use a named volume; single files become configs) (line 4)",
+        'services.web.volumes[0]: "./src" was not sent: only a file can be bound from your machine '
+        "(deploy with the shoal CLI; use a named volume for a directory) (line 4)",
     ),
     (
         "    volumes: ['data:/x:rx']\n",
@@ -175,7 +175,8 @@ SERVICE_ERRORS = [
     ),
     (
         "    build: .\n",
-        "services.web.build: not supported by shoal: build the image and push it to a registry the nodes can pull from; set image: (line 4)",
+        "services.web.build: not supported by shoal: build the image and push it to a registry the nodes "
+        "can pull from; set image: (line 4)",
     ),
     (
         "    networks: [front]\n",
@@ -221,7 +222,8 @@ def test_empty_image_is_missing() -> None:
 def test_service_name_must_be_a_dns_label() -> None:
     text = "services:\n  web:\n    image: a\n  Web_1:\n    image: a\n"
     assert (
-        error_of(text) == 'services.Web_1: service name "Web_1" must be a DNS label (a-z, 0-9, "-") (line 4)'
+        error_of(text)
+        == 'services.Web_1: service name "Web_1" must be lowercase letters, digits, "-" and "_" (line 4)'
     )
 
 
