@@ -39,6 +39,9 @@ def resolve_extends(root: Any, report: Report, load: Loader | None) -> None:
             _resolve(services, name, load, [])
         except ExtendsError as bad:
             report(["services", name, "extends"], str(bad))
+            body = services.get(name)
+            if isinstance(body, dict):
+                body.pop("extends", None)  # reported: not again by a later pass
 
 
 def _resolve(services: dict[str, Any], name: str, load: Loader | None, chain: list[str]) -> Any:

@@ -48,7 +48,10 @@ def test_unset_variables_become_empty_and_are_remembered_once() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("${UNSET:?database password required}", "required variable UNSET is missing a value: database password required"),
+        (
+            "${UNSET:?database password required}",
+            "required variable UNSET is missing a value: database password required",
+        ),
         ("${EMPTY:?}", "required variable EMPTY is missing a value: EMPTY is not set"),
         ("${UNSET?}", "required variable UNSET is missing a value: UNSET is not set"),
         ("${SET", 'invalid interpolation format for "${SET"'),
