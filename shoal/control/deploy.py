@@ -6,41 +6,82 @@ stored `RevisionSpec`s and starts rollouts (the controller drives them); also re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shoal.control.controller import place
 from shoal.control.revision import IngressSpec, RevisionSpec, UpdateSpec
 from shoal.control.store import events, services
-from shoal.control.store.db import Conn, Row, lock_planning, notify_all_nodes, poke_controller
+from shoal.control.store.db import Conn, lock_planning, notify_all_nodes, notify_nodes, poke_controller
 from shoal.errors import ConfigError, Conflict
 from shoal.model.compose import ComposeError, DeploySpec, ServiceSpec, UpdatePolicy, parse_compose
+from shoal.model.deploy_wire import ServiceChange, qualified
 from shoal.model.specs import diff_specs, to_container_spec
 
 RESTART_LABEL = "shoal.restart"
 
 
-def store(conn: Conn, project: str, specs: dict[str, RevisionSpec]) -> list[dict[str, Any]]:
+def store(
+    conn: Conn, project: str, specs: dict[str, RevisionSpec], *, prune: bool = False, keep: Sequence[str] = ()
+) -> dict[str, Any]:
     """Write a revision for each service whose spec changed and place its replicas, all in the
     caller's transaction: a node gets the new replicas in the same state version as the
-    deploy's other changes, with no wait for the controller's next tick; returns [{name, revision}]."""
+    deploy's other changes, with no wait for the controller's next tick. With `prune`, the
+    project's services the file no longer has (nor left out by a profile: `keep`) are removed.
+    Returns the answer's services [{name, revision}], changes, orphans and pruned."""
     lock_planning(conn)
     # Every node's row now, before any task's: the order a status report locks them in (the
     # version bump and its notification take effect at commit, wherever they are made).
     notify_all_nodes(conn)
+    planned = changes(conn, project, specs, keep)
     result = [
         {"name": name, "revision": _store_one(conn, project, name, spec)}
         for name, spec in sorted(specs.items())
     ]
+    orphans = [c.name for c in planned if c.change == "prune"]
+    if prune:
+        for name in orphans:
+            remove(conn, qualified(project, name))
     place(conn)
     poke_controller(conn)  # the next steps of a rollout are the controller's
-    return result
+    return {
+        "services": result,
+        "changes": [c.model_dump() for c in planned],
+        "orphans": orphans,
+        "pruned": orphans if prune else [],
+    }
 
 
-def _store_one(conn: Conn, project: str, name: str, spec: RevisionSpec) -> int:
+def changes(
+    conn: Conn, project: str, specs: dict[str, RevisionSpec], keep: Sequence[str] = ()
+) -> list[ServiceChange]:
+    """What a deploy of `specs` does to each service of the project (read-only)."""
+    out = [_change(conn, project, name, spec) for name, spec in sorted(specs.items())]
+    gone = [r["short_name"] for r in services.of_project(conn, project)]
+    out += [ServiceChange(name=n, change="prune") for n in gone if n not in specs and n not in keep]
+    return out
+
+
+def _change(conn: Conn, project: str, name: str, spec: RevisionSpec) -> ServiceChange:
+    before = services.get(conn, qualified(project, name))
+    if before is None:
+        return ServiceChange(name=name, change="new")
+    old = services.revision_spec(conn, before["name"], int(before["revision"]))
+    if old == spec.model_dump(mode="json"):
+        return ServiceChange(name=name, change="unchanged")
+    return ServiceChange(name=name, change="changed", keys=_changed_keys(old, spec))
+
+
+def _changed_keys(old: dict[str, Any], new: RevisionSpec) -> list[str]:
+    if not old.get("source") or not new.source:
+        return []
+    return diff_specs(ServiceSpec.model_validate(old["source"]), ServiceSpec.model_validate(new.source))
+
+
+def _store_one(conn: Conn, project: str, short: str, spec: RevisionSpec) -> int:
     """A new revision of one service unless its spec is the current one's; the revision's number."""
+    name = qualified(project, short)
     before = services.get(conn, name)
-    _check_project(before, name, project)
     old = None if before is None else services.revision_spec(conn, name, int(before["revision"]))
     new = spec.model_dump(mode="json")
     if before is not None and old == new:
@@ -50,9 +91,11 @@ def _store_one(conn: Conn, project: str, name: str, spec: RevisionSpec) -> int:
     return number
 
 
-def _check_project(row: Row | None, name: str, project: str) -> None:
-    if row is not None and row["project"] != project:
-        raise Conflict(f"service {name} already belongs to project {row['project']}")
+def remove(conn: Conn, name: str) -> None:
+    """Delete one service (qualified name) and tell the nodes that ran it."""
+    notify_nodes(conn, services.remove(conn, name))
+    notify_all_nodes(conn)
+    events.emit(conn, "service.removed", name, f"service {name} removed")
 
 
 def restart(conn: Conn, name: str) -> int:

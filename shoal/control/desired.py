@@ -22,20 +22,29 @@ from shoal.control.store.db import Conn, Row, cluster_version
 from shoal.control.vault import Vault
 from shoal.model.addressing import overlay_ip
 from shoal.model.container import ContainerSpec
+from shoal.model.deploy_wire import split_qualified
 from shoal.model.state import DnsRecord, IngressRoute, IngressSettings, NodeState, SecretValue
 
 DOMAIN = "shoal.internal"
 
 
 def dns_records(healthy: list[Row]) -> list[DnsRecord]:
-    """`<service>.shoal.internal` → every healthy replica; `<replica>.<service>...` → that one."""
+    """`<service>.<project>.shoal.internal` → every healthy replica; `<replica>.<service>...` → that
+    one (a task's service is the qualified `<project>.<service>`)."""
     by_service: dict[str, list[str]] = defaultdict(list)
     records = []
     for row in healthy:
-        by_service[row["service"]].append(row["ip"])
-        records.append(DnsRecord(name=f"{row['replica']}.{row['service']}.{DOMAIN}", addresses=[row["ip"]]))
-    records += [DnsRecord(name=f"{svc}.{DOMAIN}", addresses=ips) for svc, ips in by_service.items()]
+        name = dns_name(row["service"])
+        by_service[name].append(row["ip"])
+        records.append(DnsRecord(name=f"{row['replica']}.{name}", addresses=[row["ip"]]))
+    records += [DnsRecord(name=name, addresses=ips) for name, ips in by_service.items()]
     return sorted(records, key=lambda r: r.name)
+
+
+def dns_name(service: str) -> str:
+    """`a.db` (qualified) → `db.a.shoal.internal`."""
+    project, short = split_qualified(service)
+    return f"{short}.{project}.{DOMAIN}" if project else f"{short}.{DOMAIN}"
 
 
 def ingress_routes(specs: dict[str, RevisionSpec], healthy: list[Row]) -> list[IngressRoute]:

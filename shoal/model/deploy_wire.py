@@ -13,7 +13,20 @@ from pydantic import Field
 
 from shoal.model.base import Wire
 
-PROJECT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+PROJECT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"  # no dots: `<project>.<service>` splits at the first
+
+
+def qualified(project: str, service: str) -> str:
+    """The key a service is stored and addressed under: `<project>.<service>`."""
+    return f"{project}.{service}"
+
+
+def split_qualified(name: str) -> tuple[str, str]:
+    """(project, service) of a qualified name; ("", name) for a short one."""
+    project, dot, service = name.partition(".")
+    return (project, service) if dot else ("", name)
+
+
 Change = Literal["new", "changed", "unchanged", "prune"]
 
 
@@ -24,6 +37,13 @@ class DeployRequest(Wire):
     prune: bool = False  # remove the project's services that the file no longer has
     files: dict[str, str] = Field(default_factory=dict, max_length=256)  # path -> base64 content
     keep: list[str] = Field(default_factory=list, max_length=1000)  # left out by profiles: not pruned
+
+
+class ProjectInfo(Wire):
+    """One project, as `GET /api/v1/projects` lists it."""
+
+    name: str
+    services: list[str]
 
 
 class ServiceChange(Wire):

@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field
 from shoal.control import deploy
 from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.store import events, services, tasks
-from shoal.control.store.db import Conn, Row, notify_all_nodes, notify_nodes, poke_controller, retrying
-from shoal.errors import ConfigError, Conflict
-from shoal.model.deploy_wire import DeployRequest
+from shoal.control.store.db import Conn, Row, poke_controller, retrying
+from shoal.errors import ConfigError, Conflict, NotFound
+from shoal.model.deploy_wire import DeployRequest, ProjectInfo, split_qualified
 
 bp = Blueprint("services", __name__, url_prefix="/api/v1")
 
@@ -40,7 +40,8 @@ def service_view(row: Row, spec: dict[str, Any], counts: dict[str, int]) -> dict
     return dict(
         jsonable(
             {
-                **{k: row[k] for k in ("name", "project", "revision", "mode", "replicas")},
+                "name": row["short_name"],
+                **{k: row[k] for k in ("project", "revision", "mode", "replicas")},
                 "running": counts.get("running", 0),
                 "healthy": counts.get("healthy", 0),
                 "image": spec["template"]["image"],
@@ -59,10 +60,18 @@ def deploy_compose() -> Response:
     parsed = deploy.parse(req.compose, req.project, _files(req.files))
     specs = deploy.revisions_of(parsed)
     if req.dry_run:
+        with ctx().db.transaction() as conn:
+            planned = deploy.changes(conn, parsed.project, specs, req.keep)
         checked = [{"name": name, "revision": None} for name in sorted(specs)]
-        return jsonify(project=parsed.project, services=checked, dry_run=True)
-    result = retrying(ctx().db, lambda conn: deploy.store(conn, parsed.project, specs))
-    return jsonify(project=parsed.project, services=result)
+        orphans = [c.name for c in planned if c.change == "prune"]
+        changes = [c.model_dump() for c in planned]
+        return jsonify(
+            project=parsed.project, services=checked, changes=changes, orphans=orphans, dry_run=True
+        )
+    result = retrying(
+        ctx().db, lambda conn: deploy.store(conn, parsed.project, specs, prune=req.prune, keep=req.keep)
+    )
+    return jsonify(project=parsed.project, **result)
 
 
 def _files(encoded: dict[str, str]) -> dict[str, bytes]:
@@ -82,11 +91,16 @@ def list_services() -> Response:
     return jsonify([service_view(r, specs[r["name"]], counts.get(r["name"], {})) for r in rows])
 
 
+def resolved(conn: Conn, name: str) -> Row:
+    """The service a route names: short name (with `?project=` or in one project only) or qualified."""
+    return services.resolve(conn, name, request.args.get("project") or None)
+
+
 @bp.get("/services/<name>")
 def inspect_service(name: str) -> Response:
     caller("viewer")
     with ctx().db.transaction() as conn:
-        return jsonify(_inspect(conn, name))
+        return jsonify(_inspect(conn, resolved(conn, name)["name"]))
 
 
 def _inspect(conn: Conn, name: str) -> dict[str, Any]:
@@ -115,6 +129,7 @@ def scale(name: str) -> Response:
     caller("operator")
     req = body(ScaleRequest)
     with ctx().db.transaction() as conn:
+        name = resolved(conn, name)["name"]
         if services.require(conn, name)["mode"] == "global":
             raise Conflict(f"service {name} is global: it runs one replica per node and cannot be scaled")
         services.set_replicas(conn, name, req.replicas)
@@ -127,6 +142,7 @@ def scale(name: str) -> Response:
 def restart(name: str) -> Response:
     caller("operator")
     with ctx().db.transaction() as conn:
+        name = resolved(conn, name)["name"]
         deploy.restart(conn, name)
         return jsonify(_inspect(conn, name))
 
@@ -135,6 +151,7 @@ def restart(name: str) -> Response:
 def rollback(name: str) -> Response:
     caller("operator")
     with ctx().db.transaction() as conn:
+        name = resolved(conn, name)["name"]
         deploy.rollback(conn, name)
         return jsonify(_inspect(conn, name))
 
@@ -143,9 +160,7 @@ def rollback(name: str) -> Response:
 def remove(name: str) -> Response:
     caller("operator")
     with ctx().db.transaction() as conn:
-        notify_nodes(conn, services.remove(conn, name))
-        notify_all_nodes(conn)
-        events.emit(conn, "service.removed", name, f"service {name} removed")
+        deploy.remove(conn, resolved(conn, name)["name"])
     return jsonify(ok=True)
 
 
@@ -154,6 +169,8 @@ def list_tasks() -> Response:
     caller("viewer")
     node, service = request.args.get("node") or None, request.args.get("service") or None
     with ctx().db.transaction() as conn:
+        if service is not None:
+            service = resolved(conn, service)["name"]
         rows = tasks.query(conn, node=node, service=service)
         specs = services.current_specs(conn)
     return jsonify([_task_view(r, specs) for r in rows])
@@ -162,7 +179,33 @@ def list_tasks() -> Response:
 def _task_view(row: Row, specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     spec = specs.get(row["service"], {})
     view = jsonable(dict(row))
+    view["project"], view["service"] = split_qualified(row["service"])
     view["state"] = row["observed_state"]
     view["desired"] = row["desired_state"]
     view["image"] = spec.get("template", {}).get("image", "")
     return dict(view)
+
+
+@bp.get("/projects")
+def list_projects() -> Response:
+    caller("viewer")
+    with ctx().db.transaction() as conn:
+        rows = services.all_services(conn)
+    by_project: dict[str, list[str]] = {}
+    for r in rows:
+        by_project.setdefault(r["project"], []).append(r["short_name"])
+    found = [ProjectInfo(name=p, services=sorted(names)) for p, names in sorted(by_project.items())]
+    return jsonify([p.model_dump() for p in found])
+
+
+@bp.delete("/projects/<name>")
+def remove_project(name: str) -> Response:
+    """Remove every service of a project (volumes: kept; see docs/interfaces.md)."""
+    caller("operator")
+    with ctx().db.transaction() as conn:
+        rows = services.of_project(conn, name)
+        if not rows:
+            raise NotFound(f"project {name} not found")
+        for r in rows:
+            deploy.remove(conn, r["name"])
+    return jsonify(project=name, removed=[r["short_name"] for r in rows], volumes_removed=[])
