@@ -9,6 +9,7 @@ poll every POLL_S stays, for what makes no event and for a stream that breaks.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -242,6 +243,11 @@ def change_lines(result: DeployResult) -> list[str]:
     return lines
 
 
+def qualified(result: DeployResult) -> list[DeployedService]:
+    """The deployed services as `<project>.<service>`: a short name may be in other projects too."""
+    return [dataclasses.replace(s, name=f"{result.project}.{s.name}") for s in result.services]
+
+
 def summary(result: DeployResult) -> str:
     services = ", ".join(f"{s.name} (revision {s.revision})" for s in result.services) or "no services"
     return f"project {result.project}: {services}"
@@ -288,7 +294,7 @@ def deploy(  # noqa: PLR0917 (click passes every option)
     if result.orphans and not result.pruned:
         click.echo(f"not in the file any more (remove with --prune): {', '.join(result.orphans)}", err=True)
     if not detach:
-        watch_or_stop(api, result.services, timeout)
+        watch_or_stop(api, qualified(result), timeout)
     if wants_json():
         say("", {**result.to_wire(), "healthy": not detach})
         return

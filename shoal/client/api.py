@@ -145,41 +145,69 @@ class Client:
     def services(self) -> list[m.Service]:
         return self._list(m.Service, "/services")
 
-    def service(self, name: str) -> m.ServiceDetail:
-        return self._one(m.ServiceDetail, "GET", f"/services/{_seg(name)}")
+    def service(self, name: str, project: str | None = None) -> m.ServiceDetail:
+        return self._one(m.ServiceDetail, "GET", f"/services/{_seg(name)}", params=_params(project=project))
 
-    def scale(self, name: str, replicas: int) -> m.ServiceDetail:
+    def scale(self, name: str, replicas: int, project: str | None = None) -> m.ServiceDetail:
         return self._one(
-            m.ServiceDetail, "POST", f"/services/{_seg(name)}/scale", json={"replicas": replicas}
+            m.ServiceDetail,
+            "POST",
+            f"/services/{_seg(name)}/scale",
+            json={"replicas": replicas},
+            params=_params(project=project),
         )
 
-    def restart(self, name: str) -> m.ServiceDetail:
-        return self._one(m.ServiceDetail, "POST", f"/services/{_seg(name)}/restart")
+    def restart(self, name: str, project: str | None = None) -> m.ServiceDetail:
+        path = f"/services/{_seg(name)}/restart"
+        return self._one(m.ServiceDetail, "POST", path, params=_params(project=project))
 
-    def rollback(self, name: str) -> m.ServiceDetail:
-        return self._one(m.ServiceDetail, "POST", f"/services/{_seg(name)}/rollback")
+    def rollback(self, name: str, project: str | None = None) -> m.ServiceDetail:
+        path = f"/services/{_seg(name)}/rollback"
+        return self._one(m.ServiceDetail, "POST", path, params=_params(project=project))
 
-    def remove_service(self, name: str) -> None:
-        self._ok("DELETE", f"/services/{_seg(name)}")
+    def remove_service(self, name: str, project: str | None = None) -> None:
+        self._ok("DELETE", f"/services/{_seg(name)}", params=_params(project=project))
 
-    def tasks(self, node: str | None = None, service: str | None = None) -> list[m.Task]:
-        return self._list(m.Task, "/tasks", node=node, service=service)
+    def tasks(
+        self, node: str | None = None, service: str | None = None, project: str | None = None
+    ) -> list[m.Task]:
+        return self._list(m.Task, "/tasks", node=node, service=service, project=project)
 
     def logs(
-        self, name: str, follow: bool = False, since: str | None = None, tail: int | None = None
+        self,
+        name: str,
+        follow: bool = False,
+        since: str | None = None,
+        tail: int | None = None,
+        project: str | None = None,
     ) -> Iterator[str]:
         """The replicas' merged log lines (`<replica>| <line>`), streamed as they come."""
-        params = _params(follow=int(follow), since=since, tail=tail)
+        params = _params(follow=int(follow), since=since, tail=tail, project=project)
         with self.transport.stream("GET", f"/services/{_seg(name)}/logs", params=params) as response:
             yield from response.iter_lines()
 
     def exec(
-        self, name: str, cmd: Sequence[str], replica: int | None = None, stdin: bytes | None = None
+        self,
+        name: str,
+        cmd: Sequence[str],
+        replica: int | None = None,
+        stdin: bytes | None = None,
+        project: str | None = None,
     ) -> m.ExecResult:
         body: dict[str, Any] = _params(cmd=list(cmd), replica=replica)
         if stdin is not None:
             body["stdin_b64"] = base64.b64encode(stdin).decode()
-        return self._one(m.ExecResult, "POST", f"/services/{_seg(name)}/exec", json=body, timeout=None)
+        path = f"/services/{_seg(name)}/exec"
+        return self._one(m.ExecResult, "POST", path, json=body, timeout=None, params=_params(project=project))
+
+    # --- projects
+    def projects(self) -> list[m.Project]:
+        return self._list(m.Project, "/projects")
+
+    def remove_project(self, name: str, volumes: bool = False) -> dict[str, Any]:
+        params = _params(volumes=1 if volumes else None)
+        answer = self.transport.call_json("DELETE", f"/projects/{_seg(name)}", params=params)
+        return dict(answer) if isinstance(answer, dict) else {}
 
     # --- secrets
     def secrets(self) -> list[m.SecretInfo]:

@@ -62,7 +62,7 @@ def deploy_compose() -> Response:
     if req.dry_run:
         with ctx().db.transaction() as conn:
             planned = deploy.changes(conn, parsed.project, specs, req.keep)
-        checked = [{"name": name, "revision": None} for name in sorted(specs)]
+        checked = [{"name": name, "revision": 0} for name in sorted(specs)]  # 0: nothing stored
         orphans = [c.name for c in planned if c.change == "prune"]
         changes = [c.model_dump() for c in planned]
         return jsonify(
