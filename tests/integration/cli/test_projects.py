@@ -95,9 +95,8 @@ def test_deploy_lists_orphans_and_prune_removes_them(shoal: Shoal, tmp_path: Pat
 def test_dry_run_prints_each_service_new_changed_unchanged_to_prune(shoal: Shoal, tmp_path: Path) -> None:
     _deploy(shoal, tmp_path, "alpha", APP)
     path = tmp_path / "next.yaml"
-    path.write_text(
-        "services:\n  web:\n    image: registry.shx:5000/web:2\n  cache:\n    image: registry.shx:5000/web:1\n"
-    )
+    web2 = "  web:\n    image: registry.shx:5000/web:2\n"
+    path.write_text("services:\n" + web2 + "  cache:\n    image: registry.shx:5000/web:1\n")
     got = shoal("deploy", "-f", str(path), "-p", "alpha", "--dry-run")
     assert got.exit_code == 0, got.stderr
     lines = got.stdout.splitlines()
