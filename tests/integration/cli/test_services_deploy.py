@@ -100,7 +100,10 @@ def test_deploy_wait_fails_with_the_agents_reason(shoal: Shoal, node: ScriptedNo
     assert ps[0]["message"] == "pull registry.shx:5000/web:1: manifest unknown"
     failed = [e for e in json.loads(shoal("events", "-o", "json").stdout) if e["kind"] == "replica.failed"]
     assert [(e["subject"], e["message"]) for e in failed] == [
-        (ps[0]["id"], f"shx.web replica 1 on {node.name} failed: pull registry.shx:5000/web:1: manifest unknown")
+        (
+            ps[0]["id"],
+            f"shx.web replica 1 on {node.name} failed: pull registry.shx:5000/web:1: manifest unknown",
+        )
     ]
 
 
@@ -154,7 +157,7 @@ def test_deploy_rejection_is_one_line_naming_the_file(shoal: Shoal, tmp_path: Pa
     path.write_text(COMPOSE)
     got = shoal("deploy", "-f", str(path), "--project", "Bad Project!", "--detach")
     assert got.exit_code == 1 and len(got.stderr.splitlines()) == 1
-    assert got.stderr.startswith(f"error: {path}: invalid project name \"Bad Project!\"")
+    assert got.stderr.startswith(f'error: {path}: invalid project name "Bad Project!"')
     missing = shoal("deploy", "-f", str(tmp_path / "nope.yaml"))
     assert missing.exit_code == 1 and "nope.yaml: No such file or directory" in missing.stderr
 
