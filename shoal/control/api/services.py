@@ -170,10 +170,19 @@ def list_tasks() -> Response:
     node, service = request.args.get("node") or None, request.args.get("service") or None
     with ctx().db.transaction() as conn:
         if service is not None:
-            service = resolved(conn, service)["name"]
+            service = _task_filter(conn, service)
         rows = tasks.query(conn, node=node, service=service)
         specs = services.current_specs(conn)
     return jsonify([_task_view(r, specs) for r in rows])
+
+
+def _task_filter(conn: Conn, service: str) -> str:
+    """A filter, not an address: a service that is not (or no longer) there has no tasks."""
+    try:
+        return str(resolved(conn, service)["name"])
+    except NotFound:
+        project = request.args.get("project")
+        return f"{project}.{service}" if project else service
 
 
 def _task_view(row: Row, specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
