@@ -53,7 +53,8 @@ def test_two_projects_with_the_same_service_names_run_side_by_side(two: tuple[Sa
         got = cluster.shoal("service", "exec", "web", "-p", project, "--", "hostname")
         assert got.returncode == 0 and got.stdout.strip() == "web-1", got.stderr
     ambiguous = cluster.shoal("service", "exec", "web", "--", "hostname")
-    assert ambiguous.returncode == 1 and "exists in projects proja, projb" in ambiguous.stderr
+    assert ambiguous.returncode == 1 and len(ambiguous.stderr.splitlines()) == 1
+    assert "service web exists in projects" in ambiguous.stderr and "proja, projb" in ambiguous.stderr
     ids = {str(t["id"]) for t in cluster.shoal_json("ps") if t["project"] in PROJECTS}
     assert {i.split("-web-")[0] for i in ids if "-web-" in i} == set(PROJECTS)
 
