@@ -136,6 +136,7 @@ def runtime_config(config: AgentConfig) -> RuntimeConfig:
         cgroup_parent=config.cgroup_parent,
         runc_binary=config.runc_binary,
         conmon_binary=config.conmon_binary,
+        init_binary=config.init_binary,
     )
 
 

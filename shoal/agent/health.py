@@ -50,7 +50,15 @@ def probe_argv(test: list[str]) -> list[str] | None:
 
 
 def initial(check: HealthCheck, started_at: float) -> HealthState:
-    return HealthState("starting", started_at, started_at + check.interval_s)
+    return HealthState(
+        "starting", started_at, started_at + _interval(check, "starting", started_at, started_at)
+    )
+
+
+def _interval(check: HealthCheck, status: Health, started_at: float, now: float) -> float:
+    """`start_interval` while starting within the start period (Docker's), else `interval`."""
+    starting = status == "starting" and now < started_at + check.start_period_s
+    return check.start_interval_s if starting and check.start_interval_s else check.interval_s
 
 
 def due(state: HealthState, now: float) -> bool:
@@ -59,10 +67,11 @@ def due(state: HealthState, now: float) -> bool:
 
 def record(state: HealthState, check: HealthCheck, ok: bool, now: float, output: str = "") -> HealthState:
     """The state after one probe finished at `now` (ok: exit code 0 within the timeout)."""
-    nxt = now + check.interval_s
+    nxt = now + _interval(check, state.status, state.started_at, now)
     out = output[-OUTPUT_KEEP:]
     if ok:
-        return dataclasses.replace(state, status="healthy", failures=0, next_at=nxt, output=out)
+        healthy_at = now + check.interval_s
+        return dataclasses.replace(state, status="healthy", failures=0, next_at=healthy_at, output=out)
     in_start_period = state.status == "starting" and now < state.started_at + check.start_period_s
     if in_start_period:
         return dataclasses.replace(state, next_at=nxt, output=out)

@@ -61,3 +61,15 @@ def test_recovers_from_unhealthy() -> None:
     state = record(initial(check, 0.0), check, ok=False, now=2.0)
     assert state.status == "unhealthy"
     assert record(state, check, ok=True, now=4.0).status == "healthy"
+
+
+def test_start_interval_paces_probes_only_while_starting_in_the_start_period() -> None:
+    check = HealthCheck(test=["CMD", "true"], interval_s=30.0, start_period_s=10.0, start_interval_s=1.0)
+    state = initial(check, 100.0)
+    assert state.next_at == 101.0
+    state = record(state, check, ok=False, now=101.0)
+    assert state.next_at == 102.0  # still starting, inside the start period
+    state = record(state, check, ok=True, now=102.0)
+    assert state.next_at == 132.0  # healthy: the normal interval
+    late = record(initial(check, 100.0), check, ok=False, now=111.0)
+    assert late.next_at == 141.0  # past the start period
