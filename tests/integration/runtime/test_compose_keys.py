@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from shoal.agent.net.files import write_container_files
 from shoal.agent.runtime import Runtime
 from shoal.model.container import ContainerSpec, Mount, Ulimit
 
@@ -99,3 +100,18 @@ def test_logging_max_size_and_max_file_rotate_this_container(runtime: Runtime, r
     # the agent's default keeps 2 rotated files (fixture); max-file 2 keeps one besides the live one
     assert log.with_name(log.name + ".1").exists() and not log.with_name(log.name + ".2").exists()
     assert runtime.logs("shc-logopt")[-1].text == "line-299-padding"
+
+
+def test_extra_hosts_and_dns_search_seen_inside(runtime: Runtime, rootfs: Path, workdir: Path) -> None:
+    files = write_container_files(
+        workdir / "net", "shc-hosts", "10.0.0.5", "10.0.0.1", "shoal.internal",
+        extra_hosts={"db.example": "192.0.2.7"}, search=["corp.example"],
+    )  # fmt: skip
+    mounts = {"/etc/hosts": files.hosts, "/etc/resolv.conf": files.resolv_conf}
+    s = spec(
+        "shc-hosts", ["sh", "-c", "cat /etc/hosts /etc/resolv.conf"], extra_hosts={"db.example": "192.0.2.7"}
+    )
+    runtime.create_and_start(s, CONFIG, [rootfs], files=mounts)
+    wait_for(lambda: exited(runtime, "shc-hosts"))
+    out = [ln.text for ln in runtime.logs("shc-hosts")]
+    assert "192.0.2.7\tdb.example" in out and "search shoal.internal corp.example" in out
