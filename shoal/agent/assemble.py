@@ -46,7 +46,16 @@ class RuntimeAdapter:
 
     def observe(self) -> dict[str, Seen]:
         return {
-            c.id: Seen(c.id, c.state, c.pid, c.exit_code, c.started_at, c.restarts, c.spec.image_digest)
+            c.id: Seen(
+                c.id,
+                c.state,
+                c.pid,
+                c.exit_code,
+                c.started_at,
+                c.restarts,
+                c.spec.image_digest,
+                c.spec.healthcheck,
+            )
             for c in self.runtime.list()
         }
 

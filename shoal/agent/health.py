@@ -14,9 +14,10 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from shoal.model.container import HealthCheck
 from shoal.model.status import Health
@@ -47,6 +48,24 @@ def probe_argv(test: list[str]) -> list[str] | None:
     if test[0] == "CMD-SHELL":
         return ["/bin/sh", "-c", " ".join(test[1:])]
     return ["/bin/sh", "-c", " ".join(test)]  # a bare string in Compose means CMD-SHELL
+
+
+def from_image(image_config: Mapping[str, Any]) -> HealthCheck | None:
+    """The image's own HEALTHCHECK (``config.Healthcheck``; durations in ns, 0 = Docker's default)."""
+    raw = (image_config.get("config") or {}).get("Healthcheck") or {}
+    test = [str(t) for t in raw.get("Test") or []]
+    if not test or test[0] == "NONE":
+        return None
+
+    def seconds(key: str, default: float) -> float:
+        value = raw.get(key) or 0
+        return value / 1e9 if isinstance(value, int) and value > 0 else default
+
+    return HealthCheck(
+        test=test, interval_s=seconds("Interval", 30.0), timeout_s=seconds("Timeout", 30.0),
+        retries=int(raw.get("Retries") or 3), start_period_s=seconds("StartPeriod", 0.0),
+        start_interval_s=seconds("StartInterval", 0.0) or None,
+    )  # fmt: skip
 
 
 def initial(check: HealthCheck, started_at: float) -> HealthState:

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from shoal.agent import health
 from shoal.agent.net.ipam import AddressTaken
 from shoal.agent.net.nsthread import Background
 from shoal.agent.reconcilers.secretfs import SecretFs
 from shoal.errors import ShoalError
-from shoal.model.container import ContainerSpec, PullPolicy, pulls_always
+from shoal.model.container import ContainerSpec, HealthCheck, PullPolicy, pulls_always
 from shoal.model.state import NodeState
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,14 @@ class Seen:
     started_at: float | None = None
     restarts: int = 0
     image_digest: str = ""  # the image its root is made of (kept in the runtime's record)
+    healthcheck: HealthCheck | None = None  # the recorded spec's: the image's own when the file has none
+
+
+def health_check(spec: ContainerSpec, seen: Seen | None) -> HealthCheck | None:
+    """The file's healthcheck, else (``image_healthcheck``) the image's, recorded at the start."""
+    if spec.healthcheck is not None or not spec.image_healthcheck or seen is None:
+        return spec.healthcheck
+    return seen.healthcheck
 
 
 @dataclass(frozen=True)
@@ -259,7 +268,11 @@ class ContainersReconciler:
         attached = self.network.attach(spec) if self.network else Attached(ip=spec.ip)
         outcome.ip = attached.ip
         secrets_dir = self.secrets.write(spec.id, values)
-        recorded = spec.model_copy(update={"ip": attached.ip, "image_digest": outcome.image_digest})
+        check = spec.healthcheck
+        if check is None and spec.image_healthcheck:
+            check = health.from_image(getattr(image, "config", {}))
+        update = {"ip": attached.ip, "image_digest": outcome.image_digest, "healthcheck": check}
+        recorded = spec.model_copy(update=update)
         self._start_plugging_in(recorded, image, attached, secrets_dir)
         self.digests[spec.id] = outcome.image_digest
 
