@@ -215,7 +215,7 @@ class Networking:
         gave), then DNS."""
         return [
             ("firewall", lambda state: self.firewall.reconcile(state, dict(self.bridge.ipam.allocations))),
-            ("dns", self.dns.reconcile),
+            ("dns", lambda state: self.dns.reconcile(state, dict(self.bridge.ipam.allocations))),
         ]
 
     def late_steps(self) -> list[Step]:

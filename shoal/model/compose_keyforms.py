@@ -6,6 +6,7 @@ becomes `services.web.<key>: <message> (line N)`. Pure.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import signal
 from typing import Any
@@ -81,6 +82,19 @@ def host_map(value: Any) -> Any:
             raise ValueError(f"invalid host entry {brief(item)} (write HOST:IP)")
         out[host] = ip.strip("[]")
     return out
+
+
+def dns_servers(value: Any) -> Any:
+    """`dns`: one address or a list; each must be an IP address (as Docker requires)."""
+    servers = string_list(value)
+    if not isinstance(servers, list):
+        return servers
+    for server in servers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ValueError(f"invalid DNS server {brief(server)} (write an IP address)") from None
+    return servers
 
 
 def _colon(text: Any) -> tuple[str, str, str]:

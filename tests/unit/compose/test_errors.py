@@ -202,6 +202,14 @@ SERVICE_ERRORS = [
         "    x-shoal:\n      egress: {}\n",
         "services.web.x-shoal.egress: unknown key; did you mean `ingress`? (line 5)",
     ),
+    (
+        "    dns: dns.google\n",
+        'services.web.dns: invalid DNS server "dns.google" (write an IP address) (line 4)',
+    ),
+    (
+        "    dns: [8.8.8.8, '1.1.1.1; rm -rf /']\n",
+        'services.web.dns: invalid DNS server "1.1.1.1; rm -rf /" (write an IP address) (line 4)',
+    ),
 ]
 
 
@@ -278,3 +286,10 @@ def test_alias_bomb_is_refused_without_expanding_it() -> None:
 def test_yaml_the_loader_cannot_hold_is_invalid_yaml() -> None:
     assert error_of("services:\n  ? {a: [1]}\n  : x\n").startswith("invalid YAML: ")
     assert error_of("services: " + "[" * 5000 + "]" * 5000 + "\n").startswith("invalid YAML: ")
+
+
+def test_dns_accepts_one_address_or_a_list_of_v4_and_v6() -> None:
+    one = parse_compose(HEAD + "    dns: 192.0.2.53\n", "p")
+    many = parse_compose(HEAD + "    dns: [192.0.2.53, '2001:db8::53']\n", "p")
+    assert one.services["web"].dns == ["192.0.2.53"]
+    assert many.services["web"].dns == ["192.0.2.53", "2001:db8::53"]
