@@ -97,6 +97,31 @@ def dns_servers(value: Any) -> Any:
     return servers
 
 
+def numeric_id(value: Any) -> Any:
+    """A secret's `uid`/`gid`: a number, as Compose requires ("1000" or 1000), never a user name."""
+    text = scalar_text(value)
+    if not isinstance(text, str) or not text.isdigit() or int(text) > 2**32 - 2:
+        raise ValueError(f"invalid id {brief(value)} (write a numeric uid or gid)")
+    return int(text)
+
+
+def file_mode(value: Any) -> Any:
+    """A secret's or config's `mode`: `0440` is octal as in Docker's YAML (ruamel reads it as 440
+    and keeps its width), so are `0o440` and "0440"; permission bits only (no set-id, no sticky)."""
+    digits = str(value) if isinstance(value, str) else str(int(value)) if _is_int(value) else ""
+    if isinstance(value, str) or len(digits) < (getattr(value, "_width", None) or 0):
+        if not re.fullmatch(r"0?o?[0-7]{1,4}", digits):
+            raise ValueError(f"invalid mode {brief(value)} (write octal permission bits, 0 to 0777)")
+        value = int(digits.replace("o", "") or "0", 8)
+    if not _is_int(value) or not 0 <= value <= 0o777:
+        raise ValueError(f"invalid mode {brief(value)} (write octal permission bits, 0 to 0777)")
+    return int(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _colon(text: Any) -> tuple[str, str, str]:
     if not isinstance(text, str):
         return "", "", ""

@@ -110,7 +110,7 @@ class ConfigRef(Strict):
     target: str | None = None
     uid: Text | None = None
     gid: Text | None = None
-    mode: int | None = None
+    mode: Annotated[int, BeforeValidator(keyforms.file_mode)] | None = None
 
 
 class XShoal(Strict):

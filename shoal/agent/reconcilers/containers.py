@@ -21,9 +21,9 @@ from typing import Any, Protocol
 from shoal.agent import health
 from shoal.agent.net.ipam import AddressTaken
 from shoal.agent.net.nsthread import Background
-from shoal.agent.reconcilers.secretfs import SecretFs
+from shoal.agent.reconcilers.secretfs import SecretFile, SecretFs
 from shoal.errors import ShoalError
-from shoal.model.container import ContainerSpec, HealthCheck, PullPolicy, pulls_always
+from shoal.model.container import ContainerSpec, HealthCheck, Mount, PullPolicy, pulls_always
 from shoal.model.state import NodeState
 
 log = logging.getLogger(__name__)
@@ -374,10 +374,16 @@ def _pinned(spec: ContainerSpec) -> str:
     return f"{name}@{spec.image_digest}"
 
 
-def _secret_values(spec: ContainerSpec, state: NodeState) -> dict[str, bytes]:
-    names = {m.source or m.target for m in spec.mounts if m.kind == "secret"}
-    values = {s.name: base64.b64decode(s.value_b64) for s in state.secrets if s.name in names}
-    missing = sorted(names - set(values))
+def _secret_values(spec: ContainerSpec, state: NodeState) -> dict[str, SecretFile]:
+    """The files of the container's secrets, with the mode and owner of their mount."""
+    mounts = {m.source or m.target: m for m in spec.mounts if m.kind == "secret"}
+    values = {s.name: base64.b64decode(s.value_b64) for s in state.secrets if s.name in mounts}
+    missing = sorted(set(mounts) - set(values))
     if missing:
         raise ShoalError(f"secret {missing[0]!r} was not sent to this node")
-    return values
+    return {name: _secret_file(value, mounts[name]) for name, value in values.items()}
+
+
+def _secret_file(value: bytes, mount: Mount) -> SecretFile:
+    mode = 0o400 if mount.mode is None else mount.mode
+    return SecretFile(value, mode, mount.uid or 0, mount.gid or 0)
