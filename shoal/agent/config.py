@@ -32,6 +32,7 @@ class AgentConfig:
     runtime_dir: Path = Path("/run/shoal/runtime")  # runc --root (runtime_dir/runc), conmon exit files
     runc_binary: str = "runc"
     conmon_binary: str = "conmon"
+    init_binary: str = "/usr/bin/tini-static"  # Compose `init: true`; static, so it runs in any image
     cgroup_parent: str = "/shoal"
     netns_dir: Path = Path("/run/netns")
     bridge: str = "shoal0"

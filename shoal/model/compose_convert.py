@@ -215,7 +215,7 @@ def _secret(ref: SecretLong, ctx: Context) -> SecretRef:
     name = top.name or ref.source if top.external else f"{ctx.project}_{ref.source}"
     target = ref.target or ref.source
     path = target if target.startswith("/") else f"{SECRETS_DIR}/{target}"
-    return SecretRef(source=name, target=path, mode=ref.mode)
+    return SecretRef(source=name, target=path, mode=ref.mode, uid=ref.uid, gid=ref.gid)
 
 
 def _healthcheck(h: Healthcheck | None) -> HealthCheck | None:

@@ -6,6 +6,7 @@ becomes `services.web.<key>: <message> (line N)`. Pure.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import signal
 from typing import Any
@@ -81,6 +82,44 @@ def host_map(value: Any) -> Any:
             raise ValueError(f"invalid host entry {brief(item)} (write HOST:IP)")
         out[host] = ip.strip("[]")
     return out
+
+
+def dns_servers(value: Any) -> Any:
+    """`dns`: one address or a list; each must be an IP address (as Docker requires)."""
+    servers = string_list(value)
+    if not isinstance(servers, list):
+        return servers
+    for server in servers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ValueError(f"invalid DNS server {brief(server)} (write an IP address)") from None
+    return servers
+
+
+def numeric_id(value: Any) -> Any:
+    """A secret's `uid`/`gid`: a number, as Compose requires ("1000" or 1000), never a user name."""
+    text = scalar_text(value)
+    if not isinstance(text, str) or not text.isdigit() or int(text) > 2**32 - 2:
+        raise ValueError(f"invalid id {brief(value)} (write a numeric uid or gid)")
+    return int(text)
+
+
+def file_mode(value: Any) -> Any:
+    """A secret's or config's `mode`: `0440` is octal as in Docker's YAML (ruamel reads it as 440
+    and keeps its width), so are `0o440` and "0440"; permission bits only (no set-id, no sticky)."""
+    digits = str(value) if isinstance(value, str) else str(int(value)) if _is_int(value) else ""
+    if isinstance(value, str) or len(digits) < (getattr(value, "_width", None) or 0):
+        if not re.fullmatch(r"0?o?[0-7]{1,4}", digits):
+            raise ValueError(f"invalid mode {brief(value)} (write octal permission bits, 0 to 0777)")
+        value = int(digits.replace("o", "") or "0", 8)
+    if not _is_int(value) or not 0 <= value <= 0o777:
+        raise ValueError(f"invalid mode {brief(value)} (write octal permission bits, 0 to 0777)")
+    return int(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _colon(text: Any) -> tuple[str, str, str]:

@@ -92,9 +92,9 @@ class VolumeLong(Strict):
 class SecretLong(Strict):
     source: str
     target: str | None = None
-    uid: Text | None = None
-    gid: Text | None = None
-    mode: int | None = None  # the file's mode in the container (0444 unless written)
+    uid: Annotated[int, BeforeValidator(keyforms.numeric_id)] | None = None
+    gid: Annotated[int, BeforeValidator(keyforms.numeric_id)] | None = None
+    mode: Annotated[int, BeforeValidator(keyforms.file_mode)] | None = None  # 0400 unless written
 
 
 class Healthcheck(Strict):

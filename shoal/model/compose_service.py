@@ -110,7 +110,7 @@ class ConfigRef(Strict):
     target: str | None = None
     uid: Text | None = None
     gid: Text | None = None
-    mode: int | None = None
+    mode: Annotated[int, BeforeValidator(keyforms.file_mode)] | None = None
 
 
 class XShoal(Strict):
@@ -159,7 +159,7 @@ class ServiceSection(Strict):
     stdin_open: bool = False
     ulimits: Annotated[dict[str, Ulimit], BeforeValidator(keyforms.ulimits)] = Field(default_factory=dict)
     extra_hosts: Annotated[dict[str, str], BeforeValidator(keyforms.host_map)] = Field(default_factory=dict)
-    dns: Strings = Field(default_factory=list)
+    dns: Annotated[list[str], BeforeValidator(keyforms.dns_servers)] = Field(default_factory=list)
     dns_search: Strings = Field(default_factory=list)
     logging: LoggingSection | None = None
     profiles: Strings = Field(default_factory=list)

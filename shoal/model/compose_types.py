@@ -71,7 +71,9 @@ class LogRotation(Wire):
 class SecretRef(Wire):
     source: str  # the shoal secret's name (`shoal secret create NAME`)
     target: str  # absolute path in the container, /run/secrets/<name> by default
-    mode: int | None = None
+    mode: int | None = None  # the file's permission bits; 0400 when None
+    uid: int | None = None  # the file's owner in the container; root when None
+    gid: int | None = None
 
 
 class ResourceSpec(Wire):

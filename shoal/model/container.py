@@ -23,7 +23,9 @@ class Mount(Wire):
     read_only: bool = False
     size_bytes: int | None = None  # tmpfs size
     content_b64: str = ""  # a config's content (kind config): written by the agent, mounted read-only
-    mode: int | None = None  # a config file's or tmpfs's mode
+    mode: int | None = None  # a config's, secret's or tmpfs's mode
+    uid: int | None = None  # a secret file's owner (kind secret); root when None
+    gid: int | None = None
 
 
 class Resources(Wire):

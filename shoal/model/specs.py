@@ -71,7 +71,10 @@ def to_container_spec(service: ServiceSpec, replica: int, generation: int) -> Co
 
 def _mounts(service: ServiceSpec) -> list[Mount]:
     secrets = [
-        Mount(kind="secret", source=s.source, target=s.target, read_only=True) for s in service.secrets
+        Mount(
+            kind="secret", source=s.source, target=s.target, read_only=True, mode=s.mode, uid=s.uid, gid=s.gid
+        )
+        for s in service.secrets
     ]
     return [m.model_copy() for m in service.mounts] + secrets
 

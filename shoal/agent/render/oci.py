@@ -38,6 +38,7 @@ DEFAULT_CAPABILITIES = [
     "CAP_AUDIT_WRITE",
 ]
 
+INIT_TARGET = "/sbin/docker-init"  # where Docker puts its tini too
 Json = dict[str, Any]
 
 
@@ -65,6 +66,8 @@ class BundleInputs:
     volumes: Mapping[str, str] = field(default_factory=dict)  # volume name -> host dir
     secrets_dir: str | None = None  # tmpfs dir holding one file per secret
     files: Mapping[str, str] = field(default_factory=dict)  # target in container -> host file
+    configs: Mapping[str, str] = field(default_factory=dict)  # config target -> host file written
+    init_path: str | None = None  # host path of a static init (tini), bound in when spec.init
 
 
 def base_spec() -> Json:
@@ -79,9 +82,12 @@ def render_config(spec: ContainerSpec, image_config: Mapping[str, Any], inputs: 
     cfg: Mapping[str, Any] = image_config.get("config") or {}
     user = resolve_user(spec.user or cfg.get("User") or "", inputs.passwd, inputs.group)
     doc["process"] = render_process(doc["process"], spec, cfg, user)
-    doc["root"] = {"path": inputs.rootfs, "readonly": False}
+    if spec.init:
+        doc["process"]["args"] = [INIT_TARGET, "--", *doc["process"]["args"]]
+    doc["root"] = {"path": inputs.rootfs, "readonly": spec.read_only}
     doc["hostname"] = spec.hostname or spec.id[:63]
-    doc["mounts"] = list(doc["mounts"]) + render_mounts(spec.mounts, inputs)
+    base_mounts = [_sized_shm(m, spec.shm_size_bytes) for m in doc["mounts"]]
+    doc["mounts"] = base_mounts + render_mounts(spec.mounts, inputs) + _init_mount(spec, inputs)
     doc["linux"] = render_linux(doc["linux"], spec.resources, inputs)
     doc["annotations"] = {"io.shoal.id": spec.id, "io.shoal.service": spec.service}
     return doc
@@ -90,14 +96,39 @@ def render_config(spec: ContainerSpec, image_config: Mapping[str, Any], inputs: 
 def render_process(base: Json, spec: ContainerSpec, cfg: Mapping[str, Any], user: User) -> Json:
     """process: args, env, cwd, user, capabilities, noNewPrivileges."""
     process = copy.deepcopy(base)
-    process["terminal"] = False
+    process["terminal"] = False  # Compose tty/stdin_open: no terminal is attached; output goes to the log
     process["args"] = command_line(spec, cfg)
     process["env"] = environment(cfg.get("Env") or [], spec.env, user)
     process["cwd"] = spec.working_dir or cfg.get("WorkingDir") or "/"
     process["user"] = user_entry(user)
     process["capabilities"] = {k: list(DEFAULT_CAPABILITIES) for k in ("bounding", "effective", "permitted")}
     process["noNewPrivileges"] = True
+    process["rlimits"] = rlimits(base.get("rlimits") or [], spec)
     return process
+
+
+def rlimits(base: Sequence[Json], spec: ContainerSpec) -> list[Json]:
+    """runc's defaults with the Compose ``ulimits`` on top (``nofile`` -> RLIMIT_NOFILE)."""
+    out = {r["type"]: dict(r) for r in base}
+    for u in spec.ulimits:
+        kind = "RLIMIT_" + u.name.upper()
+        out[kind] = {"type": kind, "soft": u.soft, "hard": u.hard}
+    return list(out.values())
+
+
+def _sized_shm(mount: Json, size: int | None) -> Json:
+    if mount["destination"] != "/dev/shm" or not size:
+        return dict(mount)
+    options = [o for o in mount.get("options", []) if not o.startswith("size=")]
+    return {**mount, "options": [*options, f"size={size}"]}
+
+
+def _init_mount(spec: ContainerSpec, inputs: BundleInputs) -> list[Json]:
+    if not spec.init:
+        return []
+    if not inputs.init_path:
+        raise OciError(f"container {spec.id}: init: true, but this node has no init binary (init_binary)")
+    return [_bind(inputs.init_path, INIT_TARGET, read_only=True)]
 
 
 def command_line(spec: ContainerSpec, cfg: Mapping[str, Any]) -> list[str]:
@@ -207,7 +238,8 @@ def render_mount(mount: Mount, inputs: BundleInputs) -> Json:
         options = ["nosuid", "nodev", "mode=1777"]
         options += [f"size={mount.size_bytes}"] if mount.size_bytes else []
         return {"destination": mount.target, "type": "tmpfs", "source": "tmpfs", "options": options}
-    return _bind(_mount_source(mount, inputs), mount.target, mount.read_only or mount.kind == "secret")
+    read_only = mount.read_only or mount.kind in ("secret", "config")
+    return _bind(_mount_source(mount, inputs), mount.target, read_only)
 
 
 def _mount_source(mount: Mount, inputs: BundleInputs) -> str:
@@ -219,6 +251,10 @@ def _mount_source(mount: Mount, inputs: BundleInputs) -> str:
         if not inputs.secrets_dir:
             raise OciError(f"secret {mount.source!r} needs a secrets directory")
         return f"{inputs.secrets_dir.rstrip('/')}/{mount.source}"
+    if mount.kind == "config":
+        if mount.target not in inputs.configs:
+            raise OciError(f"config {mount.source!r} for {mount.target} was not written on the node")
+        return inputs.configs[mount.target]
     if not mount.source.startswith("/"):
         raise OciError(f"bind mount source {mount.source!r} for {mount.target} is not an absolute path")
     return mount.source

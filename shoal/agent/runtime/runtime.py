@@ -8,13 +8,15 @@ only in memory: a new Runtime in a new process lists and adopts what an earlier 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +58,7 @@ class RuntimeConfig:
     conmon_binary: str = "conmon"
     log_max_bytes: int = 10 << 20
     log_keep: int = 3
+    init_binary: str = "/usr/bin/tini-static"  # bound in for Compose `init: true` (static: any image)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ class Runtime:
         try:
             rootfs = overlay.mount_root(lower_dirs, bundle)
             inputs = self._inputs(spec, rootfs, netns_path, files or {}, secrets_dir)
+            inputs = replace(inputs, configs=_write_configs(spec, bundle / "configs"))
             (bundle / "config.json").write_text(_json(oci.render_config(spec, image_config, inputs)))
             record = Record(spec=spec, lower_dirs=[str(p) for p in lower_dirs])
             records.save(bundle, record)  # before the start: a crash mid-start leaves it findable
@@ -190,6 +194,7 @@ class Runtime:
             volumes={k: str(v) for k, v in volumes.items()},
             secrets_dir=str(secrets_dir) if secrets_dir else None,
             files={k: str(v) for k, v in files.items()},
+            init_path=shutil.which(self.config.init_binary) if spec.init else None,
         )
 
     def _start(
@@ -216,11 +221,12 @@ class Runtime:
         return pid
 
     def stop(self, container_id: str, grace_s: float) -> None:
-        """SIGTERM, up to ``grace_s`` to exit, then SIGKILL; the restart policy leaves it stopped."""
+        """The stop signal (Compose stop_signal, SIGTERM by default), up to ``grace_s`` to exit,
+        then SIGKILL; the restart policy leaves it stopped."""
         record = self._record(container_id)
         record.stopped_by_user = True
         records.save(self.bundle(container_id), record)
-        self._signal_and_wait(container_id, "TERM", grace_s)
+        self._signal_and_wait(container_id, stop_signal(record.spec), grace_s)
         self._signal_and_wait(container_id, "KILL", 10.0)
 
     def _signal_and_wait(self, container_id: str, sig: str, wait_s: float) -> None:
@@ -244,12 +250,17 @@ class Runtime:
         with contextlib.suppress(NotFound):
             self.runc.delete(container_id, force=True)
         bundle = self.bundle(container_id)
+        keep = self._log_keep(container_id)
         procs.wait_gone(procs.read_pid(bundle / "conmon.pid"), 5.0)
         overlay.unmount_root(bundle)
         shutil.rmtree(bundle, ignore_errors=True)
         self.exit_file(container_id).unlink(missing_ok=True)
-        for path in logs.log_files(self.log_file(container_id), self.config.log_keep):
+        for path in logs.log_files(self.log_file(container_id), keep):
             path.unlink(missing_ok=True)
+
+    def _log_keep(self, container_id: str) -> int:
+        record = records.load(self.bundle(container_id))
+        return log_limits(self.config, record.spec)[1] if record else self.config.log_keep
 
     # observation -----------------------------------------------------------------------------
     def list(self) -> Observed:
@@ -318,7 +329,8 @@ class Runtime:
         return self.runc.exec(container_id, argv, timeout)
 
     def logs(self, container_id: str, since: float | None = None, tail: int | None = None) -> Lines:
-        return logs.read_lines(self.log_file(container_id), self.config.log_keep, since, tail)
+        keep = self._log_keep(container_id)
+        return logs.read_lines(self.log_file(container_id), keep, since, tail)
 
     def follow_logs(
         self, container_id: str, since: float | None = None, tail: int | None = None
@@ -330,7 +342,7 @@ class Runtime:
             return state is None or state.status == "stopped"
 
         return logs.follow(
-            self.log_file(container_id), self.config.log_keep, since=since, tail=tail, stop=ended
+            self.log_file(container_id), self._log_keep(container_id), since=since, tail=tail, stop=ended
         )
 
     # supervision -----------------------------------------------------------------------------
@@ -350,7 +362,8 @@ class Runtime:
 
     def _rotate(self, container: ObservedContainer) -> Actions:
         path = self.log_file(container.id)
-        if not logs.rotate(path, self.config.log_max_bytes, self.config.log_keep):
+        max_bytes, keep = log_limits(self.config, container.spec)
+        if not logs.rotate(path, max_bytes, keep):
             return []
         if container.state in ("running", "created"):
             # conmon may be gone already: the next start opens a fresh log then
@@ -385,6 +398,34 @@ class Runtime:
         record.restarts += 1
         record.stopped_by_user = False
         self._start(container_id, record)
+
+
+def log_limits(config: RuntimeConfig, spec: ContainerSpec) -> tuple[int, int]:
+    """(max bytes, rotated files kept): Compose logging max-size/max-file, else the agent's.
+
+    max-file counts the live file too; a single file is still rotated once (conmon keeps
+    appending to the open file, so dropping it outright would lose lines being written)."""
+    if spec.log_max_bytes is None:
+        return config.log_max_bytes, config.log_keep
+    return spec.log_max_bytes, max(1, spec.log_max_files - 1)
+
+
+def stop_signal(spec: ContainerSpec) -> str:
+    """runc's name for the spec's stop signal: ``SIGQUIT``, ``QUIT`` or ``3`` -> ``QUIT``."""
+    sig = (spec.stop_signal or "TERM").upper().removeprefix("SIG")
+    return signal.Signals(int(sig)).name.removeprefix("SIG") if sig.isdigit() else sig
+
+
+def _write_configs(spec: ContainerSpec, directory: Path) -> dict[str, str]:
+    """Each config mount's content as a file (its mode, 0444 by default): target -> host path."""
+    out: dict[str, str] = {}
+    for i, mount in enumerate(m for m in spec.mounts if m.kind == "config"):
+        directory.mkdir(mode=0o755, exist_ok=True)
+        path = directory / str(i)
+        path.write_bytes(base64.b64decode(mount.content_b64))
+        path.chmod(mount.mode if mount.mode is not None else 0o444)
+        out[mount.target] = str(path)
+    return out
 
 
 def _json(doc: Mapping[str, Any]) -> str:

@@ -203,7 +203,7 @@ class Topology:
             not node.network.reconcile(state).empty,
             not node.wireguard.reconcile(state).empty,
             not node.firewall.reconcile(state, node.network.ipam.allocations).empty,
-            node.dns.reconcile(state) is not None,
+            node.dns.reconcile(state, node.network.ipam.allocations) is not None,
         ]
 
     def reconcile_all(self) -> dict[str, list[bool]]:

@@ -202,6 +202,14 @@ SERVICE_ERRORS = [
         "    x-shoal:\n      egress: {}\n",
         "services.web.x-shoal.egress: unknown key; did you mean `ingress`? (line 5)",
     ),
+    (
+        "    dns: dns.google\n",
+        'services.web.dns: invalid DNS server "dns.google" (write an IP address) (line 4)',
+    ),
+    (
+        "    dns: [8.8.8.8, '1.1.1.1; rm -rf /']\n",
+        'services.web.dns: invalid DNS server "1.1.1.1; rm -rf /" (write an IP address) (line 4)',
+    ),
 ]
 
 
@@ -278,3 +286,40 @@ def test_alias_bomb_is_refused_without_expanding_it() -> None:
 def test_yaml_the_loader_cannot_hold_is_invalid_yaml() -> None:
     assert error_of("services:\n  ? {a: [1]}\n  : x\n").startswith("invalid YAML: ")
     assert error_of("services: " + "[" * 5000 + "]" * 5000 + "\n").startswith("invalid YAML: ")
+
+
+def test_dns_accepts_one_address_or_a_list_of_v4_and_v6() -> None:
+    one = parse_compose(HEAD + "    dns: 192.0.2.53\n", "p")
+    many = parse_compose(HEAD + "    dns: [192.0.2.53, '2001:db8::53']\n", "p")
+    assert one.services["web"].dns == ["192.0.2.53"]
+    assert many.services["web"].dns == ["192.0.2.53", "2001:db8::53"]
+
+
+SECRETS_TOP = "secrets:\n  tok: {external: true}\n"
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("mode: 0o7777", "invalid mode 4095"),
+        ("mode: '0999'", 'invalid mode "0999"'),
+        ("uid: root", 'invalid id "root" (write a numeric uid or gid)'),
+        ("gid: -1", "invalid id -1"),
+    ],
+)
+def test_secret_mode_and_ids_are_refused_when_hostile(entry: str, expected: str) -> None:
+    body = f"    secrets:\n      - source: tok\n        {entry}\n{SECRETS_TOP}"
+    message = error_of(HEAD + body)
+    assert message.startswith("services.web.secrets[0].") and expected in message and "(line 6)" in message
+
+
+def test_secret_mode_is_octal_as_docker_writes_it_and_reaches_the_container_spec() -> None:
+    from shoal.model.specs import to_container_spec
+
+    for written, mode in (("0440", 0o440), ("0o440", 0o440), ("'0440'", 0o440), ("288", 0o440)):
+        body = (
+            f"    secrets:\n      - source: tok\n        mode: {written}\n        uid: '1000'\n{SECRETS_TOP}"
+        )
+        spec = to_container_spec(parse_compose(HEAD + body, "p").services["web"], 1, 1)
+        (mount,) = [m for m in spec.mounts if m.kind == "secret"]
+        assert (mount.mode, mount.uid, mount.gid) == (mode, 1000, None)
