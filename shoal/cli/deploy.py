@@ -24,6 +24,7 @@ from shoal.cli.common import client, output_option, say, target, wants_json
 from shoal.cli.progress import Progress, progress
 from shoal.client import ApiError, Client
 from shoal.errors import ConfigError, ShoalError
+from shoal.model.compose_build import project_name_fault
 from shoal.model.compose_source import Disk, Options, Prepared, prepare
 from shoal.model.compose_types import ComposeError
 
@@ -221,6 +222,8 @@ def local_disk(path: str) -> tuple[Disk, str]:
 
 def prepare_file(path: str, project: str | None, env_file: str | None, profiles: Sequence[str]) -> Prepared:
     """Interpolate, read what the file names and check it here, with the file's own lines."""
+    if project and (fault := project_name_fault(project)):
+        raise ConfigError(f"-p/--project: {fault}")
     disk, folder = local_disk(path)
     options = Options(
         shell=dict(os.environ), project=project, env_file=env_file, profiles=profiles, dir_name=folder

@@ -7,6 +7,7 @@ The body of `shoal.model.compose.parse_compose` (the server) and of the CLI's lo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,15 +39,19 @@ def build_from_tree(  # noqa: PLR0917
     policy: NodePolicy | None = None,
     load_other: Loader | None = None,
     problems: Problems | None = None,
+    project_from: str = "",
 ) -> DeploySpec:
     """`files`: the content of each relative path the document names (configs, secrets, binds of a
-    file), as the CLI read them; `problems`: faults found before (interpolation), raised with these."""
+    file), as the CLI read them; `problems`: faults found before (interpolation), raised with these;
+    `project_from`: where `project` came from (`name` for the file's key, or a flag's name)."""
     if not isinstance(root, dict):
         raise ComposeError("the deploy file must be a YAML mapping with a services: key")
     problems = problems if problems is not None else Problems(root)
     resolve_extends(root, problems.add, load_other)
     doc, services = _validate(root, problems)
-    name = _project_name(project or (doc.name if doc else None) or "", problems)
+    if not project and doc is not None and doc.name:
+        project, project_from = doc.name, "name"
+    name = _project_name(project, project_from, problems)
     if doc is not None:
         cross_check(problems, doc, services, files, _names(root))
         policy_problems(problems, services, policy or NodePolicy())
@@ -107,11 +112,23 @@ def _service_keys(body: Any) -> Any:
     }
 
 
-def _project_name(name: str, problems: Problems) -> str:
+def project_name_fault(name: str) -> str | None:
+    """What is wrong with a project name, if anything (the CLI checks its flag with it)."""
+    if not forms.dns_label(name.replace("_", "-")):
+        shown = json.dumps(name, ensure_ascii=False)  # one line, whatever the name holds
+        return f'invalid project name {shown} (lowercase letters, digits, "-", "_")'
+    return None
+
+
+def _project_name(name: str, source: str, problems: Problems) -> str:
+    """A bad name is reported at its source: the file's `name:` (with its line) or the flag."""
     if not name:
         problems.note("no project name: pass one (--project) or set name: in the file")
-    elif not forms.dns_label(name.replace("_", "-")):
-        problems.note(f'invalid project name "{name}" (lowercase letters, digits, "-", "_")')
+    elif fault := project_name_fault(name):
+        if source == "name":
+            problems.add(["name"], fault)
+        else:
+            problems.note(f"{source}: {fault}" if source else fault)
     return name
 
 

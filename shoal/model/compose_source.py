@@ -66,12 +66,12 @@ def prepare(text: str, disk: Disk, options: Options) -> Prepared:
     env = environment(disk, options)
     expander = Expander(env)
     interpolate(root, expander, problems.add)
-    project = project_name(options, env, root.get("name"))
+    project, project_from = project_name(options, env, root.get("name"))
     resolve_extends(root, problems.add, _loader(disk, expander, problems))
     inactive = apply_profiles(root, active_profiles(options, env), problems)
     _service_env(root, disk, env, problems)
     files = gather_files(root, disk, problems)
-    spec = build_from_tree(root, project, files, problems=problems)
+    spec = build_from_tree(root, project, files, problems=problems, project_from=project_from)
     return Prepared(dump(root), project, spec, files, unset_warnings(expander.unset), inactive)
 
 
@@ -90,15 +90,16 @@ def environment(disk: Disk, options: Options) -> dict[str, str]:
     return {**found, **options.shell}
 
 
-def project_name(options: Options, env: Mapping[str, str], written: Any) -> str:
-    """-p > COMPOSE_PROJECT_NAME > name: > the directory's name, normalised as Compose does."""
+def project_name(options: Options, env: Mapping[str, str], written: Any) -> tuple[str, str]:
+    """-p > COMPOSE_PROJECT_NAME > name: > the directory's name, normalised as Compose does; and
+    where it came from (what an error about it names)."""
     if options.project:
-        return options.project
+        return options.project, "-p/--project"
     if env.get("COMPOSE_PROJECT_NAME"):
-        return env["COMPOSE_PROJECT_NAME"]
+        return env["COMPOSE_PROJECT_NAME"], "COMPOSE_PROJECT_NAME"
     if isinstance(written, str) and written:
-        return written
-    return normalise_name(options.dir_name)
+        return written, "name"
+    return normalise_name(options.dir_name), "the directory's name"
 
 
 def normalise_name(name: str) -> str:

@@ -157,7 +157,12 @@ def test_deploy_rejection_is_one_line_naming_the_file(shoal: Shoal, tmp_path: Pa
     path.write_text(COMPOSE)
     got = shoal("deploy", "-f", str(path), "--project", "Bad Project!", "--detach")
     assert got.exit_code == 1 and len(got.stderr.splitlines()) == 1
-    assert got.stderr.startswith(f'error: {path}: invalid project name "Bad Project!"')
+    assert got.stderr.startswith('error: -p/--project: invalid project name "Bad Project!"')
+    path.write_text("name: Bad Project!\n" + COMPOSE)
+    named = shoal("deploy", "-f", str(path), "--detach")
+    assert named.exit_code == 1 and len(named.stderr.splitlines()) == 1
+    assert named.stderr.startswith(f'error: {path}: name: invalid project name "Bad Project!"')
+    assert named.stderr.rstrip().endswith("(line 1)")
     missing = shoal("deploy", "-f", str(tmp_path / "nope.yaml"))
     assert missing.exit_code == 1 and "nope.yaml: No such file or directory" in missing.stderr
 

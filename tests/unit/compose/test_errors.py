@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from shoal.model.compose import ComposeError, parse_compose
+from shoal.model.compose_source import Disk, Options, prepare
 
 HEAD = "services:\n  web:\n    image: app:1\n"  # lines 1-3
 
@@ -323,3 +324,23 @@ def test_secret_mode_is_octal_as_docker_writes_it_and_reaches_the_container_spec
         spec = to_container_spec(parse_compose(HEAD + body, "p").services["web"], 1, 1)
         (mount,) = [m for m in spec.mounts if m.kind == "secret"]
         assert (mount.mode, mount.uid, mount.gid) == (mode, 1000, None)
+
+
+def _prepare_errors(text: str, project: str | None = None, shell: dict[str, str] | None = None) -> list[str]:
+    """The CLI's own check of a file (compose_source.prepare), as `shoal deploy` runs it."""
+    disk = Disk(read=lambda rel: None, is_dir=lambda rel: False)
+    with pytest.raises(ComposeError) as refused:
+        prepare(text, disk, Options(shell=shell or {}, project=project, dir_name="folder"))
+    return refused.value.errors
+
+
+def test_a_bad_project_name_is_reported_where_it_came_from() -> None:
+    fault = 'invalid project name "Bad Name" (lowercase letters, digits, "-", "_")'
+    assert _prepare_errors("name: Bad Name\n" + HEAD) == [f"name: {fault} (line 1)"]
+    assert _prepare_errors(HEAD, project="Bad Name") == [f"-p/--project: {fault}"]
+    env = {"COMPOSE_PROJECT_NAME": "Bad Name"}
+    assert _prepare_errors(HEAD, shell=env) == [f"COMPOSE_PROJECT_NAME: {fault}"]
+    hostile = 'name: "a\\nb;rm -rf /"\n' + HEAD + '    ports: ["x"]\n'
+    lines = _prepare_errors(hostile)
+    assert all("\n" not in line for line in lines) and len(lines) == 2
+    assert 'name: invalid project name "a\\nb;rm -rf /" (' in " ".join(lines)
