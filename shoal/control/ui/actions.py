@@ -94,7 +94,7 @@ def deploy() -> str:
     if request.method == "GET":
         return render_template("deploy.html")
     compose = _compose_text()
-    project = request.form.get("project", "default").strip() or "default"
+    project = request.form.get("project", "").strip()  # "": the file's name:, never a shared default
     dry_run = request.form.get("action") != "deploy"
     try:
         with api() as client:
