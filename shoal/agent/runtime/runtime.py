@@ -8,12 +8,9 @@ only in memory: a new Runtime in a new process lists and adopts what an earlier 
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import re
 import shutil
-import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shoal.agent.render import oci
+from shoal.agent.runtime import bundle as files_
 from shoal.agent.runtime import conmon, logs, overlay, procs, records
 from shoal.agent.runtime.logs import LogLine
 from shoal.agent.runtime.policy import Exit, decide
@@ -151,8 +149,8 @@ class Runtime:
         try:
             rootfs = overlay.mount_root(lower_dirs, bundle)
             inputs = self._inputs(spec, rootfs, netns_path, files or {}, secrets_dir)
-            inputs = replace(inputs, configs=_write_configs(spec, bundle / "configs"))
-            (bundle / "config.json").write_text(_json(oci.render_config(spec, image_config, inputs)))
+            inputs = replace(inputs, configs=files_.write_configs(spec, bundle / "configs"))
+            files_.write_config_json(bundle, oci.render_config(spec, image_config, inputs))
             record = Record(spec=spec, lower_dirs=[str(p) for p in lower_dirs])
             records.save(bundle, record)  # before the start: a crash mid-start leaves it findable
             return self._start(spec.id, record, before_create, before_start)
@@ -226,7 +224,7 @@ class Runtime:
         record = self._record(container_id)
         record.stopped_by_user = True
         records.save(self.bundle(container_id), record)
-        self._signal_and_wait(container_id, stop_signal(record.spec), grace_s)
+        self._signal_and_wait(container_id, files_.stop_signal(record.spec), grace_s)
         self._signal_and_wait(container_id, "KILL", 10.0)
 
     def _signal_and_wait(self, container_id: str, sig: str, wait_s: float) -> None:
@@ -258,9 +256,12 @@ class Runtime:
         for path in logs.log_files(self.log_file(container_id), keep):
             path.unlink(missing_ok=True)
 
+    def _log_limits(self, spec: ContainerSpec) -> tuple[int, int]:
+        return files_.log_limits(spec, self.config.log_max_bytes, self.config.log_keep)
+
     def _log_keep(self, container_id: str) -> int:
         record = records.load(self.bundle(container_id))
-        return log_limits(self.config, record.spec)[1] if record else self.config.log_keep
+        return self._log_limits(record.spec)[1] if record else self.config.log_keep
 
     # observation -----------------------------------------------------------------------------
     def list(self) -> Observed:
@@ -362,7 +363,7 @@ class Runtime:
 
     def _rotate(self, container: ObservedContainer) -> Actions:
         path = self.log_file(container.id)
-        max_bytes, keep = log_limits(self.config, container.spec)
+        max_bytes, keep = self._log_limits(container.spec)
         if not logs.rotate(path, max_bytes, keep):
             return []
         if container.state in ("running", "created"):
@@ -398,35 +399,3 @@ class Runtime:
         record.restarts += 1
         record.stopped_by_user = False
         self._start(container_id, record)
-
-
-def log_limits(config: RuntimeConfig, spec: ContainerSpec) -> tuple[int, int]:
-    """(max bytes, rotated files kept): Compose logging max-size/max-file, else the agent's.
-
-    max-file counts the live file too; a single file is still rotated once (conmon keeps
-    appending to the open file, so dropping it outright would lose lines being written)."""
-    if spec.log_max_bytes is None:
-        return config.log_max_bytes, config.log_keep
-    return spec.log_max_bytes, max(1, spec.log_max_files - 1)
-
-
-def stop_signal(spec: ContainerSpec) -> str:
-    """runc's name for the spec's stop signal: ``SIGQUIT``, ``QUIT`` or ``3`` -> ``QUIT``."""
-    sig = (spec.stop_signal or "TERM").upper().removeprefix("SIG")
-    return signal.Signals(int(sig)).name.removeprefix("SIG") if sig.isdigit() else sig
-
-
-def _write_configs(spec: ContainerSpec, directory: Path) -> dict[str, str]:
-    """Each config mount's content as a file (its mode, 0444 by default): target -> host path."""
-    out: dict[str, str] = {}
-    for i, mount in enumerate(m for m in spec.mounts if m.kind == "config"):
-        directory.mkdir(mode=0o755, exist_ok=True)
-        path = directory / str(i)
-        path.write_bytes(base64.b64decode(mount.content_b64))
-        path.chmod(mount.mode if mount.mode is not None else 0o444)
-        out[mount.target] = str(path)
-    return out
-
-
-def _json(doc: Mapping[str, Any]) -> str:
-    return json.dumps(doc, indent=1)
