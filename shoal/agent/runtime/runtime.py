@@ -213,8 +213,9 @@ class Runtime:
         pid = conmon.launch(argv, container_id, bundle / "conmon.err")
         if before_start is not None:
             before_start()
+        # Stamped before the process is let go: it may exit before start_fast returns.
+        record.started_at, record.next_restart_at = conmon.exit_clock(), None
         self.runc.start_fast(container_id)
-        record.started_at, record.next_restart_at = time.time(), None
         records.save(bundle, record)
         return pid
 

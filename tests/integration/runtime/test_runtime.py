@@ -130,6 +130,28 @@ def test_exit_code_recorded(runtime: Runtime, rootfs: Path) -> None:
     assert [(a.id, a.action) for a in actions] == [("shc-exit3", "give_up")]
 
 
+def test_a_container_that_exits_before_start_returns_finishes_after_it_started(
+    runtime: Runtime, rootfs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent may be descheduled right after it lets the process go (a loaded machine): the
+    container has then ended before the start returns. Its start must still precede its finish
+    (the race test_exit_code_recorded once lost by 2 ms)."""
+    start_fast = runtime.runc.start_fast
+
+    def start_then_stall(container_id: str) -> None:
+        start_fast(container_id)
+        wait_for(runtime.exit_file(container_id).exists)
+        time.sleep(0.01)  # more than a clock tick: a stamp taken now is after the exit
+
+    monkeypatch.setattr(runtime.runc, "start_fast", start_then_stall)
+    runtime.create_and_start(
+        spec("shc-quick", ["sh", "-c", "exit 3"], restart=RestartPolicy(name="no")), CONFIG, [rootfs]
+    )
+    c = runtime.get("shc-quick")
+    assert c.exit_code == 3 and c.started_at is not None and c.finished_at is not None
+    assert c.finished_at >= c.started_at, f"finished {c.started_at - c.finished_at:.4f} s before it started"
+
+
 def test_on_failure_restarts_twice_then_gives_up(runtime: Runtime, rootfs: Path) -> None:
     policy = RestartPolicy(name="on-failure", max_retries=2, delay_s=0.05)
     runtime.create_and_start(
