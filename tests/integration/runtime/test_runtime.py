@@ -17,7 +17,9 @@ import pytest
 
 from shoal.agent.runtime import Runtime
 from shoal.errors import ConfigError
+from shoal.model.compose import parse_compose
 from shoal.model.container import ContainerSpec, Mount, Resources, RestartPolicy
+from shoal.model.specs import to_container_spec
 
 from .conftest import CONFIG, cleanup, runtime_config
 
@@ -374,3 +376,25 @@ def test_a_failing_before_start_leaves_nothing(runtime: Runtime, rootfs: Path) -
     assert list(runtime.config.bundles_dir.iterdir()) == []
     assert "shc-nostart" not in {c.id for c in runtime.list()}
     assert "shc-nostart" not in {c.id for c in runtime.runc.list()}  # runc's created one is gone
+
+
+@pytest.mark.parametrize("restart", ["unless-stopped", "always"])
+def test_compose_restart_reaches_the_supervisor(runtime: Runtime, rootfs: Path, restart: str) -> None:
+    """`restart:` from the Compose file to the runtime: a container that exits (even with 0) is
+    restarted. unless-stopped and always behave alike (shoal has no manual stop, as Swarm)."""
+    text = "services:\n  job:\n    image: local/busybox\n    command: [sh, -c, 'echo run']\n"
+    text += f"    restart: {restart}\n"
+    service = parse_compose(text, "rp").services["job"]
+    container = to_container_spec(service, 1, 1)
+    assert container.restart.name == restart
+    container = container.model_copy(update={"id": f"shc-{restart}"})
+    container.restart.delay_s = 0.05
+    runtime.create_and_start(container, CONFIG, [rootfs])
+    done: list[str] = []
+    deadline = time.monotonic() + 20
+    while done.count("restart") < 2 and time.monotonic() < deadline:
+        done += [a.action for a in runtime.supervise()]
+        time.sleep(0.05)
+    assert done.count("restart") >= 2 and "give_up" not in done
+    wait_for(lambda: len(runtime.logs(container.id)) >= 3)
+    assert runtime.get(container.id).restarts >= 2
