@@ -174,7 +174,7 @@ class Topology:
         meshes = mesh(members)
         records: dict[str, list[str]] = {}
         specs: dict[str, list[ContainerSpec]] = {}
-        members: dict[str, list[str]] = {}
+        on_net: dict[str, list[str]] = {}
         for node in self.nodes.values():
             assert node.network is not None
             for cid in services.get(node.name, []):
@@ -187,9 +187,9 @@ class Topology:
                 spec = ContainerSpec(id=cid, service=service, image="x", ip=ip, ports=ports, networks=nets)
                 specs.setdefault(node.name, []).append(spec)
                 for key in networks_of(spec):
-                    members.setdefault(key, []).append(ip)
+                    on_net.setdefault(key, []).append(ip)
         dns = [DnsRecord(name=k, addresses=v) for k, v in sorted(records.items())]
-        wire = [NetworkMembers(key=k, members=sorted(v)) for k, v in sorted(members.items())]
+        wire = [NetworkMembers(key=k, members=sorted(v)) for k, v in sorted(on_net.items())]
         return {
             n.name: NodeState(
                 node=n.name,
