@@ -97,11 +97,19 @@ def _in_set(field: str, name: str, op: str = "==") -> Json:
     return _match(_payload("ip", field), f"@{name}", op)
 
 
+def node_addresses(state: NodeState) -> list[str]:
+    """Every node's overlay address: its own, its peers', and those of the NAT'd nodes a relay
+    carries (their subnets are in the relay's allowed IPs, they are not peers of a NAT'd node)."""
+    subnets = {state.subnet, *(p.subnet for p in state.peers)}
+    subnets |= {s for p in state.peers for s in p.allowed_ips}
+    return sorted({overlay_ip(s) for s in subnets})
+
+
 def forward_rules(state: NodeState, bridge: str, wg: str, sets: list[str]) -> list[list[Json]]:
     """Container to container only within a network (a rule per network set, members changed as
     elements); the ingress path and other nodes (their overlay addresses) reach any container."""
     cluster = _prefix(state.cluster_cidr)
-    nodes = sorted({overlay_ip(state.subnet), *(overlay_ip(p.subnet) for p in state.peers)})
+    nodes = node_addresses(state)
     rules = [
         [_ct("state", ["established", "related"]), _ACCEPT],
         [_iif(wg), _oif(bridge), _match(_payload("ip", "saddr"), {"set": nodes}), _ACCEPT],

@@ -8,14 +8,13 @@ default network, and `shared-1`/`shared-2` on the external network `shared` from
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shoal.agent.render.nft import set_name
-from tests.integration.net.topology import Topology, nsexec
+from tests.integration.net.topology import Topology, nsexec, running_cluster
 
 SERVICES = {
     "a": ["front-1", "api-1"],
@@ -37,18 +36,11 @@ WORLD = "192.0.2.100"  # the "internet" namespace of the topology
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Topology]:
-    if shutil.which("wireguard-go") is None:
-        pytest.skip("wireguard-go is not installed")
-    topology = Topology(["a", "b"], ["c", "d"])
-    try:
-        topology.build()
-        topology.start(SERVICES, NETWORKS)
+    with running_cluster(SERVICES, NETWORKS) as topology:
         for node in topology.nodes.values():  # db is on an internal network only
             assert node.firewall is not None
         _internal(topology, "p/back")
         yield topology
-    finally:
-        topology.close()
 
 
 def _internal(cluster: Topology, key: str) -> None:

@@ -14,8 +14,11 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from shoal.agent.net.config import NetConfig
 from shoal.agent.reconcilers.dns import DnsReconciler
@@ -252,3 +255,20 @@ class Topology:
             node.network.close()
         for leftover in NETNS.glob(f"{node.config.netns_prefix}-*"):
             run("ip", "netns", "del", leftover.name, check=False)
+
+
+@contextlib.contextmanager
+def running_cluster(
+    services: dict[str, list[str]], networks: dict[str, list[str]] | None = None
+) -> Iterator[Topology]:
+    """Nodes a, b public and c, d behind a NAT router, running ``services`` (node -> container
+    ids) on ``networks`` (container id -> network keys); everything removed on the way out."""
+    if shutil.which("wireguard-go") is None:
+        pytest.skip("wireguard-go is not installed")
+    topology = Topology(["a", "b"], ["c", "d"])
+    try:
+        topology.build()
+        topology.start(services, networks)
+        yield topology
+    finally:
+        topology.close()

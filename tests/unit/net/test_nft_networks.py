@@ -12,7 +12,7 @@ from pathlib import Path
 
 from shoal.agent.net.config import NetConfig
 from shoal.agent.reconcilers.firewall import Observed, plan
-from shoal.agent.render.nft import ISOLATED, render, set_name
+from shoal.agent.render.nft import ISOLATED, forward_rules, node_addresses, render, set_name
 from shoal.agent.sys.nft import parse_elements
 from shoal.model.container import ContainerSpec, PortMapping
 from shoal.model.state import NetworkMembers, NodeState, Peer
@@ -161,3 +161,17 @@ def test_set_elements_read_back_from_a_listing() -> None:
         ]
     }
     assert parse_elements(json.dumps(listing)) == {"net_1": ["10.0.0.1", "10.0.0.2"], "isolated": []}
+
+
+def test_a_natted_node_accepts_every_node_behind_its_relay_as_a_node() -> None:
+    """n3 (NAT'd) peers only with the relay, whose allowed IPs carry n4's subnet: the ingress node
+    or a NAT'd neighbour reaching n3's containers comes from one of these addresses."""
+    relay = Peer(
+        name="n1", public_key="k", subnet="10.210.1.0/24", allowed_ips=["10.210.1.0/24", "10.210.4.0/24"]
+    )
+    natted = NodeState(node="n3", subnet="10.210.3.0/24", peers=[relay])
+    assert node_addresses(natted) == ["10.210.1.1", "10.210.3.1", "10.210.4.1"]
+    rule = next(
+        r for r in forward_rules(natted, "shoal0", "wg0", []) if {"accept": None} in r and len(r) == 4
+    )
+    assert rule[2]["match"]["right"] == {"set": ["10.210.1.1", "10.210.3.1", "10.210.4.1"]}
