@@ -183,7 +183,7 @@ class NetworkAdapter:
     def attach(self, spec: ContainerSpec) -> Attached:
         """Its netns, address and files now; the veth is plugged in by `Attached.plug`."""
         prepared = self.network.prepare(
-            spec.id, spec.ip, spec.hostname or "", spec.extra_hosts, spec.dns_search
+            spec.id, spec.ip, spec.hostname or "", spec.extra_hosts, spec.dns_search, project=spec.project
         )
         files = self.network.container_files(spec.id)
         mounts = {

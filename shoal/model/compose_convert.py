@@ -128,7 +128,11 @@ def _attachments(s: ServiceSection, ctx: Context) -> list[NetworkAttachment]:
         return []
     wanted = s.networks or {"default": None}
     return [
-        NetworkAttachment(network=_key(net, ctx), aliases=list(attach.aliases) if attach else [])
+        NetworkAttachment(
+            network=_key(net, ctx),
+            aliases=list(attach.aliases) if attach else [],
+            internal=_internal(net, ctx),
+        )
         for net, attach in sorted(wanted.items())
     ]
 

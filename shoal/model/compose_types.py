@@ -49,6 +49,7 @@ class NetworkAttachment(Wire):
 
     network: str  # the network's key (see network_key)
     aliases: list[str] = Field(default_factory=list)
+    internal: bool = False  # the network is `internal: true`
 
 
 class NetworkSpec(Wire):

@@ -123,6 +123,8 @@ class ContainerSpec(Wire):
     labels: dict[str, str] = Field(default_factory=dict)
     project: str = ""
     networks: list[str] = Field(default_factory=list)  # the keys of the Compose networks it is on
+    internal_networks: list[str] = Field(default_factory=list)  # those of them with `internal: true`
+    aliases: list[str] = Field(default_factory=list)  # network aliases and container_name: DNS names
     read_only: bool = False  # the root filesystem
     init: bool = False  # an init (tini) as PID 1 that forwards signals and reaps zombies
     stop_signal: str | None = None  # None: SIGTERM
@@ -137,3 +139,8 @@ class ContainerSpec(Wire):
     shm_size_bytes: int | None = None  # /dev/shm; None: 64 MiB as Docker
     image_healthcheck: bool = False  # no check in the file: use the image's HEALTHCHECK
     security: Security = Field(default_factory=Security)
+
+
+def networks_of(container: ContainerSpec) -> list[str]:
+    """The networks a container is on; one from a server that did not say is on its project's default."""
+    return container.networks or [f"{container.project}/default"]

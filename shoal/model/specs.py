@@ -52,6 +52,8 @@ def to_container_spec(service: ServiceSpec, replica: int, generation: int) -> Co
         labels=dict(service.labels),
         project=service.project,
         networks=[n.network for n in service.networks],
+        internal_networks=[n.network for n in service.networks if n.internal],
+        aliases=_aliases(service),
         read_only=service.read_only,
         init=service.init,
         stop_signal=service.stop_signal,
@@ -67,6 +69,12 @@ def to_container_spec(service: ServiceSpec, replica: int, generation: int) -> Co
         image_healthcheck=service.image_healthcheck,
         security=service.security.model_copy(deep=True),
     )
+
+
+def _aliases(service: ServiceSpec) -> list[str]:
+    names = {a for n in service.networks for a in n.aliases}
+    names |= {service.container_name} if service.container_name else set()
+    return sorted(names - {service.name.rsplit(".", 1)[-1]})
 
 
 def _mounts(service: ServiceSpec) -> list[Mount]:

@@ -24,9 +24,11 @@ def render_hosts(hostname: str, ip: str, extra: Mapping[str, str] | None = None)
     return text + "".join(f"{addr}\t{name}\n" for name, addr in (extra or {}).items())
 
 
-def render_resolv_conf(nameserver: str, domain: str, search: Sequence[str] = ()) -> str:
-    """The node's DNS server; the cluster domain, then Compose `dns_search`, as search list."""
-    return f"nameserver {nameserver}\nsearch {' '.join([domain, *search])}\noptions ndots:1\n"
+def render_resolv_conf(nameserver: str, domain: str, search: Sequence[str] = (), project: str = "") -> str:
+    """The node's DNS server; the project's domain (`db` is the project's db), the cluster domain,
+    then Compose `dns_search`, as search list."""
+    mine = [f"{project}.{domain}"] if project else []
+    return f"nameserver {nameserver}\nsearch {' '.join([*mine, domain, *search])}\noptions ndots:1\n"
 
 
 def write_container_files(
@@ -38,12 +40,13 @@ def write_container_files(
     *,
     extra_hosts: Mapping[str, str] | None = None,
     search: Sequence[str] = (),
+    project: str = "",
 ) -> ContainerFiles:
     directory.mkdir(parents=True, exist_ok=True)
     files = ContainerFiles(directory / "hosts", directory / "hostname", directory / "resolv.conf")
     _write(files.hosts, render_hosts(hostname, ip, extra_hosts))
     _write(files.hostname, hostname + "\n")
-    _write(files.resolv_conf, render_resolv_conf(nameserver, domain, search))
+    _write(files.resolv_conf, render_resolv_conf(nameserver, domain, search, project))
     return files
 
 

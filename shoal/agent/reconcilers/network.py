@@ -173,6 +173,8 @@ class NetworkReconciler:
         hostname: str = "",
         extra_hosts: Mapping[str, str] | None = None,
         search: Sequence[str] = (),
+        *,
+        project: str = "",
     ) -> Prepared:
         """The first part of `attach`: address, netns and files (with Compose extra_hosts and
         dns_search), which a container needs to be created; what is left (the veth and the
@@ -185,7 +187,7 @@ class NetworkReconciler:
         name = hostname or container_id
         directory, domain = self.files(container_id), self.config.dns_domain
         write_container_files(
-            directory, name, address, gateway, domain, extra_hosts=extra_hosts, search=search
+            directory, name, address, gateway, domain, extra_hosts=extra_hosts, search=search, project=project
         )
         if not fresh and self._attached(container_id, path, address):
             return Prepared(path, address, None)

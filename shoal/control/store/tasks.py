@@ -65,6 +65,14 @@ def healthy(conn: Conn) -> list[Row]:
     ).fetchall()
 
 
+def addressed(conn: Conn) -> list[Row]:
+    """Replicas desired running with an address (the members of their networks), by service."""
+    return conn.execute(
+        "SELECT service, ip, node FROM tasks WHERE desired_state = 'run' AND ip IS NOT NULL"
+        " ORDER BY service, ip"
+    ).fetchall()
+
+
 def used_ips(conn: Conn) -> dict[str, set[str]]:
     """Addresses held by tasks (run or still stopping), by node."""
     used: dict[str, set[str]] = {}
