@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shoal.model.compose_build import build_deploy
-from shoal.model.compose_policy import NodePolicy
 from shoal.model.compose_types import (
     ComposeError,
     DeploySpec,
     IngressSpec,
+    PolicyRefused,
     PortSpec,
     ResourceSpec,
     RestartSpec,
@@ -23,12 +23,14 @@ from shoal.model.compose_types import (
     ServiceSpec,
     UpdatePolicy,
 )
+from shoal.model.policy import Grant
 
 __all__ = [
     "ComposeError",
     "DeploySpec",
+    "Grant",
     "IngressSpec",
-    "NodePolicy",
+    "PolicyRefused",
     "PortSpec",
     "ResourceSpec",
     "RestartSpec",
@@ -40,11 +42,12 @@ __all__ = [
 
 
 def parse_compose(
-    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: NodePolicy | None = None
+    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: Grant | None = None
 ) -> DeploySpec:
     """Parse and strictly validate a Compose document; ComposeError lists every fault, one a line.
 
     `project` names the deploy; when empty, the file's top-level `name:` is used. `files`: the
-    content of the relative paths the file names, as the CLI sent them.
+    content of the relative paths the file names, as the CLI sent them. `policy`: the node
+    policy's grant for this deploy (None: not checked); its refusals raise PolicyRefused.
     """
     return build_deploy(text, project, files, policy)

@@ -18,15 +18,16 @@ from shoal.model.compose_check import cross_check
 from shoal.model.compose_convert import Context, project_networks, project_secrets, service_spec
 from shoal.model.compose_errors import Problems, add_validation, unknown_key
 from shoal.model.compose_extends import Loader, resolve_extends
-from shoal.model.compose_policy import NodePolicy, policy_problems
+from shoal.model.compose_policy import policy_problems
 from shoal.model.compose_service import UNSUPPORTED, ServiceSection
 from shoal.model.compose_top import UNSUPPORTED_TOP, Document
-from shoal.model.compose_types import ComposeError, DeploySpec
+from shoal.model.compose_types import ComposeError, DeploySpec, PolicyRefused
 from shoal.model.compose_yaml import load
+from shoal.model.policy import Grant
 
 
 def build_deploy(
-    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: NodePolicy | None = None
+    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: Grant | None = None
 ) -> DeploySpec:
     """Parse YAML text (what the server receives) into a DeploySpec; ComposeError lists every fault."""
     return build_from_tree(load(text), project, files or {}, policy)
@@ -36,14 +37,16 @@ def build_from_tree(  # noqa: PLR0917
     root: Any,
     project: str,
     files: Mapping[str, bytes],
-    policy: NodePolicy | None = None,
+    policy: Grant | None = None,
     load_other: Loader | None = None,
     problems: Problems | None = None,
     project_from: str = "",
 ) -> DeploySpec:
     """`files`: the content of each relative path the document names (configs, secrets, binds of a
     file), as the CLI read them; `problems`: faults found before (interpolation), raised with these;
-    `project_from`: where `project` came from (`name` for the file's key, or a flag's name)."""
+    `project_from`: where `project` came from (`name` for the file's key, or a flag's name);
+    `policy`: what the deploy may do to nodes (the server's; None skips the check: the CLI cannot
+    know the server's policy). Its refusals raise PolicyRefused, after every other fault."""
     if not isinstance(root, dict):
         raise ComposeError("the deploy file must be a YAML mapping with a services: key")
     problems = problems if problems is not None else Problems(root)
@@ -54,10 +57,19 @@ def build_from_tree(  # noqa: PLR0917
     name = _project_name(project, project_from, problems)
     if doc is not None:
         cross_check(problems, doc, services, files, _names(root))
-        policy_problems(problems, services, policy or NodePolicy())
     problems.raise_all()
     assert doc is not None
+    if policy is not None:
+        _enforce(root, services, policy)
     return _spec(doc, services, Context(project=name, doc=doc, files=files))
+
+
+def _enforce(root: Any, services: dict[str, ServiceSection], policy: Grant) -> None:
+    refused = Problems(root)
+    policy_problems(refused, services, policy)
+    if refused:
+        lines = refused.lines()
+        raise PolicyRefused(lines[0], lines)
 
 
 def _validate(root: dict[str, Any], problems: Problems) -> tuple[Document | None, dict[str, ServiceSection]]:

@@ -1,63 +1,103 @@
 """The node policy's say on a deploy file: keys that change what a container may do to its node.
 
 Under `shoal.model.compose_build`. `privileged`, `cap_add`, `devices`, `network_mode: host`,
-`pid`, absolute bind mounts, `security_opt`, `sysctls` and `userns_mode` are parsed into the
-spec and refused here, one error each naming the key and its line, unless the policy grants
-them. The default policy grants none: an admin's policy (issue 18) is what can. Pure.
+`pid: host`, absolute bind mounts, `security_opt`, `sysctls` and `userns_mode` are parsed into the
+spec and checked here against the `Grant` the admin's policy (`shoal.model.policy`) gives the
+deploy's role and project: one refusal each, naming the key, its line and the policy entry that
+would grant it. Binds of forbidden host paths are refused whatever the policy. Pure.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from typing import Any
 
 from shoal.model.compose_errors import Problems
 from shoal.model.compose_service import ServiceSection
+from shoal.model.policy import Grant, normalise
 
-KEYS = (
-    "privileged", "cap_add", "cap_drop", "devices", "network_mode", "pid", "security_opt", "sysctls",
-    "userns_mode", "host_binds",
-)  # fmt: skip
+Refusal = tuple[list[int | str], str]  # key path in the file, message
 
 
-@dataclass(frozen=True)
-class NodePolicy:
-    """What deploy files may do to nodes; `allowed` holds the keys of KEYS an admin granted."""
-
-    allowed: frozenset[str] = field(default_factory=frozenset)
-
-
-def policy_problems(problems: Problems, services: dict[str, ServiceSection], policy: NodePolicy) -> None:
+def policy_problems(problems: Problems, services: dict[str, ServiceSection], grant: Grant) -> None:
     for name, service in services.items():
-        for key, index in _asked(service):
-            if _grant(key) in policy.allowed:
-                continue
-            loc: list[int | str] = (
-                ["services", name, key] if index is None else ["services", name, key, index]
-            )
-            what = "absolute bind mounts" if key == "volumes" else key
-            problems.add(loc, f"the node policy does not allow {what} (an admin grants it in the policy)")
+        for loc, message in refusals(name, service, grant):
+            problems.add(loc, message)
 
 
-def _grant(key: str) -> str:
-    return "host_binds" if key == "volumes" else key
+def refusals(name: str, s: ServiceSection, g: Grant) -> Iterator[Refusal]:
+    base: list[int | str] = ["services", name]
+    who = f"role {g.role} or project {g.project}"
+    if s.privileged and not g.privileged:
+        yield [*base, "privileged"], _ask(who, "privileged: true")
+    for i, cap in enumerate(s.cap_add):
+        wanted = cap.strip().upper()
+        wanted = wanted if wanted == "ALL" or wanted.startswith("CAP_") else f"CAP_{wanted}"
+        if wanted not in g.cap_add and "ALL" not in g.cap_add:
+            yield [*base, "cap_add", i], _ask(who, f"cap_add: [{wanted}]")
+    for i, device in enumerate(s.devices):
+        path = normalise(_device_path(device))
+        if path not in g.devices:
+            yield [*base, "devices", i], _ask(who, f"devices: [{path}]")
+    yield from _security_opts(base, s.security_opt, g, who)
+    for key in s.sysctls:
+        if key not in g.sysctls and "*" not in g.sysctls:
+            yield [*base, "sysctls", key], _ask(who, f"sysctls: [{key}]")
+    yield from _modes(base, s, g, who)
+    for i, volume in enumerate(s.volumes):
+        if volume.type == "bind" and volume.source.startswith("/"):
+            yield from _bind([*base, "volumes", i], volume.source, volume.read_only, g, who)
 
 
-def _asked(s: ServiceSection) -> list[tuple[str, int | None]]:
-    asked: list[tuple[str, int | None]] = [
-        (key, None)
-        for key, used in (
-            ("privileged", s.privileged),
-            ("cap_add", bool(s.cap_add)),
-            ("devices", bool(s.devices)),
-            ("pid", s.pid is not None),
-            ("security_opt", bool(s.security_opt)),
-            ("sysctls", bool(s.sysctls)),
-            ("userns_mode", s.userns_mode is not None),
-            ("network_mode", s.network_mode == "host"),
-        )
-        if used
-    ]
-    asked += [
-        ("volumes", i) for i, v in enumerate(s.volumes) if v.type == "bind" and v.source.startswith("/")
-    ]
-    return asked
+def _modes(base: list[int | str], s: ServiceSection, g: Grant, who: str) -> Iterator[Refusal]:
+    if s.network_mode == "host" and not g.network_mode_host:
+        yield [*base, "network_mode"], _ask(who, "network_mode_host: true")
+    if s.pid == "host" and not g.pid_host:
+        yield [*base, "pid"], _ask(who, "pid_host: true")
+    if s.userns_mode is not None and not g.userns_mode:
+        yield [*base, "userns_mode"], _ask(who, "userns_mode: true")
+
+
+def _security_opts(base: list[int | str], opts: list[str], g: Grant, who: str) -> Iterator[Refusal]:
+    for i, opt in enumerate(opts):
+        needed = security_grant(opt)
+        if needed == "privileged: true" and not g.privileged:
+            yield [*base, "security_opt", i], _ask(who, needed)
+        elif needed not in (None, "privileged: true") and needed not in g.security_opt:
+            yield [*base, "security_opt", i], _ask(who, f"security_opt: [{needed}]")
+
+
+def security_grant(opt: str) -> str | None:
+    """The policy entry an option needs; None for those that only restrict (always allowed)."""
+    key, _, value = opt.replace("=", ":", 1).partition(":")
+    key, value = key.strip(), value.strip()
+    if key == "seccomp":
+        return "seccomp=unconfined" if value == "unconfined" else "seccomp=custom"
+    if key in ("no-new-privileges", "no_new_privileges"):
+        return None if value in ("", "true") else "no-new-privileges:false"
+    return "privileged: true"  # apparmor, label...: what they loosen is a privileged container's
+
+
+def _bind(loc: list[int | str], source: str, read_only: bool, g: Grant, who: str) -> Iterator[Refusal]:
+    path = normalise(source)
+    shown = path if path == source else f"{source} (that is {path})"
+    bad = g.forbids(path)
+    if bad is not None:
+        yield loc, f"bind of {shown} is never allowed: it exposes {bad} (no policy can grant it)"
+        return
+    mode = g.bind_mode(path)
+    if mode is None:
+        yield loc, _ask(who, f"binds: [{{path: <a prefix of {path}>, mode: ro}}]", f"bind of {shown}")
+    elif mode == "ro" and not read_only:
+        yield loc, f"bind of {shown} must be read-only (add :ro): the policy grants its prefix read-only"
+
+
+def _device_path(device: Any) -> str:
+    if isinstance(device, dict):
+        return str(device.get("source", ""))
+    return str(device).split(":", 1)[0]
+
+
+def _ask(who: str, entry: str, what: str = "") -> str:
+    refused = f"{what} refused" if what else "refused"
+    return f"{refused} by the node policy (an admin grants it to {who} with `{entry}` in a grant)"

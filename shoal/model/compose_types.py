@@ -24,6 +24,10 @@ class ComposeError(ValueError):
         super().__init__("\n".join(self.errors) if errors else message)
 
 
+class PolicyRefused(ComposeError):
+    """A valid deploy file asking for what the node policy does not grant (the API's 403)."""
+
+
 class PortSpec(Wire):
     target: int  # the container port
     published: int | None = None  # the node port; None: not published (the overlay still reaches it)

@@ -6,9 +6,8 @@ import textwrap
 
 import pytest
 
-from shoal.model.compose import DeploySpec, NodePolicy, ServiceSpec, parse_compose
+from shoal.model.compose import DeploySpec, ServiceSpec, parse_compose
 
-HOST_BINDS = NodePolicy(frozenset({"host_binds"}))  # what an admin's policy can grant
 
 
 def parse(text: str, project: str = "p") -> DeploySpec:
@@ -18,7 +17,7 @@ def parse(text: str, project: str = "p") -> DeploySpec:
 def one(body: str, extra: str = "") -> ServiceSpec:
     """Parse a single service `web` whose body is given (indented under it)."""
     text = "services:\n  web:\n    image: app:1\n" + textwrap.indent(textwrap.dedent(body), "    ")
-    return parse_compose(text + textwrap.dedent(extra), "p", policy=HOST_BINDS).services["web"]
+    return parse_compose(text + textwrap.dedent(extra), "p").services["web"]
 
 
 def test_minimal_service_has_defaults() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from shoal.model.compose import NodePolicy, ServiceSpec, parse_compose
+from shoal.model.compose import ServiceSpec, parse_compose
 from shoal.model.container import pulls_always
 from shoal.model.specs import diff_specs, spec_hash, to_container_spec
 
@@ -38,8 +38,7 @@ secrets: {db: {external: true, name: real_db}}
 
 
 def service(text: str = FULL) -> ServiceSpec:
-    policy = NodePolicy(frozenset({"host_binds"}))  # what an admin's policy can grant
-    return parse_compose(textwrap.dedent(text), "p", policy=policy).services["web"]
+    return parse_compose(textwrap.dedent(text), "p").services["web"]
 
 
 def test_container_spec_carries_everything() -> None:
