@@ -22,12 +22,14 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from shoal.client import models as m
+    from shoal.model import policy as node_policy
     from shoal.model import state
     from shoal.model.state import NodeState
     from shoal.model.status import NodeStatus
 else:  # loaded when an answer is parsed: a request need not wait for pydantic (see client.lazy)
     m = LazyModule("shoal.client.models")
     state = LazyModule("shoal.model.state")
+    node_policy = LazyModule("shoal.model.policy")
 
 T = TypeVar("T", bound="BaseModel")
 R = TypeVar("R")
@@ -219,6 +221,16 @@ class Client:
 
     def remove_secret(self, name: str) -> None:
         self._ok("DELETE", f"/secrets/{_seg(name)}")
+
+    # --- the node policy (admin)
+    def policy(self) -> node_policy.PolicyVersion:
+        return self._one(node_policy.PolicyVersion, "GET", "/policy")
+
+    def set_policy(self, document: str) -> node_policy.PolicyVersion:
+        return self._one(node_policy.PolicyVersion, "PUT", "/policy", json={"document": document})
+
+    def policy_versions(self) -> list[node_policy.PolicyVersion]:
+        return self._list(node_policy.PolicyVersion, "/policy/versions")
 
     # --- events
     def events(self, since: int | None = None, limit: int | None = None) -> list[m.Event]:

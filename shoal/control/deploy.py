@@ -9,13 +9,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from shoal.control.auth import Forbidden
 from shoal.control.controller import place
 from shoal.control.revision import IngressSpec, RevisionSpec, UpdateSpec
 from shoal.control.store import events, services
+from shoal.control.store import policy as node_policy
 from shoal.control.store.db import Conn, lock_planning, notify_all_nodes, notify_nodes, poke_controller
 from shoal.errors import ConfigError, Conflict
-from shoal.model.compose import ComposeError, DeploySpec, ServiceSpec, UpdatePolicy, parse_compose
+from shoal.model.compose import (
+    ComposeError,
+    DeploySpec,
+    GrantOf,
+    PolicyRefused,
+    ServiceSpec,
+    UpdatePolicy,
+    parse_compose,
+)
 from shoal.model.deploy_wire import ServiceChange, qualified
+from shoal.model.policy import forbidden_paths, grant_for
 from shoal.model.specs import diff_specs, to_container_spec
 
 RESTART_LABEL = "shoal.restart"
@@ -128,12 +139,25 @@ def rollback(conn: Conn, name: str) -> int:
     return current - 1
 
 
-def parse(text: str, project: str, files: Mapping[str, bytes] | None = None) -> DeploySpec:
-    """Parse and strictly validate a Compose document (every fault, one a line)."""
+def parse(
+    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: GrantOf | None = None
+) -> DeploySpec:
+    """Parse and strictly validate a Compose document (every fault, one a line); with `policy`
+    (the grant for the deploy's project), what it refuses is Forbidden (403)."""
     try:
-        return parse_compose(text, project, files)
+        return parse_compose(text, project, files, policy)
+    except PolicyRefused as exc:
+        raise Forbidden(str(exc)) from exc
     except ComposeError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def grant_of(conn: Conn, role: str, data_dir: str) -> GrantOf:
+    """What the current node policy lets a `role` token deploy, per project: never binds of the
+    server's data directory (`data_dir`) nor of ALWAYS_FORBIDDEN."""
+    doc = node_policy.current_document(conn)
+    forbidden = forbidden_paths(data_dir)
+    return lambda project: grant_for(doc, role, project, forbidden)
 
 
 def revisions_of(spec: DeploySpec) -> dict[str, RevisionSpec]:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from shoal.control.mesh import Mesh, MeshNode, plan_mesh
 from shoal.control.revision import RevisionSpec, container_for
 from shoal.control.store import nodes, secrets, services, tasks
+from shoal.control.store import policy as node_policy
 from shoal.control.store.db import Conn, Row, cluster_version
 from shoal.control.vault import Vault
 from shoal.model.addressing import overlay_ip
@@ -133,6 +134,7 @@ class ClusterView:
     ingress_json: str
     mesh: Mesh
     networks: dict[str, NetworkMembers]
+    metadata_access: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ def cluster_view(conn: Conn, server_route: ServerRoute | None = None) -> Cluster
             [MeshNode(n["name"], n["subnet"], n["public_key"], n["endpoint"] or None) for n in all_nodes]
         ),
         networks=network_members(specs, tasks.addressed(conn)),
+        metadata_access=node_policy.current_document(conn).metadata,
     )
 
 
@@ -257,4 +260,5 @@ class Builder:
             secrets=secret_values(conn, self._vault, mine),
             insecure_registries=self._insecure,
             networks=networks_for(view.networks, mine),
+            metadata_access=view.metadata_access,
         )

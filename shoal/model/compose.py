@@ -23,12 +23,13 @@ from shoal.model.compose_types import (
     ServiceSpec,
     UpdatePolicy,
 )
-from shoal.model.policy import Grant
+from shoal.model.policy import Grant, GrantOf
 
 __all__ = [
     "ComposeError",
     "DeploySpec",
     "Grant",
+    "GrantOf",
     "IngressSpec",
     "PolicyRefused",
     "PortSpec",
@@ -42,7 +43,7 @@ __all__ = [
 
 
 def parse_compose(
-    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: Grant | None = None
+    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: Grant | GrantOf | None = None
 ) -> DeploySpec:
     """Parse and strictly validate a Compose document; ComposeError lists every fault, one a line.
 

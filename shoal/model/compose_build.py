@@ -23,11 +23,11 @@ from shoal.model.compose_service import UNSUPPORTED, ServiceSection
 from shoal.model.compose_top import UNSUPPORTED_TOP, Document
 from shoal.model.compose_types import ComposeError, DeploySpec, PolicyRefused
 from shoal.model.compose_yaml import load
-from shoal.model.policy import Grant
+from shoal.model.policy import Grant, GrantOf
 
 
 def build_deploy(
-    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: Grant | None = None
+    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: Grant | GrantOf | None = None
 ) -> DeploySpec:
     """Parse YAML text (what the server receives) into a DeploySpec; ComposeError lists every fault."""
     return build_from_tree(load(text), project, files or {}, policy)
@@ -37,7 +37,7 @@ def build_from_tree(  # noqa: PLR0917
     root: Any,
     project: str,
     files: Mapping[str, bytes],
-    policy: Grant | None = None,
+    policy: Grant | GrantOf | None = None,
     load_other: Loader | None = None,
     problems: Problems | None = None,
     project_from: str = "",
@@ -60,7 +60,7 @@ def build_from_tree(  # noqa: PLR0917
     problems.raise_all()
     assert doc is not None
     if policy is not None:
-        _enforce(root, services, policy)
+        _enforce(root, services, policy if isinstance(policy, Grant) else policy(name))
     return _spec(doc, services, Context(project=name, doc=doc, files=files))
 
 

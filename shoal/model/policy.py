@@ -9,6 +9,7 @@ against. Shared by the server (enforcement) and the CLI (`policy set` checks the
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -161,6 +162,9 @@ class Grant:
             if covers(path, bad) or covers(bad, path):
                 return bad
         return None
+
+
+GrantOf = Callable[[str], Grant]  # the grant for a project (the server's, for one token's role)
 
 
 def applies(grant: PolicyGrant, role: str, project: str) -> bool:

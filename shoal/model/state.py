@@ -82,3 +82,4 @@ class NodeState(Wire):
     secrets: list[SecretValue] = Field(default_factory=list)  # only those its containers use
     insecure_registries: list[str] = Field(default_factory=list)
     networks: list[NetworkMembers] = Field(default_factory=list)  # those its containers are on
+    metadata_access: bool = False  # the node policy's `metadata`: containers may reach 169.254.169.254

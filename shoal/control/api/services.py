@@ -55,9 +55,11 @@ def service_view(row: Row, spec: dict[str, Any], counts: dict[str, int]) -> dict
 
 @bp.post("/deploy")
 def deploy_compose() -> Response:
-    caller("operator")
+    who = caller("operator")
     req = body(DeployRequest)
-    parsed = deploy.parse(req.compose, req.project, _files(req.files))
+    with ctx().db.transaction() as conn:
+        grant = deploy.grant_of(conn, who.role, str(ctx().config.data_dir))
+    parsed = deploy.parse(req.compose, req.project, _files(req.files), grant)
     specs = deploy.revisions_of(parsed)
     if req.dry_run:
         with ctx().db.transaction() as conn:

@@ -9,7 +9,6 @@ import pytest
 from shoal.model.compose import DeploySpec, ServiceSpec, parse_compose
 
 
-
 def parse(text: str, project: str = "p") -> DeploySpec:
     return parse_compose(textwrap.dedent(text), project)
 
