@@ -10,6 +10,7 @@ import pytest
 
 from shoal.client import Client
 from shoal.client.errors import Forbidden
+from shoal.errors import ShoalError
 from tests.integration.cli.conftest import ScriptedNode, Shoal
 from tests.support.server_fixtures import Server
 
@@ -90,12 +91,14 @@ def test_policy_set_show_and_versions(shoal: Shoal, tmp_path: Path) -> None:
 
 
 def test_bad_policy_is_refused_with_key_and_line(shoal: Shoal, server: Server, tmp_path: Path) -> None:
-    bad = _write(tmp_path, "grants:\n  - roles: [admin]\n    priviledged: true\n")
-    got = shoal("policy", "set", "-f", bad)
-    assert got.exit_code == 1 and got.stderr == f"error: {bad}: grants[0].priviledged: unknown key; did you mean `privileged`? (line 3)\n"
-    with Client(server.url, server.admin_token, Path(server.ca)) as api:  # the server checks too
-        with pytest.raises(Exception, match=r"grants\[0\].priviledged: unknown key; did you mean `privileged`\? \(line 3\)"):
-            api.set_policy("grants:\n  - roles: [admin]\n    priviledged: true\n")
+    text = "grants:\n  - roles: [admin]\n    priviledged: true\n"
+    fault = "grants[0].priviledged: unknown key; did you mean `privileged`? (line 3)"
+    got = shoal("policy", "set", "-f", _write(tmp_path, text))
+    assert got.exit_code == 1 and got.stderr == f"error: {tmp_path / 'policy.yaml'}: {fault}\n"
+    api = Client(server.url, server.admin_token, Path(server.ca))
+    with api, pytest.raises(ShoalError) as caught:  # the server checks too
+        api.set_policy(text)
+    assert str(caught.value) == f"policy: {fault}"
     assert json.loads(shoal("policy", "show", "-o", "json").stdout)["version"] == 0  # nothing stored
 
 
