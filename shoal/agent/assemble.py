@@ -146,6 +146,7 @@ def runtime_config(config: AgentConfig) -> RuntimeConfig:
         runc_binary=config.runc_binary,
         conmon_binary=config.conmon_binary,
         init_binary=config.init_binary,
+        forbidden_binds=(str(config.data_dir), str(config.run_dir), str(config.runtime_dir)),
     )
 
 

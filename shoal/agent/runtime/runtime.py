@@ -9,6 +9,7 @@ only in memory: a new Runtime in a new process lists and adopts what an earlier 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import time
@@ -26,6 +27,7 @@ from shoal.agent.runtime.records import Record
 from shoal.agent.sys.runc import ExecResult, Runc, RuncState
 from shoal.errors import ConfigError, Conflict, NotFound, ShoalError
 from shoal.model.container import ContainerSpec
+from shoal.model.policy import Grant, forbidden_paths, normalise
 from shoal.model.status import ContainerStatus
 
 HISTORY = 100  # exits kept per container (more if on-failure:N needs them to count)
@@ -57,6 +59,7 @@ class RuntimeConfig:
     log_max_bytes: int = 10 << 20
     log_keep: int = 3
     init_binary: str = "/usr/bin/tini-static"  # bound in for Compose `init: true` (static: any image)
+    forbidden_binds: tuple[str, ...] = ()  # host paths no bind may reach (the agent's data dir...)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,21 @@ Observed = list[ObservedContainer]
 Lines = list[LogLine]
 
 
+def check_binds(spec: ContainerSpec, forbidden: tuple[str, ...]) -> None:
+    """Refuse a bind of a forbidden host path whatever the server sent (a hostile server, an old
+    revision): checked on the string as written and as the host resolves it (symlinks)."""
+    guard = Grant(forbidden=forbidden)
+    for mount in spec.mounts:
+        if mount.kind != "bind":
+            continue
+        for path in (mount.source, os.path.realpath(mount.source)):
+            bad = guard.forbids(normalise(path))
+            if bad is not None:
+                raise ConfigError(
+                    f"bind of {mount.source} for {mount.target} refused by this node: exposes {bad}"
+                )
+
+
 class Runtime:
     """Containers of one agent, over runc and conmon."""
 
@@ -101,6 +119,11 @@ class Runtime:
         # conmon wants the runtime as an absolute path
         self.runc = Runc(shutil.which(config.runc_binary) or config.runc_binary, config.state_dir / "runc")
         self.exit_dir = config.state_dir / "exits"
+        self.forbidden = forbidden_paths(
+            *config.forbidden_binds,
+            *(str(d) for d in (config.state_dir, config.bundles_dir, config.logs_dir, config.volumes_dir)),
+            *(shutil.which(b) or "" for b in (config.runc_binary, config.conmon_binary)),
+        )
         for d in (
             config.state_dir / "runc",
             self.exit_dir,
@@ -142,6 +165,7 @@ class Runtime:
         """
         if not VALID_ID.fullmatch(spec.id):
             raise ConfigError(f"container id {spec.id!r}: use letters, digits, '.', '_' and '-' (≤ 128)")
+        check_binds(spec, self.forbidden)
         bundle = self.bundle(spec.id)
         if bundle.exists():
             raise Conflict(f"container {spec.id} already exists")
