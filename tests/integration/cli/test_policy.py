@@ -4,8 +4,11 @@ runs) refused with a 403 naming key, line and policy entry, or accepted once the
 from __future__ import annotations
 
 import json
+import re
+import ssl
 from pathlib import Path
 
+import httpx
 import pytest
 
 from shoal.client import Client
@@ -120,3 +123,22 @@ def _write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "policy.yaml"
     path.write_text(text)
     return str(path)
+
+
+def test_the_ui_shows_the_policy_to_admins_read_only(server: Server, shoal: Shoal, tmp_path: Path) -> None:
+    assert shoal("policy", "set", "-f", _write(tmp_path, POLICY)).exit_code == 0
+    operator_token = operator(shoal)
+
+    def page(token: str) -> httpx.Response:
+        with httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=server.ca)) as web:
+            login = web.get("/login").text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', login)
+            assert csrf is not None
+            web.post("/login", data={"token": token, "csrf_token": csrf.group(1)})
+            return web.get("/policy")
+
+    shown = page(server.admin_token)
+    assert shown.status_code == 200 and "Version 1" in shown.text and "/srv/shx-data" in shown.text
+    assert "<form" not in shown.text.split("<h1>Node policy</h1>")[1]  # read-only
+    refused = page(operator_token)
+    assert refused.status_code == 302 and "/srv/shx-data" not in refused.text  # sent away, nothing shown
