@@ -16,8 +16,7 @@ import pytest
 
 from tests.e2e.helpers import SHOAL, Sandbox, wait_for
 
-SERVICE = """
-services:
+SERVICE = """services:
   reader:
     image: {image}
     volumes: ['{source}:/data:ro']
@@ -67,7 +66,7 @@ def test_operator_cannot_bind_root_or_the_server_data(
 ) -> None:
     got = _deploy(cluster, operator, source, tmp_path)
     assert got.returncode == 1 and len(got.stderr.splitlines()) == 1, got.stderr
-    assert "services.reader.volumes[0]" in got.stderr and fault in got.stderr and "(line 5)" in got.stderr
+    assert "services.reader.volumes[0]" in got.stderr and fault in got.stderr and "(line 4)" in got.stderr
     assert "polp" not in {p["name"] for p in cluster.shoal_json("project", "ls")}
 
 
