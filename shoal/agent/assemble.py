@@ -146,6 +146,8 @@ def runtime_config(config: AgentConfig) -> RuntimeConfig:
         runc_binary=config.runc_binary,
         conmon_binary=config.conmon_binary,
         init_binary=config.init_binary,
+        pids_limit=config.pids_limit,
+        tmpfs_max_bytes=config.tmpfs_max_bytes,
     )
 
 
