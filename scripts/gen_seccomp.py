@@ -45,6 +45,7 @@ DENIED = {"keyctl", "add_key", "request_key"}
 # not make namespaces; clone3 (flags in memory, not filterable) gets ENOSYS so libc falls back.
 CLONE_NS_MASK = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 ENOSYS = 38
+EPERM = 1  # moby's defaultErrnoRet; containers-common returns ENOSYS for what it does not list
 
 
 def align(profile: dict) -> dict:
@@ -67,7 +68,7 @@ def align(profile: dict) -> dict:
     for cap, names in sorted(by_cap.items()):
         rules.append({"names": sorted(names), "action": "SCMP_ACT_ALLOW", "includes": {"caps": [cap]}})
     rules += _clone_rules()
-    return {**profile, "syscalls": rules}
+    return {**profile, "defaultErrnoRet": EPERM, "syscalls": rules}
 
 
 def _clone_rules() -> list[dict]:

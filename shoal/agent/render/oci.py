@@ -71,7 +71,7 @@ def render_config(spec: ContainerSpec, image_config: Mapping[str, Any], inputs: 
     doc = base_spec()
     cfg: Mapping[str, Any] = image_config.get("config") or {}
     user = resolve_user(spec.user or cfg.get("User") or "", inputs.passwd, inputs.group)
-    caps = oci_security.capabilities(spec.security)
+    caps = oci_security.capabilities(spec.security, inputs.security.host_capabilities)
     doc["process"] = render_process(doc["process"], spec, cfg, user, caps)
     if spec.init:
         doc["process"]["args"] = [INIT_TARGET, "--", *doc["process"]["args"]]

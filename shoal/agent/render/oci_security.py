@@ -66,6 +66,7 @@ class SecurityInputs:
     host_devices: Sequence[HostDevice] = ()  # every device on the node (privileged)
     seccomp_profile: str | None = None  # the text of the deploy's seccomp=<file>
     machine: str | None = None  # uname -m; None: this node's
+    host_capabilities: tuple[str, ...] = ()  # the agent's bounding set; () = every capability
 
 
 def capability_name(name: str) -> str:
@@ -79,13 +80,17 @@ def capability_name(name: str) -> str:
     return full
 
 
-def capabilities(sec: Security) -> list[str]:
-    """Docker's merge (moby oci/caps.TweakCapabilities): defaults, + cap_add, - cap_drop; ALL."""
+def capabilities(sec: Security, host: Sequence[str] = ()) -> list[str]:
+    """Docker's merge (moby oci/caps.TweakCapabilities): defaults, + cap_add, - cap_drop; ALL.
+
+    ALL (and privileged) means all the node has: runc cannot grant what the agent lacks.
+    """
+    every = [c for c in ALL_CAPABILITIES if not host or c in host]
     if sec.privileged:
-        return list(ALL_CAPABILITIES)
+        return every
     adds = [capability_name(c) for c in sec.cap_add]
     drops = [capability_name(c) for c in sec.cap_drop]
-    base = list(ALL_CAPABILITIES) if "ALL" in adds else list(DEFAULT_CAPABILITIES)
+    base = every if "ALL" in adds else list(DEFAULT_CAPABILITIES)
     if "ALL" in drops:
         base = [c for c in ALL_CAPABILITIES if c in adds]  # drop ALL, then add back what was asked
     else:
@@ -197,6 +202,11 @@ def _device(d: HostDevice, target: str) -> Json:
 
 def _cgroup_rule(d: HostDevice, access: str) -> Json:
     return {"allow": True, "type": d.kind, "major": d.major, "minor": d.minor, "access": access}
+
+
+def capability_names(mask: int) -> tuple[str, ...]:
+    """A /proc/<pid>/status Cap* mask as names."""
+    return tuple(c for i, c in enumerate(ALL_CAPABILITIES) if mask >> i & 1)
 
 
 def readonly_sys(mounts: Sequence[Json], privileged: bool) -> list[Json]:

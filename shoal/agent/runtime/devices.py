@@ -1,4 +1,4 @@
-"""Device nodes on this node, for a container's `devices:` and for `privileged` (all of them).
+"""Device nodes and capabilities of this node, for `devices:` and `privileged` (all of them).
 
 Under `shoal.agent.runtime`: it stats host paths, which the pure renderer (render.oci_security)
 cannot.
@@ -11,7 +11,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from shoal.agent.render.oci_security import HostDevice, SecurityError, parse_device
+from shoal.agent.render.oci_security import HostDevice, SecurityError, capability_names, parse_device
 
 # Docker skips these when it copies the host's /dev into a privileged container.
 SKIPPED = ("/dev/pts/", "/dev/mqueue/", "/dev/shm/", "/dev/console", "/dev/ptmx")
@@ -50,3 +50,11 @@ def _walk(root: Path) -> Iterator[HostDevice]:
                 yield device(path)
             except SecurityError:
                 continue
+
+
+def host_capabilities() -> tuple[str, ...]:
+    """The agent's own bounding set: the most a privileged container can be given."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            return capability_names(int(line.split()[1], 16))
+    return ()

@@ -208,6 +208,7 @@ class Runtime:
             devices=devices.granted(sec.devices),
             host_devices=devices.all_devices() if sec.privileged else (),
             seccomp_profile=sec.seccomp_profile,
+            host_capabilities=devices.host_capabilities() if sec.privileged or sec.cap_add else (),
         )
 
     def _start(
