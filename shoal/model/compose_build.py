@@ -18,7 +18,7 @@ from shoal.model.compose_check import cross_check
 from shoal.model.compose_convert import Context, project_networks, project_secrets, service_spec
 from shoal.model.compose_errors import Problems, add_validation, unknown_key
 from shoal.model.compose_extends import Loader, resolve_extends
-from shoal.model.compose_policy import NodePolicy, policy_problems
+from shoal.model.compose_policy import NodePolicy, key_problems, policy_problems
 from shoal.model.compose_service import UNSUPPORTED, ServiceSection
 from shoal.model.compose_top import UNSUPPORTED_TOP, Document
 from shoal.model.compose_types import ComposeError, DeploySpec
@@ -55,6 +55,7 @@ def build_from_tree(  # noqa: PLR0917
     if doc is not None:
         cross_check(problems, doc, services, files, _names(root))
         policy_problems(problems, services, policy or NodePolicy())
+        key_problems(problems, services)
     problems.raise_all()
     assert doc is not None
     return _spec(doc, services, Context(project=name, doc=doc, files=files))

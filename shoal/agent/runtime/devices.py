@@ -11,7 +11,8 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from shoal.agent.render.oci_security import HostDevice, SecurityError, capability_names, parse_device
+from shoal.agent.render.oci_security import HostDevice, SecurityError, capability_names
+from shoal.model.security_keys import parse_device
 
 # Docker skips these when it copies the host's /dev into a privileged container.
 SKIPPED = ("/dev/pts/", "/dev/mqueue/", "/dev/shm/", "/dev/console", "/dev/ptmx")

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from shoal.agent.render import oci, oci_security
+from shoal.agent.render import oci
+from shoal.model import security_keys as oci_security
 from shoal.model.container import ContainerSpec, Mount, Resources, Ulimit
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:App:/home/app:/bin/sh\nbroken line\n"
