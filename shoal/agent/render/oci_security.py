@@ -47,7 +47,6 @@ class HostDevice:
 class SecurityInputs:
     devices: Mapping[str, HostDevice] = field(default_factory=dict)  # host path -> node (devices:)
     host_devices: Sequence[HostDevice] = ()  # every device on the node (privileged)
-    seccomp_profile: str | None = None  # the text of the deploy's seccomp=<file>
     machine: str | None = None  # uname -m; None: this node's
     host_capabilities: tuple[str, ...] = ()  # the agent's bounding set; () = every capability
 
@@ -89,9 +88,9 @@ def render_seccomp(sec: Security, caps: Sequence[str], inputs: SecurityInputs) -
     if sec.privileged or wanted == "unconfined":
         return None
     if wanted:
-        if inputs.seccomp_profile is None:
+        if sec.seccomp_profile is None:
             raise SecurityError(f"seccomp profile {wanted!r} was not shipped with the deploy")
-        profile = seccomp.custom(inputs.seccomp_profile, wanted)
+        profile = seccomp.custom(sec.seccomp_profile, wanted)
         # OCI's form (architectures) goes as written; Docker's is resolved like the default.
         return profile if "architectures" in profile else seccomp.render(profile, caps, inputs.machine)
     return seccomp.render(seccomp.default_profile(), caps, inputs.machine)

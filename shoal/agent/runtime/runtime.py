@@ -207,7 +207,6 @@ class Runtime:
         return SecurityInputs(
             devices=devices.granted(sec.devices),
             host_devices=devices.all_devices() if sec.privileged else (),
-            seccomp_profile=sec.seccomp_profile,
             host_capabilities=devices.host_capabilities() if sec.privileged or sec.cap_add else (),
         )
 
