@@ -68,7 +68,7 @@ def test_cap_add_opens_the_conditional_rules() -> None:
     ("add", "drop", "expected"),
     [
         (["NET_ADMIN"], [], set(DEFAULT_CAPABILITIES) | {"CAP_NET_ADMIN"}),
-        (["cap_net_admin"], ["net_raw", "MKNOD"], DEFAULTS - {"CAP_NET_RAW", "CAP_MKNOD"} | {"CAP_NET_ADMIN"}),
+        (["net_admin"], ["net_raw", "MKNOD"], DEFAULTS - {"CAP_NET_RAW", "CAP_MKNOD"} | {"CAP_NET_ADMIN"}),
         ([], ["ALL"], set()),
         (["CHOWN"], ["all"], {"CAP_CHOWN"}),
         (["ALL"], ["SYS_ADMIN"], None),
