@@ -147,6 +147,8 @@ def runtime_config(config: AgentConfig) -> RuntimeConfig:
         conmon_binary=config.conmon_binary,
         init_binary=config.init_binary,
         forbidden_binds=(str(config.data_dir), str(config.run_dir), str(config.runtime_dir)),
+        pids_limit=config.pids_limit,
+        tmpfs_max_bytes=config.tmpfs_max_bytes,
     )
 
 

@@ -18,7 +18,7 @@ from shoal.model.compose_check import cross_check
 from shoal.model.compose_convert import Context, project_networks, project_secrets, service_spec
 from shoal.model.compose_errors import Problems, add_validation, unknown_key
 from shoal.model.compose_extends import Loader, resolve_extends
-from shoal.model.compose_policy import policy_problems
+from shoal.model.compose_policy import key_problems, policy_problems
 from shoal.model.compose_service import UNSUPPORTED, ServiceSection
 from shoal.model.compose_top import UNSUPPORTED_TOP, Document
 from shoal.model.compose_types import ComposeError, DeploySpec, PolicyRefused
@@ -57,6 +57,7 @@ def build_from_tree(  # noqa: PLR0917
     name = _project_name(project, project_from, problems)
     if doc is not None:
         cross_check(problems, doc, services, files, _names(root))
+        key_problems(problems, services)
     problems.raise_all()
     assert doc is not None
     if policy is not None:

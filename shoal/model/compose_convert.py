@@ -119,8 +119,14 @@ def _extras(s: ServiceSection, ctx: Context) -> dict[str, object]:
                 }
             ),
             devices=[str(d) for d in s.devices],
+            seccomp_profile=_seccomp_profile(s, ctx),
         ),
     }
+
+
+def _seccomp_profile(s: ServiceSection, ctx: Context) -> str | None:
+    paths = [p for p in map(forms.seccomp_file, s.security_opt) if p is not None]
+    return ctx.files[paths[-1]].decode("utf-8", "replace") if paths and paths[-1] in ctx.files else None
 
 
 def _attachments(s: ServiceSection, ctx: Context) -> list[NetworkAttachment]:

@@ -164,3 +164,11 @@ def dns_label(name: str) -> bool:
 def resource_name(name: str) -> bool:
     """Volume and secret names: letters, digits, `_.-`, not starting with a symbol."""
     return _NAME.fullmatch(name) is not None
+
+
+def seccomp_file(opt: Any) -> str | None:
+    """The file of ``seccomp=<file>`` (or Docker's older ``seccomp:<file>``); None otherwise."""
+    if not isinstance(opt, str) or not opt.startswith(("seccomp=", "seccomp:")):
+        return None
+    path = opt[len("seccomp=") :].strip()
+    return None if path in ("unconfined", "") else path

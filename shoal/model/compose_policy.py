@@ -9,12 +9,13 @@ would grant it. Binds of forbidden host paths are refused whatever the policy. P
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from shoal.model.compose_errors import Problems
 from shoal.model.compose_service import ServiceSection
 from shoal.model.policy import Grant, normalise
+from shoal.model.security_keys import SecurityKeyError, capability_name, namespaced_sysctl, parse_device
 
 Refusal = tuple[list[int | str], str]  # key path in the file, message
 
@@ -47,6 +48,48 @@ def refusals(name: str, s: ServiceSection, g: Grant) -> Iterator[Refusal]:
     for i, volume in enumerate(s.volumes):
         if volume.type == "bind" and volume.source.startswith("/"):
             yield from _bind([*base, "volumes", i], volume.source, volume.read_only, g, who)
+
+
+def key_problems(problems: Problems, services: dict[str, ServiceSection]) -> None:
+    """Security keys written as Docker would refuse them, whatever the policy grants."""
+    for name, s in services.items():
+        for key, message in _key_faults(s):
+            problems.add(["services", name, key], message)
+
+
+def _key_faults(s: ServiceSection) -> list[tuple[str, str]]:
+    namespaced = "net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*"
+    faults = [
+        ("sysctls", f"{k}: not a namespaced sysctl ({namespaced}): it would change the node")
+        for k in s.sysctls
+        if not namespaced_sysctl(k)
+    ]
+    if s.network_mode == "host":
+        net = [k for k in s.sysctls if k.startswith("net.")]
+        faults += [("sysctls", f"{k}: not with network_mode: host (the node's own)") for k in net]
+    if s.userns_mode not in (None, "host"):
+        faults.append(("userns_mode", f"{s.userns_mode!r}: shoal runs no user namespace; only host"))
+    if s.pid not in (None, "host"):
+        faults.append(("pid", f"{s.pid!r}: only host is supported"))
+    for key, values in (("cap_add", s.cap_add), ("cap_drop", s.cap_drop)):
+        faults += [(key, str(e)) for e in _errors(capability_name, values)]
+    faults += [("devices", str(e)) for e in _errors(parse_device, [str(d) for d in s.devices])]
+    unknown = [o for o in s.security_opt if not o.startswith(SECURITY_OPTS)]
+    faults += [("security_opt", f"{o!r}: use seccomp=..., no-new-privileges[:true|false]") for o in unknown]
+    return faults
+
+
+SECURITY_OPTS = ("seccomp=", "seccomp:", "no-new-privileges", "label=", "label:", "apparmor=", "apparmor:")
+
+
+def _errors(check: Callable[[str], object], values: list[str]) -> list[SecurityKeyError]:
+    out = []
+    for v in values:
+        try:
+            check(v)
+        except SecurityKeyError as e:
+            out.append(e)
+    return out
 
 
 def _modes(base: list[int | str], s: ServiceSection, g: Grant, who: str) -> Iterator[Refusal]:

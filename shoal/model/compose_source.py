@@ -232,6 +232,11 @@ def gather_files(root: dict[str, Any], disk: Disk, problems: Problems) -> dict[s
             source = _bind_source(vol)
             if source is not None:
                 wanted.append((["services", name, "volumes", index], source))
+        opts = body.get("security_opt") if isinstance(body, dict) else None
+        for index, opt in enumerate(opts if isinstance(opts, list) else []):
+            profile = forms.seccomp_file(opt)
+            if profile is not None:
+                wanted.append((["services", name, "security_opt", index], profile))
     return _read_all(wanted, disk, problems)
 
 

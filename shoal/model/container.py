@@ -78,6 +78,7 @@ class Security(Wire):
     security_opt: list[str] = Field(default_factory=list)
     sysctls: dict[str, str] = Field(default_factory=dict)
     userns_mode: str | None = None
+    seccomp_profile: str | None = None  # the text of security_opt seccomp=<file>, sent by the CLI
 
 
 PullPolicy = Literal["always", "missing", "never"]

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shoal.agent.render import oci
+from shoal.agent.render.oci_security import SecurityInputs
 from shoal.agent.runtime import bundle as files_
-from shoal.agent.runtime import conmon, logs, overlay, procs, records
+from shoal.agent.runtime import conmon, devices, logs, overlay, procs, records
 from shoal.agent.runtime.logs import LogLine
 from shoal.agent.runtime.policy import Exit, decide
 from shoal.agent.runtime.records import Record
@@ -60,6 +61,8 @@ class RuntimeConfig:
     log_keep: int = 3
     init_binary: str = "/usr/bin/tini-static"  # bound in for Compose `init: true` (static: any image)
     forbidden_binds: tuple[str, ...] = ()  # host paths no bind may reach (the agent's data dir...)
+    pids_limit: int = oci.DEFAULT_PIDS_LIMIT  # per container, unless its deploy sets one
+    tmpfs_max_bytes: int = oci.DEFAULT_TMPFS_MAX_BYTES  # every tmpfs and /dev/shm at most this
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,18 @@ class Runtime:
             secrets_dir=str(secrets_dir) if secrets_dir else None,
             files={k: str(v) for k, v in files.items()},
             init_path=shutil.which(self.config.init_binary) if spec.init else None,
+            security=self._security_inputs(spec),
+            pids_limit=self.config.pids_limit,
+            tmpfs_max_bytes=self.config.tmpfs_max_bytes,
+        )
+
+    @staticmethod
+    def _security_inputs(spec: ContainerSpec) -> SecurityInputs:
+        sec = spec.security
+        return SecurityInputs(
+            devices=devices.granted(sec.devices),
+            host_devices=devices.all_devices() if sec.privileged else (),
+            host_capabilities=devices.host_capabilities() if sec.privileged or sec.cap_add else (),
         )
 
     def _start(

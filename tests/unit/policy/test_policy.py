@@ -170,11 +170,12 @@ def test_only_restricting_options_need_no_grant() -> None:
 def test_admin_policy_grants_what_it_names_and_no_more() -> None:
     admin = grant_for(parse_policy(SAMPLE), "admin", "web", FORBIDDEN)
     deploy(
-        "privileged: true\ndevices: [/dev/fuse]\nnetwork_mode: host\nuserns_mode: host\n"
+        "privileged: true\ndevices: [/dev/fuse]\nuserns_mode: host\n"
         "security_opt: [seccomp=unconfined]\nsysctls: [net.ipv4.ip_forward=1]\n"
         "volumes: ['/srv/data/x:/x', '/srv/data:/y:ro']\n",
         admin,
     )
+    deploy("network_mode: host\n", admin)  # apart: a net.* sysctl is refused beside it (Docker's rule)
     assert "/dev/kvm" in refused("devices: [/dev/kvm]\n", admin)[0]
     assert "never allowed" in refused("volumes: ['/srv/shoal-data:/x']\n", admin)[0]
 

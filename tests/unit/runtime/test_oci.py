@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from shoal.agent.render import oci
+from shoal.model import security_keys as oci_security
 from shoal.model.container import ContainerSpec, Mount, Resources, Ulimit
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:App:/home/app:/bin/sh\nbroken line\n"
@@ -126,11 +127,11 @@ def test_cgroups_path_is_per_parent_and_id() -> None:
 
 def test_capabilities_and_no_new_privileges() -> None:
     p = render()["process"]
-    assert p["noNewPrivileges"] is True
-    assert p["capabilities"]["bounding"] == oci.DEFAULT_CAPABILITIES
+    assert p["noNewPrivileges"] is False  # Docker's default: su/sudo in images keep working
+    assert set(p["capabilities"]["bounding"]) == set(oci_security.DEFAULT_CAPABILITIES)
     assert set(p["capabilities"]) == {"bounding", "effective", "permitted"}
     assert "CAP_SYS_ADMIN" not in p["capabilities"]["effective"]
-    assert len(oci.DEFAULT_CAPABILITIES) == 14
+    assert len(oci_security.DEFAULT_CAPABILITIES) == 14
 
 
 def test_resources() -> None:
@@ -139,7 +140,8 @@ def test_resources() -> None:
     assert res["cpu"] == {"quota": 150_000, "period": 100_000}
     assert res["pids"] == {"limit": 20}
     assert res["devices"] == [{"allow": False, "access": "rwm"}]  # runc's default kept
-    assert set(render()["linux"]["resources"]) == {"devices"}
+    assert set(render()["linux"]["resources"]) == {"devices", "pids"}
+    assert render()["linux"]["resources"]["pids"] == {"limit": oci.DEFAULT_PIDS_LIMIT}  # the node default
 
 
 def test_network_namespace_join_or_private() -> None:
