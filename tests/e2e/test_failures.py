@@ -214,4 +214,5 @@ def test_replicas_on_two_nat_nodes_reach_each_other_by_name(hello: Sandbox, tmp_
             "a (n3) -> b (n4) by name",
         )
     finally:
-        hello.shoal("service", "rm", "a", "b")
+        removed = hello.shoal("service", "rm", "a", "b", "-p", "natpair")
+        assert removed.returncode == 0, removed.stderr or removed.stdout

@@ -2,7 +2,8 @@
 
 A service parsed from a Compose file (`parse_compose` -> `to_container_spec`, as the server
 stamps it) is run by the agent: its secrets' `mode`/`uid`/`gid` are the files' in the container;
-`init: true` runs the agent config's `init_binary` as PID 1.
+`init: true` runs the agent config's `init_binary` as PID 1; with no `healthcheck:` the image's own
+HEALTHCHECK (its config's `Healthcheck`, read by the agent at the start) decides the health.
 """
 
 from __future__ import annotations
@@ -108,3 +109,31 @@ def test_init_runs_the_agents_init_binary_as_pid_1(
     wait_for(lambda: (s := by_id(env, c2.id)) is not None and s.state == "failed", 60, "c2 failed")
     status = by_id(env, c2.id)
     assert status is not None and "init_binary" in status.message
+
+
+def test_the_images_own_healthcheck_runs_when_the_file_has_none(
+    agent_env: AgentEnv, registry: str, test_images: dict[str, str]
+) -> None:
+    """No `healthcheck:` in the file: the agent reads the image config's Healthcheck at the
+    start (a passing one -> healthy, a failing one -> unhealthy); `disable: true` runs none."""
+    env = agent_env
+    compose = f"""
+        services:
+          good: {{image: {test_images["healthy"]}}}
+          bad: {{image: {test_images["sick"]}}}
+          off:
+            image: {test_images["sick"]}
+            healthcheck: {{disable: true}}
+        """
+    good, bad, off = (_service(compose, name) for name in ("good", "bad", "off"))
+    assert good.healthcheck is None and good.image_healthcheck
+    assert off.healthcheck is None and not off.image_healthcheck
+    env.set_state(state(registry, good, bad, off))
+    env.start()
+    wait_for(lambda: (s := by_id(env, good.id)) is not None and s.health == "healthy", 60, env.log)
+    wait_for(lambda: (s := by_id(env, bad.id)) is not None and s.health == "unhealthy", 60, env.log)
+    sick = by_id(env, bad.id)
+    assert sick is not None and sick.message.startswith("health check failed 2 times"), sick
+    wait_for(lambda: running(env, off.id), 60, env.log)
+    idle = by_id(env, off.id)
+    assert idle is not None and idle.health == "none", idle
