@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(runc nftables python3-nftables wireguard-tools wireguard-go skopeo umoci caddy
   postgresql busybox-static docker-registry iproute2 podman conmon python3-venv curl
-  chromium psmisc util-linux procps iputils-ping iperf3 netcat-openbsd)
+  chromium psmisc util-linux procps iputils-ping iperf3 netcat-openbsd tini)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

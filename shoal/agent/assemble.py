@@ -47,7 +47,16 @@ class RuntimeAdapter:
 
     def observe(self) -> dict[str, Seen]:
         return {
-            c.id: Seen(c.id, c.state, c.pid, c.exit_code, c.started_at, c.restarts, c.spec.image_digest)
+            c.id: Seen(
+                c.id,
+                c.state,
+                c.pid,
+                c.exit_code,
+                c.started_at,
+                c.restarts,
+                c.spec.image_digest,
+                c.spec.healthcheck,
+            )
             for c in self.runtime.list()
         }
 
@@ -137,6 +146,10 @@ def runtime_config(config: AgentConfig) -> RuntimeConfig:
         cgroup_parent=config.cgroup_parent,
         runc_binary=config.runc_binary,
         conmon_binary=config.conmon_binary,
+        init_binary=config.init_binary,
+        forbidden_binds=(str(config.data_dir), str(config.run_dir), str(config.runtime_dir)),
+        pids_limit=config.pids_limit,
+        tmpfs_max_bytes=config.tmpfs_max_bytes,
     )
 
 
@@ -173,7 +186,9 @@ class NetworkAdapter:
 
     def attach(self, spec: ContainerSpec) -> Attached:
         """Its netns, address and files now; the veth is plugged in by `Attached.plug`."""
-        prepared = self.network.prepare(spec.id, spec.ip, spec.hostname or "")
+        prepared = self.network.prepare(
+            spec.id, spec.ip, spec.hostname or "", spec.extra_hosts, spec.dns_search, project=spec.project
+        )
         files = self.network.container_files(spec.id)
         mounts = {
             "/etc/hosts": files.hosts,
@@ -204,7 +219,7 @@ class Networking:
         gave), then DNS."""
         return [
             ("firewall", lambda state: self.firewall.reconcile(state, dict(self.bridge.ipam.allocations))),
-            ("dns", self.dns.reconcile),
+            ("dns", lambda state: self.dns.reconcile(state, dict(self.bridge.ipam.allocations))),
         ]
 
     def late_steps(self) -> list[Step]:

@@ -32,7 +32,10 @@ class AgentConfig:
     runtime_dir: Path = Path("/run/shoal/runtime")  # runc --root (runtime_dir/runc), conmon exit files
     runc_binary: str = "runc"
     conmon_binary: str = "conmon"
+    init_binary: str = "/usr/bin/tini-static"  # Compose `init: true`; static, so it runs in any image
     cgroup_parent: str = "/shoal"
+    pids_limit: int = 4096  # per container, unless deploy.resources.limits.pids says otherwise
+    tmpfs_max_bytes: int = 256 << 20  # every tmpfs and /dev/shm of a container is capped at this
     netns_dir: Path = Path("/run/netns")
     bridge: str = "shoal0"
     wg_interface: str = "shoal-wg"

@@ -14,9 +14,10 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from shoal.model.container import HealthCheck
 from shoal.model.status import Health
@@ -51,8 +52,34 @@ def probe_argv(test: list[str]) -> list[str] | None:
     return ["/bin/sh", "-c", " ".join(test)]  # a bare string in Compose means CMD-SHELL
 
 
+def from_image(image_config: Mapping[str, Any]) -> HealthCheck | None:
+    """The image's own HEALTHCHECK (``config.Healthcheck``; durations in ns, 0 = Docker's default)."""
+    raw = (image_config.get("config") or {}).get("Healthcheck") or {}
+    test = [str(t) for t in raw.get("Test") or []]
+    if not test or test[0] == "NONE":
+        return None
+
+    def seconds(key: str, default: float) -> float:
+        value = raw.get(key) or 0
+        return value / 1e9 if isinstance(value, int) and value > 0 else default
+
+    return HealthCheck(
+        test=test, interval_s=seconds("Interval", 30.0), timeout_s=seconds("Timeout", 30.0),
+        retries=int(raw.get("Retries") or 3), start_period_s=seconds("StartPeriod", 0.0),
+        start_interval_s=seconds("StartInterval", 0.0) or None,
+    )  # fmt: skip
+
+
 def initial(check: HealthCheck, started_at: float) -> HealthState:
-    return HealthState("starting", started_at, started_at + check.interval_s)
+    return HealthState(
+        "starting", started_at, started_at + _interval(check, "starting", started_at, started_at)
+    )
+
+
+def _interval(check: HealthCheck, status: Health, started_at: float, now: float) -> float:
+    """`start_interval` while starting within the start period (Docker's), else `interval`."""
+    starting = status == "starting" and now < started_at + check.start_period_s
+    return check.start_interval_s if starting and check.start_interval_s else check.interval_s
 
 
 def due(state: HealthState, now: float) -> bool:
@@ -61,10 +88,11 @@ def due(state: HealthState, now: float) -> bool:
 
 def record(state: HealthState, check: HealthCheck, ok: bool, now: float, output: str = "") -> HealthState:
     """The state after one probe finished at `now` (ok: exit code 0 within the timeout)."""
-    nxt = now + check.interval_s
+    nxt = now + _interval(check, state.status, state.started_at, now)
     out = output[-OUTPUT_KEEP:]
     if ok:
-        return dataclasses.replace(state, status="healthy", failures=0, next_at=nxt, output=out)
+        healthy_at = now + check.interval_s
+        return dataclasses.replace(state, status="healthy", failures=0, next_at=healthy_at, output=out)
     in_start_period = state.status == "starting" and now < state.started_at + check.start_period_s
     if in_start_period:
         return dataclasses.replace(state, next_at=nxt, output=out)

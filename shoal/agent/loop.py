@@ -25,7 +25,7 @@ from typing import Protocol
 from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.health import HealthMonitor
 from shoal.agent.metrics import AgentMetrics
-from shoal.agent.reconcilers.containers import ContainersReconciler, Seen
+from shoal.agent.reconcilers.containers import ContainersReconciler, Seen, health_check
 from shoal.agent.report import container_statuses, leftover_statuses, read_capacity
 from shoal.agent.statefile import load_state, save_state
 from shoal.model.state import NodeState
@@ -288,12 +288,13 @@ class Agent:
             return
         for spec in state.containers:
             seen = observed.get(spec.id)
-            if spec.healthcheck is None or seen is None or seen.state != "running":
+            check = health_check(spec, seen)
+            if check is None or seen is None or seen.state != "running":
                 continue
             known = self.health.state(spec.id)
             if known is not None and seen.started_at and known.started_at != seen.started_at:
                 self.health.forget(spec.id)  # restarted by its policy: a new process, a new check
-            self.health.track(spec.id, spec.healthcheck, seen.started_at or time.time())
+            self.health.track(spec.id, check, seen.started_at or time.time())
         for container_id in self.health.tracked() - {c.id for c in state.containers}:
             self.health.forget(container_id)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from shoal.agent.health import HealthState, message, probe_argv
-from shoal.agent.reconcilers.containers import Outcome, Seen
+from shoal.agent.reconcilers.containers import Outcome, Seen, health_check
 from shoal.model.container import ContainerSpec
 from shoal.model.status import Capacity, ContainerState, ContainerStatus, Health
 
@@ -77,7 +77,8 @@ def _state_and_message(seen: Seen | None, outcome: Outcome | None) -> tuple[Cont
 
 
 def _health(spec: ContainerSpec, seen: Seen | None, health: HealthState | None) -> Health:
-    if spec.healthcheck is None or probe_argv(spec.healthcheck.test) is None:
+    check = health_check(spec, seen)
+    if check is None or probe_argv(check.test) is None:
         return "none"
     if seen is None or seen.state != "running":
         return "none"

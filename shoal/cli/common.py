@@ -126,3 +126,14 @@ def client() -> Client:
     root.meta[CLIENT_KEY] = made
     root.call_on_close(made.close)
     return made
+
+
+def project_option(func: F) -> F:
+    """`-p/--project`: which project's service a name means (needed only when several have it)."""
+    option = click.option(
+        "--project",
+        "-p",
+        default=None,
+        help="the service's project (when several projects have one so named)",
+    )
+    return option(func)

@@ -9,6 +9,8 @@ poll every POLL_S stays, for what makes no event and for a stream that breaks.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 import threading
 import time
@@ -22,6 +24,9 @@ from shoal.cli.common import client, output_option, say, target, wants_json
 from shoal.cli.progress import Progress, progress
 from shoal.client import ApiError, Client
 from shoal.errors import ConfigError, ShoalError
+from shoal.model.compose_build import project_name_fault
+from shoal.model.compose_source import Disk, Options, Prepared, prepare
+from shoal.model.compose_types import ComposeError
 
 if TYPE_CHECKING:  # rich when a table is drawn, pydantic's models with the answer: a faster start
     from rich.table import Table
@@ -56,10 +61,12 @@ def read_compose(path: str) -> str:
         raise ConfigError(f"{path}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
-def send(api: Client, path: str, text: str, project: str | None, dry_run: bool = False) -> DeployResult:
+def send(api: Client, path: str, ready: Prepared, dry_run: bool = False, prune: bool = False) -> DeployResult:
     """POST the file; a rejection (400) names the file as well as the key and line."""
     try:
-        return api.deploy(text, project, dry_run)
+        return api.deploy(
+            ready.text, ready.project, dry_run, prune=prune, files=ready.files, keep=ready.inactive
+        )
     except ApiError as exc:
         if exc.status == 400:
             raise ConfigError(f"{path}: {exc}") from exc
@@ -195,6 +202,55 @@ def watch_or_stop(api: Client, services: Sequence[DeployedService], timeout: flo
         click.get_current_context().exit(130)
 
 
+def local_disk(path: str) -> tuple[Disk, str]:
+    """Reads relative to the Compose file's directory (`~` is the user's home); its name."""
+    folder = Path.cwd() if path == "-" else Path(path).resolve().parent
+
+    def where(rel: str) -> Path:
+        return Path(rel).expanduser() if rel.startswith("~") else folder / rel
+
+    def read(rel: str) -> bytes | None:
+        try:
+            return where(rel).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise ConfigError(f"{rel}: {exc.strerror or exc}") from exc
+
+    return Disk(read=read, is_dir=lambda rel: where(rel).is_dir()), folder.name
+
+
+def prepare_file(path: str, project: str | None, env_file: str | None, profiles: Sequence[str]) -> Prepared:
+    """Interpolate, read what the file names and check it here, with the file's own lines."""
+    if project and (fault := project_name_fault(project)):
+        raise ConfigError(f"-p/--project: {fault}")
+    disk, folder = local_disk(path)
+    options = Options(
+        shell=dict(os.environ), project=project, env_file=env_file, profiles=profiles, dir_name=folder
+    )
+    try:
+        ready = prepare(read_compose(path), disk, options)
+    except ComposeError as exc:
+        raise ConfigError(f"{path}: " + "\n".join(exc.errors)) from exc
+    for warning in ready.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return ready
+
+
+def change_lines(result: DeployResult) -> list[str]:
+    """What a dry run would do, one line per service (and one per changed key under it)."""
+    lines = []
+    for change in result.changes:
+        lines.append(f"{change.name}: {change.change}")
+        lines += [f"    {key}" for key in change.keys]
+    return lines
+
+
+def qualified(result: DeployResult) -> list[DeployedService]:
+    """The deployed services as `<project>.<service>`: a short name may be in other projects too."""
+    return [dataclasses.replace(s, name=f"{result.project}.{s.name}") for s in result.services]
+
+
 def summary(result: DeployResult) -> str:
     services = ", ".join(f"{s.name} (revision {s.revision})" for s in result.services) or "no services"
     return f"project {result.project}: {services}"
@@ -202,23 +258,46 @@ def summary(result: DeployResult) -> str:
 
 @click.command("deploy")
 @click.option("--file", "-f", "file", help="the Compose file ('-' for stdin; default ./compose.yaml)")
-@click.option("--project", "-p", help="project name grouping the services (server default: 'default')")
+@click.option(
+    "--project",
+    "-p",
+    help="the project (default: COMPOSE_PROJECT_NAME, then the file's name:, then its directory's name)",
+)
+@click.option("--env-file", help="variables for interpolation instead of the file's .env")
+@click.option("--profile", "profiles", multiple=True, help="enable the services of this profile")
+@click.option(
+    "--prune", "--remove-orphans", is_flag=True, help="remove the project's services not in the file"
+)
 @click.option("--detach", "-d", is_flag=True, help="return once the server has accepted the file")
-@click.option("--dry-run", is_flag=True, help="only have the server validate the file; change nothing")
+@click.option("--dry-run", is_flag=True, help="say what would change for each service; change nothing")
 @click.option(
     "--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True, help="seconds to wait"
 )
 @output_option
-def deploy(file: str | None, project: str | None, detach: bool, dry_run: bool, timeout: float) -> None:
+def deploy(  # noqa: PLR0917 (click passes every option)
+    file: str | None,
+    project: str | None,
+    env_file: str | None,
+    profiles: tuple[str, ...],
+    prune: bool,
+    detach: bool,
+    dry_run: bool,
+    timeout: float,
+) -> None:
     """Deploy a Compose file and wait until every service is healthy (or one fails)."""
     path = compose_path(file, Path.cwd())
+    ready = prepare_file(path, project, env_file, profiles)
     api = client()
-    result = send(api, path, read_compose(path), project, dry_run)
+    result = send(api, path, ready, dry_run, prune)
     if dry_run:
-        say(f"{path} is valid: {summary(result)}", result.to_wire())
+        say(
+            "\n".join([f"{path} is valid: project {result.project}", *change_lines(result)]), result.to_wire()
+        )
         return
+    if result.orphans and not result.pruned:
+        click.echo(f"not in the file any more (remove with --prune): {', '.join(result.orphans)}", err=True)
     if not detach:
-        watch_or_stop(api, result.services, timeout)
+        watch_or_stop(api, qualified(result), timeout)
     if wants_json():
         say("", {**result.to_wire(), "healthy": not detach})
         return

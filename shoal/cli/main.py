@@ -19,7 +19,9 @@ _COMMANDS = {
     "deploy": ("shoal.cli.deploy", "deploy"),
     "service": ("shoal.cli.services", "service"),
     "ps": ("shoal.cli.ps", "ps"),
+    "project": ("shoal.cli.projects", "project"),
     "secret": ("shoal.cli.secrets", "secret"),
+    "policy": ("shoal.cli.policy", "policy"),
     "events": ("shoal.cli.events", "events"),
     "completion": ("shoal.cli.completion", "completion"),
 }

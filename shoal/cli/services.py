@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from shoal.cli.common import client, output_option, say, wants_json
+from shoal.cli.common import client, output_option, project_option, say, wants_json
 from shoal.cli.render import age, clock, print_fields, print_json, print_table
 from shoal.client.models import Service, ServiceDetail
 from shoal.errors import ConfigError
@@ -88,10 +88,11 @@ def _show_service(svc: ServiceDetail) -> None:
 
 @service.command("inspect")
 @click.argument("name")
+@project_option
 @output_option
-def service_inspect(name: str) -> None:
+def service_inspect(name: str, project: str | None) -> None:
     """Show a service: its spec (--output json), revisions, tasks and rollout."""
-    detail = client().service(name)
+    detail = client().service(name, project)
     if wants_json():
         print_json(detail)
         return
@@ -104,39 +105,43 @@ def _done(detail: ServiceDetail, message: str) -> None:
 
 @service.command("scale")
 @click.argument("pairs", nargs=-1, required=True, metavar="SERVICE=REPLICAS ...")
+@project_option
 @output_option
-def service_scale(pairs: tuple[str, ...]) -> None:
+def service_scale(pairs: tuple[str, ...], project: str | None) -> None:
     """Set the number of replicas, e.g. `shoal service scale web=3`."""
     wanted = [parse_scale(p) for p in pairs]
     for name, count in wanted:
-        _done(client().scale(name, count), f"service {name} scaled to {count}")
+        _done(client().scale(name, count, project), f"service {name} scaled to {count}")
 
 
 @service.command("restart")
 @click.argument("name")
+@project_option
 @output_option
-def service_restart(name: str) -> None:
+def service_restart(name: str, project: str | None) -> None:
     """Replace every replica (a rolling restart, as a new revision)."""
-    detail = client().restart(name)
+    detail = client().restart(name, project)
     _done(detail, f"service {name} restarting as revision {detail.revision}")
 
 
 @service.command("rollback")
 @click.argument("name")
+@project_option
 @output_option
-def service_rollback(name: str) -> None:
+def service_rollback(name: str, project: str | None) -> None:
     """Go back to the previous revision."""
-    detail = client().rollback(name)
+    detail = client().rollback(name, project)
     _done(detail, f"service {name} rolled back to revision {detail.revision}")
 
 
 @service.command("rm")
 @click.argument("names", nargs=-1, required=True, metavar="NAME ...")
+@project_option
 @output_option
-def service_rm(names: tuple[str, ...]) -> None:
+def service_rm(names: tuple[str, ...], project: str | None) -> None:
     """Remove services and stop their replicas."""
     for name in names:
-        client().remove_service(name)
+        client().remove_service(name, project)
     say("\n".join(f"removed service {n}" for n in names), {"removed": list(names)})
 
 
@@ -145,11 +150,12 @@ def service_rm(names: tuple[str, ...]) -> None:
 @click.option("--follow", "-f", is_flag=True, help="keep printing new lines")
 @click.option("--since", help="only lines newer than this (RFC 3339 time or e.g. 10m)")
 @click.option("--tail", type=click.IntRange(min=0), help="lines per replica from the end")
+@project_option
 @output_option
-def service_logs(name: str, follow: bool, since: str | None, tail: int | None) -> None:
+def service_logs(name: str, follow: bool, since: str | None, tail: int | None, project: str | None) -> None:
     """Print the replicas' logs, merged, each line prefixed with its replica (json: an object a line)."""
     as_json = wants_json()
-    for line in client().logs(name, follow=follow, since=since, tail=tail):
+    for line in client().logs(name, follow=follow, since=since, tail=tail, project=project):
         click.echo(json.dumps(log_record(line)) if as_json else line)
 
 
@@ -162,10 +168,13 @@ def _stdin_bytes(interactive: bool) -> bytes | None:
 @click.option("--replica", type=click.IntRange(min=0), help="which replica (default: any running one)")
 @click.option("--interactive", "-i", is_flag=True, help="send this command's stdin to CMD")
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
+@project_option
 @output_option
-def service_exec(name: str, replica: int | None, interactive: bool, cmd: tuple[str, ...]) -> None:
+def service_exec(
+    name: str, replica: int | None, interactive: bool, cmd: tuple[str, ...], project: str | None
+) -> None:
     """Run CMD in a replica of NAME: `shoal service exec web -- ls /`; exits with CMD's code."""
-    result = client().exec(name, list(cmd), replica, _stdin_bytes(interactive))
+    result = client().exec(name, list(cmd), replica, _stdin_bytes(interactive), project)
     if wants_json():
         print_json(result)
     else:

@@ -22,12 +22,14 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from shoal.client import models as m
+    from shoal.model import policy as node_policy
     from shoal.model import state
     from shoal.model.state import NodeState
     from shoal.model.status import NodeStatus
 else:  # loaded when an answer is parsed: a request need not wait for pydantic (see client.lazy)
     m = LazyModule("shoal.client.models")
     state = LazyModule("shoal.model.state")
+    node_policy = LazyModule("shoal.model.policy")
 
 T = TypeVar("T", bound="BaseModel")
 R = TypeVar("R")
@@ -117,52 +119,97 @@ class Client:
         self._ok("DELETE", f"/nodes/{_seg(name)}")
 
     # --- deploy, services, tasks
-    def deploy(self, compose: str, project: str | None = None, dry_run: bool = False) -> DeployResult:
-        """Send a Compose file; with dry_run the server only validates it and stores nothing."""
+    def deploy(
+        self,
+        compose: str,
+        project: str | None = None,
+        dry_run: bool = False,
+        *,
+        prune: bool = False,
+        files: dict[str, bytes] | None = None,
+        keep: Sequence[str] = (),
+    ) -> DeployResult:
+        """Send a Compose file (interpolated) and the files it names; with dry_run the server says
+        what would change and stores nothing; with prune it removes the project's services the
+        file no longer has (`keep`: those left out by profiles, never pruned)."""
         body: dict[str, Any] = _params(compose=compose, project=project)
         if dry_run:
             body["dry_run"] = True
+        if prune:
+            body["prune"] = True
+        if files:
+            body["files"] = {k: base64.b64encode(v).decode() for k, v in files.items()}
+        if keep:
+            body["keep"] = list(keep)
         answer = self.transport.call_json("POST", "/deploy", json=body)
         return parse_deploy_result(answer)  # no pydantic: see client.receipt
 
     def services(self) -> list[m.Service]:
         return self._list(m.Service, "/services")
 
-    def service(self, name: str) -> m.ServiceDetail:
-        return self._one(m.ServiceDetail, "GET", f"/services/{_seg(name)}")
+    def service(self, name: str, project: str | None = None) -> m.ServiceDetail:
+        return self._one(m.ServiceDetail, "GET", f"/services/{_seg(name)}", params=_params(project=project))
 
-    def scale(self, name: str, replicas: int) -> m.ServiceDetail:
+    def scale(self, name: str, replicas: int, project: str | None = None) -> m.ServiceDetail:
         return self._one(
-            m.ServiceDetail, "POST", f"/services/{_seg(name)}/scale", json={"replicas": replicas}
+            m.ServiceDetail,
+            "POST",
+            f"/services/{_seg(name)}/scale",
+            json={"replicas": replicas},
+            params=_params(project=project),
         )
 
-    def restart(self, name: str) -> m.ServiceDetail:
-        return self._one(m.ServiceDetail, "POST", f"/services/{_seg(name)}/restart")
+    def restart(self, name: str, project: str | None = None) -> m.ServiceDetail:
+        path = f"/services/{_seg(name)}/restart"
+        return self._one(m.ServiceDetail, "POST", path, params=_params(project=project))
 
-    def rollback(self, name: str) -> m.ServiceDetail:
-        return self._one(m.ServiceDetail, "POST", f"/services/{_seg(name)}/rollback")
+    def rollback(self, name: str, project: str | None = None) -> m.ServiceDetail:
+        path = f"/services/{_seg(name)}/rollback"
+        return self._one(m.ServiceDetail, "POST", path, params=_params(project=project))
 
-    def remove_service(self, name: str) -> None:
-        self._ok("DELETE", f"/services/{_seg(name)}")
+    def remove_service(self, name: str, project: str | None = None) -> None:
+        self._ok("DELETE", f"/services/{_seg(name)}", params=_params(project=project))
 
-    def tasks(self, node: str | None = None, service: str | None = None) -> list[m.Task]:
-        return self._list(m.Task, "/tasks", node=node, service=service)
+    def tasks(
+        self, node: str | None = None, service: str | None = None, project: str | None = None
+    ) -> list[m.Task]:
+        return self._list(m.Task, "/tasks", node=node, service=service, project=project)
 
     def logs(
-        self, name: str, follow: bool = False, since: str | None = None, tail: int | None = None
+        self,
+        name: str,
+        follow: bool = False,
+        since: str | None = None,
+        tail: int | None = None,
+        project: str | None = None,
     ) -> Iterator[str]:
         """The replicas' merged log lines (`<replica>| <line>`), streamed as they come."""
-        params = _params(follow=int(follow), since=since, tail=tail)
+        params = _params(follow=int(follow), since=since, tail=tail, project=project)
         with self.transport.stream("GET", f"/services/{_seg(name)}/logs", params=params) as response:
             yield from response.iter_lines()
 
     def exec(
-        self, name: str, cmd: Sequence[str], replica: int | None = None, stdin: bytes | None = None
+        self,
+        name: str,
+        cmd: Sequence[str],
+        replica: int | None = None,
+        stdin: bytes | None = None,
+        project: str | None = None,
     ) -> m.ExecResult:
         body: dict[str, Any] = _params(cmd=list(cmd), replica=replica)
         if stdin is not None:
             body["stdin_b64"] = base64.b64encode(stdin).decode()
-        return self._one(m.ExecResult, "POST", f"/services/{_seg(name)}/exec", json=body, timeout=None)
+        path = f"/services/{_seg(name)}/exec"
+        return self._one(m.ExecResult, "POST", path, json=body, timeout=None, params=_params(project=project))
+
+    # --- projects
+    def projects(self) -> list[m.Project]:
+        return self._list(m.Project, "/projects")
+
+    def remove_project(self, name: str, volumes: bool = False) -> dict[str, Any]:
+        params = _params(volumes=1 if volumes else None)
+        answer = self.transport.call_json("DELETE", f"/projects/{_seg(name)}", params=params)
+        return dict(answer) if isinstance(answer, dict) else {}
 
     # --- secrets
     def secrets(self) -> list[m.SecretInfo]:
@@ -174,6 +221,16 @@ class Client:
 
     def remove_secret(self, name: str) -> None:
         self._ok("DELETE", f"/secrets/{_seg(name)}")
+
+    # --- the node policy (admin)
+    def policy(self) -> node_policy.PolicyVersion:
+        return self._one(node_policy.PolicyVersion, "GET", "/policy")
+
+    def set_policy(self, document: str) -> node_policy.PolicyVersion:
+        return self._one(node_policy.PolicyVersion, "PUT", "/policy", json={"document": document})
+
+    def policy_versions(self) -> list[node_policy.PolicyVersion]:
+        return self._list(node_policy.PolicyVersion, "/policy/versions")
 
     # --- events
     def events(self, since: int | None = None, limit: int | None = None) -> list[m.Event]:

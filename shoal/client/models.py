@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import AliasChoices, Field
 
 from shoal.model.base import Wire
+from shoal.model.deploy_wire import ProjectInfo
 from shoal.model.status import Capacity, PeerStatus
 
 
@@ -43,6 +44,7 @@ class Task(Wire):
 
     id: str = ""
     service: str
+    project: str = ""
     replica: int = 0
     node: str | None = None
     state: str = Field(default="", validation_alias=AliasChoices("state", "observed_state"))
@@ -80,6 +82,10 @@ class NodeDetail(Node):
 class Rollout(Wire):
     state: str = ""
     message: str = ""
+
+
+class Project(ProjectInfo):
+    """GET /api/v1/projects: one project and its services' short names."""
 
 
 class Service(Wire):

@@ -22,9 +22,21 @@ class DeployedService:
 
 
 @dataclass(frozen=True)
+class ServiceChange:
+    """`shoal.model.deploy_wire.ServiceChange`, read without pydantic."""
+
+    name: str
+    change: str  # new, changed, unchanged, prune
+    keys: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class DeployResult:
     project: str = ""
     services: list[DeployedService] = field(default_factory=list)
+    changes: list[ServiceChange] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)  # the project's services no longer in the file
+    pruned: list[str] = field(default_factory=list)  # ... and removed (with --prune)
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,7 +52,27 @@ def parse_deploy_result(data: Any) -> DeployResult:
     services = data.get("services", [])
     if not isinstance(services, list):
         raise BadAnswer("services: must be a list")
-    return DeployResult(project, [_service(i, s) for i, s in enumerate(services)])
+    return DeployResult(
+        project,
+        [_service(i, s) for i, s in enumerate(services)],
+        [_change(i, c) for i, c in enumerate(_list(data, "changes"))],
+        [str(n) for n in _list(data, "orphans")],
+        [str(n) for n in _list(data, "pruned")],
+    )
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    found = data.get(key, [])
+    if not isinstance(found, list):
+        raise BadAnswer(f"{key}: must be a list")
+    return found
+
+
+def _change(index: int, data: Any) -> ServiceChange:
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise BadAnswer(f"changes.{index}: must be an object with a name")
+    keys = data.get("keys", [])
+    return ServiceChange(data["name"], str(data.get("change", "")), [str(k) for k in keys or []])
 
 
 def _service(index: int, data: Any) -> DeployedService:

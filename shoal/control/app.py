@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from prometheus_client import Counter, Histogram
 
 from shoal.control import pki
-from shoal.control.api import agent, events, meta, nodes, secrets, services, tokens, workload
+from shoal.control.api import agent, events, meta, nodes, policy, secrets, services, tokens, workload
 from shoal.control.api.common import ServerContext, end_acting, register_errors
 from shoal.control.config import ServerConfig
 from shoal.control.desired import Builder, ServerRoute
@@ -30,7 +30,17 @@ from shoal.model.state import IngressSettings
 REQUESTS = Counter("shoal_api_requests_total", "API requests", ["method", "endpoint", "status"])
 LATENCY = Histogram("shoal_api_request_seconds", "API request latency", ["endpoint"])
 BUSY_ATTEMPTS = 4
-_BLUEPRINTS = [meta.bp, agent.bp, nodes.bp, services.bp, workload.bp, secrets.bp, events.bp, tokens.bp]
+_BLUEPRINTS = [
+    meta.bp,
+    agent.bp,
+    nodes.bp,
+    services.bp,
+    workload.bp,
+    secrets.bp,
+    events.bp,
+    tokens.bp,
+    policy.bp,
+]
 
 
 class ShoalFlask(Flask):

@@ -6,40 +6,93 @@ stored `RevisionSpec`s and starts rollouts (the controller drives them); also re
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from shoal.control.auth import Forbidden
 from shoal.control.controller import place
 from shoal.control.revision import IngressSpec, RevisionSpec, UpdateSpec
 from shoal.control.store import events, services
-from shoal.control.store.db import Conn, Row, lock_planning, notify_all_nodes, poke_controller
+from shoal.control.store import policy as node_policy
+from shoal.control.store.db import Conn, lock_planning, notify_all_nodes, notify_nodes, poke_controller
 from shoal.errors import ConfigError, Conflict
-from shoal.model.compose import ComposeError, ServiceSpec, UpdatePolicy, parse_compose
+from shoal.model.compose import (
+    ComposeError,
+    DeploySpec,
+    GrantOf,
+    PolicyRefused,
+    ServiceSpec,
+    UpdatePolicy,
+    parse_compose,
+)
+from shoal.model.deploy_wire import ServiceChange, qualified
+from shoal.model.policy import forbidden_paths, grant_for
 from shoal.model.specs import diff_specs, to_container_spec
 
 RESTART_LABEL = "shoal.restart"
 
 
-def store(conn: Conn, project: str, specs: dict[str, RevisionSpec]) -> list[dict[str, Any]]:
+def store(
+    conn: Conn, project: str, specs: dict[str, RevisionSpec], *, prune: bool = False, keep: Sequence[str] = ()
+) -> dict[str, Any]:
     """Write a revision for each service whose spec changed and place its replicas, all in the
     caller's transaction: a node gets the new replicas in the same state version as the
-    deploy's other changes, with no wait for the controller's next tick; returns [{name, revision}]."""
+    deploy's other changes, with no wait for the controller's next tick. With `prune`, the
+    project's services the file no longer has (nor left out by a profile: `keep`) are removed.
+    Returns the answer's services [{name, revision}], changes, orphans and pruned."""
     lock_planning(conn)
     # Every node's row now, before any task's: the order a status report locks them in (the
     # version bump and its notification take effect at commit, wherever they are made).
     notify_all_nodes(conn)
+    planned = changes(conn, project, specs, keep)
     result = [
         {"name": name, "revision": _store_one(conn, project, name, spec)}
         for name, spec in sorted(specs.items())
     ]
+    orphans = [c.name for c in planned if c.change == "prune"]
+    if prune:
+        for name in orphans:
+            remove(conn, qualified(project, name))
     place(conn)
     poke_controller(conn)  # the next steps of a rollout are the controller's
-    return result
+    return {
+        "services": result,
+        "changes": [c.model_dump() for c in planned],
+        "orphans": orphans,
+        "pruned": orphans if prune else [],
+    }
 
 
-def _store_one(conn: Conn, project: str, name: str, spec: RevisionSpec) -> int:
+def changes(
+    conn: Conn, project: str, specs: dict[str, RevisionSpec], keep: Sequence[str] = ()
+) -> list[ServiceChange]:
+    """What a deploy of `specs` does to each service of the project (read-only)."""
+    out = [_change(conn, project, name, spec) for name, spec in sorted(specs.items())]
+    gone = [r["short_name"] for r in services.of_project(conn, project)]
+    out += [ServiceChange(name=n, change="prune") for n in gone if n not in specs and n not in keep]
+    return out
+
+
+def _change(conn: Conn, project: str, name: str, spec: RevisionSpec) -> ServiceChange:
+    before = services.get(conn, qualified(project, name))
+    if before is None:
+        return ServiceChange(name=name, change="new")
+    old = services.revision_spec(conn, before["name"], int(before["revision"]))
+    if old == spec.model_dump(mode="json"):
+        return ServiceChange(name=name, change="unchanged")
+    return ServiceChange(name=name, change="changed", keys=_changed_keys(old, spec))
+
+
+def _changed_keys(old: dict[str, Any], new: RevisionSpec) -> list[str]:
+    if not old.get("source") or not new.source:
+        return []
+    return diff_specs(ServiceSpec.model_validate(old["source"]), ServiceSpec.model_validate(new.source))
+
+
+def _store_one(conn: Conn, project: str, short: str, spec: RevisionSpec) -> int:
     """A new revision of one service unless its spec is the current one's; the revision's number."""
+    name = qualified(project, short)
     before = services.get(conn, name)
-    _check_project(before, name, project)
     old = None if before is None else services.revision_spec(conn, name, int(before["revision"]))
     new = spec.model_dump(mode="json")
     if before is not None and old == new:
@@ -49,9 +102,11 @@ def _store_one(conn: Conn, project: str, name: str, spec: RevisionSpec) -> int:
     return number
 
 
-def _check_project(row: Row | None, name: str, project: str) -> None:
-    if row is not None and row["project"] != project:
-        raise Conflict(f"service {name} already belongs to project {row['project']}")
+def remove(conn: Conn, name: str) -> None:
+    """Delete one service (qualified name) and tell the nodes that ran it."""
+    notify_nodes(conn, services.remove(conn, name))
+    notify_all_nodes(conn)
+    events.emit(conn, "service.removed", name, f"service {name} removed")
 
 
 def restart(conn: Conn, name: str) -> int:
@@ -84,13 +139,34 @@ def rollback(conn: Conn, name: str) -> int:
     return current - 1
 
 
-def revision_specs(text: str, project: str) -> dict[str, RevisionSpec]:
-    """Parse and strictly validate a Compose document into one RevisionSpec per service."""
+def parse(
+    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: GrantOf | None = None
+) -> DeploySpec:
+    """Parse and strictly validate a Compose document (every fault, one a line); with `policy`
+    (the grant for the deploy's project), what it refuses is Forbidden (403)."""
     try:
-        spec = parse_compose(text, project)
+        return parse_compose(text, project, files, policy)
+    except PolicyRefused as exc:
+        raise Forbidden(str(exc)) from exc
     except ComposeError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def grant_of(conn: Conn, role: str, data_dir: str) -> GrantOf:
+    """What the current node policy lets a `role` token deploy, per project: never binds of the
+    server's data directory (`data_dir`) nor of ALWAYS_FORBIDDEN."""
+    doc = node_policy.current_document(conn)
+    forbidden = forbidden_paths(data_dir)
+    return lambda project: grant_for(doc, role, project, forbidden)
+
+
+def revisions_of(spec: DeploySpec) -> dict[str, RevisionSpec]:
     return {name: revision_from(svc) for name, svc in spec.services.items()}
+
+
+def revision_specs(text: str, project: str) -> dict[str, RevisionSpec]:
+    """Parse and strictly validate a Compose document into one RevisionSpec per service."""
+    return revisions_of(parse(text, project))
 
 
 def _update(policy: UpdatePolicy) -> UpdateSpec:

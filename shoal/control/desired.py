@@ -18,24 +18,73 @@ from pydantic import BaseModel
 from shoal.control.mesh import Mesh, MeshNode, plan_mesh
 from shoal.control.revision import RevisionSpec, container_for
 from shoal.control.store import nodes, secrets, services, tasks
+from shoal.control.store import policy as node_policy
 from shoal.control.store.db import Conn, Row, cluster_version
 from shoal.control.vault import Vault
 from shoal.model.addressing import overlay_ip
-from shoal.model.container import ContainerSpec
-from shoal.model.state import DnsRecord, IngressRoute, IngressSettings, NodeState, SecretValue
+from shoal.model.container import ContainerSpec, networks_of
+from shoal.model.deploy_wire import split_qualified
+from shoal.model.state import (
+    DnsRecord,
+    IngressRoute,
+    IngressSettings,
+    NetworkMembers,
+    NodeState,
+    SecretValue,
+)
 
 DOMAIN = "shoal.internal"
 
 
-def dns_records(healthy: list[Row]) -> list[DnsRecord]:
-    """`<service>.shoal.internal` → every healthy replica; `<replica>.<service>...` → that one."""
+def dns_records(healthy: list[Row], specs: dict[str, RevisionSpec] | None = None) -> list[DnsRecord]:
+    """`<service>.<project>.shoal.internal` → every healthy replica; `<replica>.<service>...` → that
+    one (a task's service is the qualified `<project>.<service>`); each network alias and
+    container_name of the service as `<alias>.<project>.shoal.internal` → its replicas."""
     by_service: dict[str, list[str]] = defaultdict(list)
     records = []
     for row in healthy:
-        by_service[row["service"]].append(row["ip"])
-        records.append(DnsRecord(name=f"{row['replica']}.{row['service']}.{DOMAIN}", addresses=[row["ip"]]))
-    records += [DnsRecord(name=f"{svc}.{DOMAIN}", addresses=ips) for svc, ips in by_service.items()]
+        name = dns_name(row["service"])
+        by_service[name].append(row["ip"])
+        records.append(DnsRecord(name=f"{row['replica']}.{name}", addresses=[row["ip"]]))
+        spec = (specs or {}).get(row["service"])
+        project = split_qualified(row["service"])[0]
+        for alias in spec.template.aliases if spec else []:
+            by_service[dns_name(f"{project}.{alias}" if project else alias)].append(row["ip"])
+    records += [DnsRecord(name=name, addresses=ips) for name, ips in by_service.items()]
     return sorted(records, key=lambda r: r.name)
+
+
+def dns_name(service: str) -> str:
+    """`a.db` (qualified) → `db.a.shoal.internal`."""
+    project, short = split_qualified(service)
+    return f"{short}.{project}.{DOMAIN}" if project else f"{short}.{DOMAIN}"
+
+
+def network_members(specs: dict[str, RevisionSpec], addressed: list[Row]) -> dict[str, NetworkMembers]:
+    """Every network with the addresses of the replicas on it, cluster-wide (by network key)."""
+    members: dict[str, set[str]] = defaultdict(set)
+    internal: set[str] = set()
+    for row in addressed:
+        spec = specs.get(row["service"])
+        if spec is None:
+            continue
+        internal.update(spec.template.internal_networks)
+        for key in networks_of(spec.template):
+            members[key].add(row["ip"])
+    return {
+        key: NetworkMembers(key=key, internal=key in internal, members=sorted(ips, key=_ip_order))
+        for key, ips in members.items()
+    }
+
+
+def _ip_order(ip: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in ip.split("."))
+
+
+def networks_for(view_networks: dict[str, NetworkMembers], mine: list[ContainerSpec]) -> list[NetworkMembers]:
+    """The networks a node's containers are on (the others are no business of its firewall)."""
+    keys = sorted({key for c in mine for key in networks_of(c)})
+    return [view_networks[k] for k in keys if k in view_networks]
 
 
 def ingress_routes(specs: dict[str, RevisionSpec], healthy: list[Row]) -> list[IngressRoute]:
@@ -84,6 +133,8 @@ class ClusterView:
     dns_json: str
     ingress_json: str
     mesh: Mesh
+    networks: dict[str, NetworkMembers]
+    metadata_access: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,7 +168,7 @@ def server_routes(route: ServerRoute | None, all_nodes: list[Row]) -> list[Ingre
 def cluster_view(conn: Conn, server_route: ServerRoute | None = None) -> ClusterView:
     healthy = tasks.healthy(conn)
     specs = {k: RevisionSpec.model_validate(v) for k, v in services.current_specs(conn).items()}
-    dns = dns_records(healthy)
+    dns = dns_records(healthy, specs)
     all_nodes = nodes.all_nodes(conn)
     ingress = ingress_routes(specs, healthy) + server_routes(server_route, all_nodes)
     return ClusterView(
@@ -130,6 +181,8 @@ def cluster_view(conn: Conn, server_route: ServerRoute | None = None) -> Cluster
         mesh=plan_mesh(
             [MeshNode(n["name"], n["subnet"], n["public_key"], n["endpoint"] or None) for n in all_nodes]
         ),
+        networks=network_members(specs, tasks.addressed(conn)),
+        metadata_access=node_policy.current_document(conn).metadata,
     )
 
 
@@ -206,4 +259,6 @@ class Builder:
             ingress_settings=self._ingress if node["ingress"] else None,
             secrets=secret_values(conn, self._vault, mine),
             insecure_registries=self._insecure,
+            networks=networks_for(view.networks, mine),
+            metadata_access=view.metadata_access,
         )

@@ -13,9 +13,11 @@ from pydantic import BaseModel
 
 from shoal.control.api.agent import JoinRequest
 from shoal.control.api.nodes import LabelsRequest
+from shoal.control.api.policy import PolicyRequest
 from shoal.control.api.secrets import SecretRequest
-from shoal.control.api.services import DeployRequest, ScaleRequest
+from shoal.control.api.services import ScaleRequest
 from shoal.control.api.tokens import JoinTokenRequest, TokenRequest
+from shoal.model.deploy_wire import DeployRequest
 from shoal.model.state import NodeState
 from shoal.model.status import NodeStatus
 
@@ -65,6 +67,10 @@ ROUTES: list[Route] = [
     ("get", "/api/v1/join-tokens", "List join tokens", True, None, ARR, []),
     ("post", "/api/v1/join-tokens", "Create a join token", True, JoinTokenRequest, OBJ, []),
     ("delete", "/api/v1/join-tokens/{token_id}", "Revoke a join token", True, None, OK, []),
+    ("get", "/api/v1/policy", "The current node policy", True, None, OBJ, []),
+    ("put", "/api/v1/policy", "Set the node policy (a new version)", True, PolicyRequest, OBJ, []),
+    ("get", "/api/v1/policy/versions", "Every node policy version", True, None, ARR, [("limit", "integer")]),
+    ("get", "/api/v1/policy/versions/{number}", "One node policy version", True, None, OBJ, []),
 ]
 # The SSE stream is documented but never fuzzed (it does not end).
 STREAM = ("get", "/api/v1/events/stream", "Server-sent events", True, None, TEXT, [("since", "integer")])

@@ -8,11 +8,14 @@ key path and its line (`compose_yaml`). Pure; imports nothing of shoal but `shoa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from shoal.model.compose_build import build_deploy
 from shoal.model.compose_types import (
     ComposeError,
     DeploySpec,
     IngressSpec,
+    PolicyRefused,
     PortSpec,
     ResourceSpec,
     RestartSpec,
@@ -20,11 +23,15 @@ from shoal.model.compose_types import (
     ServiceSpec,
     UpdatePolicy,
 )
+from shoal.model.policy import Grant, GrantOf
 
 __all__ = [
     "ComposeError",
     "DeploySpec",
+    "Grant",
+    "GrantOf",
     "IngressSpec",
+    "PolicyRefused",
     "PortSpec",
     "ResourceSpec",
     "RestartSpec",
@@ -35,9 +42,13 @@ __all__ = [
 ]
 
 
-def parse_compose(text: str, project: str) -> DeploySpec:
-    """Parse and strictly validate a Compose document; raises ComposeError (one line, with the line).
+def parse_compose(
+    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: Grant | GrantOf | None = None
+) -> DeploySpec:
+    """Parse and strictly validate a Compose document; ComposeError lists every fault, one a line.
 
-    `project` names the deploy; when empty, the file's top-level `name:` is used.
+    `project` names the deploy; when empty, the file's top-level `name:` is used. `files`: the
+    content of the relative paths the file names, as the CLI sent them. `policy`: the node
+    policy's grant for this deploy (None: not checked); its refusals raise PolicyRefused.
     """
-    return build_deploy(text, project)
+    return build_deploy(text, project, files, policy)

@@ -1,116 +1,162 @@
-"""From YAML text to `DeploySpec`: load, refuse unsupported keys, validate, cross-check, normalise.
+"""From a loaded Compose document to `DeploySpec`: validate every part, cross-check, apply the node
+policy, normalise — collecting every fault before raising them together.
 
-The body of `shoal.model.compose.parse_compose`. Pure.
+The body of `shoal.model.compose.parse_compose` (the server) and of the CLI's local check
+(`compose_source`), which hands in the tree it interpolated so that lines are the user's. Pure.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shoal.model import compose_forms as forms
-from shoal.model.compose_convert import service_spec
-from shoal.model.compose_schema import Document, ServiceSection
-from shoal.model.compose_types import ComposeError, DeploySpec
-from shoal.model.compose_yaml import error_at, from_validation, load
-
-# Compose keys shoal knows and refuses, so the error says "not supported" rather than "unknown".
-UNSUPPORTED_TOP = {"networks", "configs", "include", "models"}
-UNSUPPORTED_SERVICE = {
-    "build", "networks", "network_mode", "depends_on", "links", "external_links", "configs",
-    "cap_add", "cap_drop", "privileged", "devices", "env_file", "container_name", "restart",
-    "extra_hosts", "dns", "dns_search", "dns_opt", "sysctls", "ulimits", "tmpfs", "logging",
-    "security_opt", "profiles", "pid", "ipc", "userns_mode", "cgroup_parent", "shm_size",
-    "mem_limit", "cpus", "cpu_shares", "pids_limit", "init", "expose", "stdin_open", "tty",
-    "platform", "domainname", "mac_address", "read_only", "stop_signal",
-    "volumes_from", "extends", "scale", "develop", "labels_file", "annotations", "group_add",
-    "oom_score_adj", "runtime", "isolation", "storage_opt", "healthcheck_start_interval",
-}  # fmt: skip
+from shoal.model.compose_check import cross_check
+from shoal.model.compose_convert import Context, project_networks, project_secrets, service_spec
+from shoal.model.compose_errors import Problems, add_validation, unknown_key
+from shoal.model.compose_extends import Loader, resolve_extends
+from shoal.model.compose_policy import key_problems, policy_problems
+from shoal.model.compose_service import UNSUPPORTED, ServiceSection
+from shoal.model.compose_top import UNSUPPORTED_TOP, Document
+from shoal.model.compose_types import ComposeError, DeploySpec, PolicyRefused
+from shoal.model.compose_yaml import load
+from shoal.model.policy import Grant, GrantOf
 
 
-def build_deploy(text: str, project: str) -> DeploySpec:
-    root = load(text)
+def build_deploy(
+    text: str, project: str, files: Mapping[str, bytes] | None = None, policy: Grant | GrantOf | None = None
+) -> DeploySpec:
+    """Parse YAML text (what the server receives) into a DeploySpec; ComposeError lists every fault."""
+    return build_from_tree(load(text), project, files or {}, policy)
+
+
+def build_from_tree(  # noqa: PLR0917
+    root: Any,
+    project: str,
+    files: Mapping[str, bytes],
+    policy: Grant | GrantOf | None = None,
+    load_other: Loader | None = None,
+    problems: Problems | None = None,
+    project_from: str = "",
+) -> DeploySpec:
+    """`files`: the content of each relative path the document names (configs, secrets, binds of a
+    file), as the CLI read them; `problems`: faults found before (interpolation), raised with these;
+    `project_from`: where `project` came from (`name` for the file's key, or a flag's name);
+    `policy`: what the deploy may do to nodes (the server's; None skips the check: the CLI cannot
+    know the server's policy). Its refusals raise PolicyRefused, after every other fault."""
     if not isinstance(root, dict):
         raise ComposeError("the deploy file must be a YAML mapping with a services: key")
-    data = _without_extensions(root)
-    try:
-        doc = Document.model_validate(data)
-    except ValidationError as bad:
-        raise from_validation(root, bad) from None
-    name = _project_name(project or doc.name or "")
-    _cross_check(root, doc)
-    secret_names = {k: (s.name or k) for k, s in doc.secrets.items()}
-    services = {n: service_spec(n, s, secret_names) for n, s in doc.services.items()}
-    return DeploySpec(
-        project=name,
-        services=services,
-        volumes=sorted(doc.volumes),
-        secrets=sorted({r.source for s in services.values() for r in s.secrets}),
-    )
+    problems = problems if problems is not None else Problems(root)
+    resolve_extends(root, problems.add, load_other)
+    doc, services = _validate(root, problems)
+    if not project and doc is not None and doc.name:
+        project, project_from = doc.name, "name"
+    name = _project_name(project, project_from, problems)
+    if doc is not None:
+        cross_check(problems, doc, services, files, _names(root))
+        key_problems(problems, services)
+    problems.raise_all()
+    assert doc is not None
+    if policy is not None:
+        _enforce(root, services, policy if isinstance(policy, Grant) else policy(name))
+    return _spec(doc, services, Context(project=name, doc=doc, files=files))
 
 
-def _without_extensions(root: dict[str, Any]) -> dict[str, Any]:
-    """Drop `x-*` keys (Compose extensions) except a service's `x-shoal`, and a service's empty
-    sections; refuse known-unsupported keys."""
-    for key in root:
+def _enforce(root: Any, services: dict[str, ServiceSection], policy: Grant) -> None:
+    refused = Problems(root)
+    policy_problems(refused, services, policy)
+    if refused:
+        lines = refused.lines()
+        raise PolicyRefused(lines[0], lines)
+
+
+def _validate(root: dict[str, Any], problems: Problems) -> tuple[Document | None, dict[str, ServiceSection]]:
+    top = {k: v for k, v in root.items() if not str(k).startswith("x-")}
+    for key in list(top):
         if key in UNSUPPORTED_TOP:
-            raise error_at(root, [key], "not supported by shoal")
-    data = {k: v for k, v in root.items() if not str(k).startswith("x-")}
-    services = data.get("services")
-    if isinstance(services, dict):
-        data["services"] = {n: _service_keys(root, n, s) for n, s in services.items()}
-    return data
+            problems.add([key], f"not supported by shoal: {UNSUPPORTED_TOP[key]}")
+            del top[key]
+    raw_services = top.get("services")
+    top["services"] = {}
+    doc = _model(Document, top, problems, [], {})
+    if raw_services is None:
+        problems.add(["services"], "required key missing")
+        return doc, {}
+    if not isinstance(raw_services, dict):
+        problems.add(["services"], "must be a mapping")
+        return doc, {}
+    if not raw_services:
+        problems.add(["services"], "no services defined")
+    services = {}
+    for name, body in raw_services.items():
+        found = _model(ServiceSection, _service_keys(body), problems, ["services", name], UNSUPPORTED)
+        if found is not None:
+            services[str(name)] = found
+    return doc, services
 
 
-def _service_keys(root: dict[str, Any], name: str, body: Any) -> Any:
+def _names(root: dict[str, Any]) -> set[str]:
+    services = root.get("services")
+    return {str(n) for n in services} if isinstance(services, dict) else set()
+
+
+def _model(
+    model: type[Any], data: Any, problems: Problems, base: list[int | str], refused: dict[str, str]
+) -> Any:
+    try:
+        found: BaseModel = model.model_validate(data)
+    except ValidationError as bad:
+        add_validation(problems, bad, model, base, refused)
+        return None
+    return found
+
+
+def _service_keys(body: Any) -> Any:
+    """Drop `x-*` keys but `x-shoal`, and read an empty section (`deploy:` alone) as absent."""
     if not isinstance(body, dict):
         return body
-    for key in body:
-        if key in UNSUPPORTED_SERVICE:
-            raise error_at(root, ["services", name, key], "not supported by shoal (see docs/compose.md)")
-    # an empty section (`deploy:` with nothing under it) is null in YAML: read it as absent
+    if "build" in body and "image" not in body:
+        body = {**body, "image": "(build)"}  # one error for the service: build is not supported
     return {
         k: v for k, v in body.items() if v is not None and (k == "x-shoal" or not str(k).startswith("x-"))
     }
 
 
-def _project_name(name: str) -> str:
-    if not name:
-        raise ComposeError("no project name: pass one (--project) or set name: in the file")
+def project_name_fault(name: str) -> str | None:
+    """What is wrong with a project name, if anything (the CLI checks its flag with it)."""
     if not forms.dns_label(name.replace("_", "-")):
-        raise ComposeError(f'invalid project name "{name}" (lowercase letters, digits, "-", "_")')
+        shown = json.dumps(name, ensure_ascii=False)  # one line, whatever the name holds
+        return f'invalid project name {shown} (lowercase letters, digits, "-", "_")'
+    return None
+
+
+def _project_name(name: str, source: str, problems: Problems) -> str:
+    """A bad name is reported at its source: the file's `name:` (with its line) or the flag."""
+    if not name:
+        problems.note("no project name: pass one (--project) or set name: in the file")
+    elif fault := project_name_fault(name):
+        if source == "name":
+            problems.add(["name"], fault)
+        else:
+            problems.note(f"{source}: {fault}" if source else fault)
     return name
 
 
-def _cross_check(root: dict[str, Any], doc: Document) -> None:
-    if not doc.services:
-        raise error_at(root, ["services"], "no services defined")
-    for key, secret in doc.secrets.items():
-        if not secret.external:
-            raise error_at(
-                root, ["secrets", key], f"only external secrets are supported (shoal secret create {key})"
-            )
-    for name, service in doc.services.items():
-        if not forms.dns_label(name):
-            raise error_at(
-                root, ["services", name], f'service name "{name}" must be a DNS label (a-z, 0-9, "-")'
-            )
-        _check_references(root, doc, name, service)
+def _spec(doc: Document, services: dict[str, ServiceSection], ctx: Context) -> DeploySpec:
+    specs = {n: service_spec(n, s, ctx) for n, s in services.items()}
+    return DeploySpec(
+        project=ctx.project,
+        services=specs,
+        volumes=sorted(doc.volumes),
+        secrets=sorted({r.source for s in specs.values() for r in s.secrets}),
+        networks=project_networks(ctx),
+        project_secrets=project_secrets(ctx),
+    )
 
 
-def _check_references(root: dict[str, Any], doc: Document, name: str, service: ServiceSection) -> None:
-    for index, vol in enumerate(service.volumes):
-        if vol.type == "volume" and vol.source not in doc.volumes:
-            raise error_at(
-                root,
-                ["services", name, "volumes", index],
-                f'volume "{vol.source}" is not declared under the top-level volumes:',
-            )
-    for index, ref in enumerate(service.secrets):
-        if ref.source not in doc.secrets:
-            raise error_at(
-                root,
-                ["services", name, "secrets", index],
-                f'secret "{ref.source}" is not declared under the top-level secrets:',
-            )
+def refuse_unknown(model: type[BaseModel], key: str) -> str:
+    """The message for an unknown top-level key (exported for the CLI's own checks)."""
+    return unknown_key([key], model, UNSUPPORTED_TOP)

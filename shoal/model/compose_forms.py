@@ -97,18 +97,32 @@ def port_number(value: Any) -> Any:
     return value
 
 
+VOLUME_FLAGS = {"ro", "rw", "z", "Z", "cached", "delegated", "consistent", "nocopy"}
+
+
 def volume(value: Any) -> Any:
-    """`name:/path[:ro]` (named volume) or `/host:/path[:ro]` (bind) → the long form."""
+    """`name:/path[:flags]` (named volume) or `/host:/path[:flags]`, `./file:/path` (bind) → the long
+    form. Flags: `ro`/`rw`, SELinux `z`/`Z` (relabelling: a no-op where SELinux is off, as Docker),
+    Docker Desktop's `cached`/`delegated`/`consistent` (no-ops on Linux), `nocopy`."""
     if not isinstance(value, str):
         return value
     parts = value.split(":")
     if len(parts) == 1:
         raise ValueError(f'anonymous volume "{value}" is not supported (name it: NAME:{value})')
-    if len(parts) > 3 or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+    flags = parts[2].split(",") if len(parts) == 3 else []
+    if len(parts) > 3 or not set(flags) <= VOLUME_FLAGS:
         raise ValueError(f'invalid volume "{value}" (NAME:/path[:ro] or /host/path:/path[:ro])')
     source, target = parts[0], parts[1]
     kind = "bind" if source.startswith(("/", ".", "~")) else "volume"
-    return {"type": kind, "source": source, "target": target, "read_only": parts[2:] == ["ro"]}
+    long: dict[str, Any] = {"type": kind, "source": source, "target": target, "read_only": "ro" in flags}
+    if "nocopy" in flags:
+        long["volume"] = {"nocopy": True}
+    return long
+
+
+def local_path(source: str) -> bool:
+    """A bind source on the CLI's machine (`./x`, `../x`, `~/x`): shipped as a config if a file."""
+    return source.startswith((".", "~"))
 
 
 def secret(value: Any) -> Any:
@@ -154,3 +168,11 @@ def dns_label(name: str) -> bool:
 def resource_name(name: str) -> bool:
     """Volume and secret names: letters, digits, `_.-`, not starting with a symbol."""
     return _NAME.fullmatch(name) is not None
+
+
+def seccomp_file(opt: Any) -> str | None:
+    """The file of ``seccomp=<file>`` (or Docker's older ``seccomp:<file>``); None otherwise."""
+    if not isinstance(opt, str) or not opt.startswith(("seccomp=", "seccomp:")):
+        return None
+    path = opt[len("seccomp=") :].strip()
+    return None if path in ("unconfined", "") else path

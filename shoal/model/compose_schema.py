@@ -1,17 +1,18 @@
-"""The strict schema of a Compose document as shoal supports it (docs/compose.md is the matrix).
+"""The strict schema of a Compose document's parts as shoal supports them (docs/compose.md).
 
 Under `shoal.model.compose`: every model is `Strict` (an unknown key is an error); short forms are
-expanded by before-validators (`compose_forms`) so errors point at the item at fault. Keys Compose
-has but shoal does not support are refused by name before validation. Pure.
+expanded by before-validators (`compose_forms`, `compose_keyforms`) so errors point at the item
+at fault. The service and the top level are in `compose_service` and `compose_top`. Pure.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from shoal.model import compose_forms as forms
+from shoal.model import compose_keyforms as keyforms
 from shoal.model.base import Strict
 from shoal.model.constraints import parse_constraint
 from shoal.model.durations import parse_duration, parse_size
@@ -24,6 +25,7 @@ Command = Annotated[list[str], BeforeValidator(forms.command)]
 KeyValues = Annotated[dict[str, str], BeforeValidator(forms.key_values)]
 Text = Annotated[str, BeforeValidator(forms.scalar_text)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
+Strings = Annotated[list[str], BeforeValidator(keyforms.string_list)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Replicas = Annotated[int, Field(ge=0, le=MAX_REPLICAS)]
 
@@ -44,10 +46,22 @@ class PortLong(Strict):
     host_ip: str = ""
     protocol: Literal["tcp", "udp"] = "tcp"
     mode: Literal["host", "ingress"] = "ingress"
+    name: str | None = None  # a name for the port, shown by `service inspect`
+    app_protocol: str | None = None  # what speaks on it (http, grpc...), shown likewise
 
 
 class TmpfsOptions(Strict):
     size: Size | None = None
+    mode: int | None = None
+
+
+class VolumeOptions(Strict):
+    nocopy: bool = False  # shoal never copies the image's files into a new volume
+
+
+class BindOptions(Strict):
+    create_host_path: bool = True
+    selinux: Literal["z", "Z"] | None = None  # relabelling: a no-op where SELinux is off
 
 
 class VolumeLong(Strict):
@@ -56,13 +70,18 @@ class VolumeLong(Strict):
     target: str
     read_only: bool = False
     tmpfs: TmpfsOptions | None = None
+    volume: VolumeOptions | None = None
+    bind: BindOptions | None = None
+    consistency: str | None = None  # Docker Desktop's hint: a no-op on Linux
 
     @model_validator(mode="after")
     def _check(self) -> VolumeLong:
         if not self.target.startswith("/"):
             raise ValueError(f'target "{self.target}" must be an absolute path')
-        if self.type == "bind" and not self.source.startswith("/"):
-            raise ValueError(f'bind source "{self.source}" must be an absolute path on the node')
+        if self.type == "bind" and not self.source.startswith(("/", ".", "~")):
+            raise ValueError(f'bind source "{self.source}" must be a path (/abs, ./file)')
+        if self.type == "volume" and not self.source:
+            raise ValueError("the volume's source is empty (an unset variable?)")
         if self.type == "volume" and not forms.resource_name(self.source):
             raise ValueError(f'volume "{self.source}" needs a name (NAME:/path)')
         if self.type == "tmpfs" and self.source:
@@ -75,6 +94,9 @@ class VolumeLong(Strict):
 class SecretLong(Strict):
     source: str
     target: str | None = None
+    uid: Annotated[int, BeforeValidator(keyforms.numeric_id)] | None = None
+    gid: Annotated[int, BeforeValidator(keyforms.numeric_id)] | None = None
+    mode: Annotated[int, BeforeValidator(keyforms.file_mode)] | None = None  # 0400 unless written
 
 
 class Healthcheck(Strict):
@@ -83,13 +105,8 @@ class Healthcheck(Strict):
     timeout: Duration = 30.0
     retries: Count = 3
     start_period: Duration = 0.0
+    start_interval: Duration | None = None
     disable: bool = False
-
-    @model_validator(mode="after")
-    def _needs_test(self) -> Healthcheck:
-        if self.test is None and not self.disable:
-            raise ValueError("test is required (or disable: true)")
-        return self
 
 
 class Limits(Strict):
@@ -160,53 +177,3 @@ class IngressSection(Strict):
         if not self.path.startswith("/"):
             raise ValueError(f'path "{self.path}" must start with /')
         return self
-
-
-class XShoal(Strict):
-    ingress: IngressSection | None = None
-
-
-class ServiceSection(Strict):
-    image: str = Field(min_length=1)
-    command: Command | None = None
-    entrypoint: Command | None = None
-    environment: KeyValues = Field(default_factory=dict)
-    ports: list[Annotated[PortLong, BeforeValidator(forms.port)]] = Field(default_factory=list)
-    volumes: list[Annotated[VolumeLong, BeforeValidator(forms.volume)]] = Field(default_factory=list)
-    secrets: list[Annotated[SecretLong, BeforeValidator(forms.secret)]] = Field(default_factory=list)
-    healthcheck: Healthcheck | None = None
-    hostname: str | None = None
-    working_dir: str | None = None
-    user: Text | None = None
-    deploy: DeploySection = Field(default_factory=DeploySection)
-    stop_grace_period: Duration = 10.0
-    pull_policy: Literal["always", "missing", "if_not_present", "never"] | None = None
-    labels: KeyValues = Field(default_factory=dict)
-    x_shoal: XShoal = Field(default_factory=XShoal, alias="x-shoal")
-
-
-class TopVolume(Strict):
-    """A top-level named volume: lives on the node where its service first runs (no options)."""
-
-
-class TopSecret(Strict):
-    external: bool = False
-    name: str | None = None
-    file: str | None = None  # Compose has them; refused with a clear message by the cross-check
-    environment: str | None = None
-
-
-class Document(Strict):
-    services: dict[str, ServiceSection]
-    volumes: dict[str, TopVolume | None] = Field(default_factory=dict)
-    secrets: dict[str, TopSecret] = Field(default_factory=dict)
-    name: str | None = None
-    version: Any = None  # ignored, as Compose does
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_sections(cls, data: Any) -> Any:
-        """`volumes:` with no entries is null in YAML: read it as empty."""
-        if isinstance(data, dict):
-            return {k: ({} if v is None and k in ("volumes", "secrets") else v) for k, v in data.items()}
-        return data

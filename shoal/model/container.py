@@ -13,7 +13,7 @@ from pydantic import Field
 from shoal.model.base import Wire
 
 RestartName = Literal["no", "on-failure", "always", "unless-stopped"]
-MountKind = Literal["volume", "bind", "tmpfs", "secret"]
+MountKind = Literal["volume", "bind", "tmpfs", "secret", "config"]
 
 
 class Mount(Wire):
@@ -22,6 +22,10 @@ class Mount(Wire):
     source: str = ""  # volume name, host path, or secret name
     read_only: bool = False
     size_bytes: int | None = None  # tmpfs size
+    content_b64: str = ""  # a config's content (kind config): written by the agent, mounted read-only
+    mode: int | None = None  # a config's, secret's or tmpfs's mode
+    uid: int | None = None  # a secret file's owner (kind secret); root when None
+    gid: int | None = None
 
 
 class Resources(Wire):
@@ -46,6 +50,7 @@ class HealthCheck(Wire):
     timeout_s: float = 30.0
     retries: int = 3
     start_period_s: float = 0.0
+    start_interval_s: float | None = None  # the interval during start_period (default: interval_s)
 
 
 class PortMapping(Wire):
@@ -53,6 +58,27 @@ class PortMapping(Wire):
     container_port: int
     protocol: Literal["tcp", "udp"] = "tcp"
     host_ip: str = ""  # publish on this node address only ("127.0.0.1:8080:80"); "" = every address
+
+
+class Ulimit(Wire):
+    name: str
+    soft: int
+    hard: int
+
+
+class Security(Wire):
+    """Keys that change what a container may do to its node: the node policy decides."""
+
+    privileged: bool = False
+    cap_add: list[str] = Field(default_factory=list)
+    cap_drop: list[str] = Field(default_factory=list)
+    devices: list[str] = Field(default_factory=list)
+    network_mode: str | None = None
+    pid: str | None = None
+    security_opt: list[str] = Field(default_factory=list)
+    sysctls: dict[str, str] = Field(default_factory=dict)
+    userns_mode: str | None = None
+    seccomp_profile: str | None = None  # the text of security_opt seccomp=<file>, sent by the CLI
 
 
 PullPolicy = Literal["always", "missing", "never"]
@@ -96,3 +122,26 @@ class ContainerSpec(Wire):
     ip: str | None = None  # address on the node subnet, allocated by the agent if unset
     stop_grace_s: float = 10.0
     labels: dict[str, str] = Field(default_factory=dict)
+    project: str = ""
+    networks: list[str] = Field(default_factory=list)  # the keys of the Compose networks it is on
+    internal_networks: list[str] = Field(default_factory=list)  # those of them with `internal: true`
+    aliases: list[str] = Field(default_factory=list)  # network aliases and container_name: DNS names
+    read_only: bool = False  # the root filesystem
+    init: bool = False  # an init (tini) as PID 1 that forwards signals and reaps zombies
+    stop_signal: str | None = None  # None: SIGTERM
+    ulimits: list[Ulimit] = Field(default_factory=list)
+    extra_hosts: dict[str, str] = Field(default_factory=dict)  # more /etc/hosts lines
+    dns: list[str] = Field(default_factory=list)  # upstreams for names outside the cluster
+    dns_search: list[str] = Field(default_factory=list)
+    tty: bool = False
+    stdin_open: bool = False
+    log_max_bytes: int | None = None  # rotate the log past this size
+    log_max_files: int = 1
+    shm_size_bytes: int | None = None  # /dev/shm; None: 64 MiB as Docker
+    image_healthcheck: bool = False  # no check in the file: use the image's HEALTHCHECK
+    security: Security = Field(default_factory=Security)
+
+
+def networks_of(container: ContainerSpec) -> list[str]:
+    """The networks a container is on; one from a server that did not say is on its project's default."""
+    return container.networks or [f"{container.project}/default"]

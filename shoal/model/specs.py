@@ -50,12 +50,39 @@ def to_container_spec(service: ServiceSpec, replica: int, generation: int) -> Co
         stop_grace_s=service.stop_grace_period_s,
         pull_policy=service.pull_policy,
         labels=dict(service.labels),
+        project=service.project,
+        networks=[n.network for n in service.networks],
+        internal_networks=[n.network for n in service.networks if n.internal],
+        aliases=_aliases(service),
+        read_only=service.read_only,
+        init=service.init,
+        stop_signal=service.stop_signal,
+        ulimits=[u.model_copy() for u in service.ulimits],
+        extra_hosts=dict(service.extra_hosts),
+        dns=list(service.dns),
+        dns_search=list(service.dns_search),
+        tty=service.tty,
+        stdin_open=service.stdin_open,
+        log_max_bytes=service.log.max_bytes,
+        log_max_files=service.log.max_files,
+        shm_size_bytes=service.shm_size_bytes,
+        image_healthcheck=service.image_healthcheck,
+        security=service.security.model_copy(deep=True),
     )
+
+
+def _aliases(service: ServiceSpec) -> list[str]:
+    names = {a for n in service.networks for a in n.aliases}
+    names |= {service.container_name} if service.container_name else set()
+    return sorted(names - {service.name.rsplit(".", 1)[-1]})
 
 
 def _mounts(service: ServiceSpec) -> list[Mount]:
     secrets = [
-        Mount(kind="secret", source=s.source, target=s.target, read_only=True) for s in service.secrets
+        Mount(
+            kind="secret", source=s.source, target=s.target, read_only=True, mode=s.mode, uid=s.uid, gid=s.gid
+        )
+        for s in service.secrets
     ]
     return [m.model_copy() for m in service.mounts] + secrets
 
@@ -73,7 +100,8 @@ def _resources(service: ServiceSpec) -> Resources:
 
 def _restart(service: ServiceSpec) -> RestartPolicy:
     p = service.restart_policy
-    policy = RestartPolicy(name=_RESTART_NAMES[p.condition], max_retries=p.max_attempts, delay_s=p.delay_s)
+    name = "unless-stopped" if service.restart_name == "unless-stopped" else _RESTART_NAMES[p.condition]
+    policy = RestartPolicy(name=name, max_retries=p.max_attempts, delay_s=p.delay_s)
     if p.window_s > 0:
         policy.window_s = p.window_s
     return policy

@@ -59,6 +59,14 @@ class SecretValue(Wire):
     value_b64: str
 
 
+class NetworkMembers(Wire):
+    """One Compose network a container of this node is on, with every replica on it cluster-wide."""
+
+    key: str  # "<project>/<name>", or "/<name>" for an external network
+    internal: bool = False  # `internal: true`: no route out of the cluster
+    members: list[str] = Field(default_factory=list)  # overlay addresses, sorted
+
+
 class NodeState(Wire):
     wire_version: int = WIRE_VERSION
     version: int = 0  # monotonic per node; the long-poll's `since`
@@ -73,3 +81,5 @@ class NodeState(Wire):
     ingress_settings: IngressSettings | None = None  # set on ingress nodes only
     secrets: list[SecretValue] = Field(default_factory=list)  # only those its containers use
     insecure_registries: list[str] = Field(default_factory=list)
+    networks: list[NetworkMembers] = Field(default_factory=list)  # those its containers are on
+    metadata_access: bool = False  # the node policy's `metadata`: containers may reach 169.254.169.254

@@ -3,8 +3,9 @@
 Used by the test fixtures and by the sandbox. An image is a busybox base layer (``umoci
 unpack``/``repack``) followed by "layer steps" (files to add, paths to delete as whiteouts, dirs to
 make opaque) and raw tar layers appended verbatim with ``umoci raw add-layer`` (crafted, possibly
-hostile, archives), then ``umoci config`` for cmd, entrypoint, env, workdir and user. Builds are
-cached by content, so a second build of the same spec is a copy-free lookup.
+hostile, archives), then ``umoci config`` for cmd, entrypoint, env, workdir and user (Docker's
+Healthcheck, which umoci cannot set, is written into the config blob). Builds are cached by
+content, so a second build of the same spec is a copy-free lookup.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class ImageSpec:
     env: Sequence[str] = ()
     workdir: str | None = None
     user: str | None = None
+    # Docker's ``config.Healthcheck`` (Test, Interval/Timeout/StartPeriod in ns, Retries): a field
+    # the OCI spec does not define, so umoci cannot set it; written into the config blob directly.
+    healthcheck: Mapping[str, object] | None = None
 
 
 def fingerprint(spec: ImageSpec) -> str:
@@ -101,7 +105,36 @@ def build_image(spec: ImageSpec, layout: Path, tag: str = "latest") -> None:
             tar_path.write_bytes(layer)
             _run(["umoci", "raw", "add-layer", "--image", image, str(tar_path)])
     _run(["umoci", "config", "--image", image, *config_flags(spec)])
+    if spec.healthcheck is not None:
+        set_config_field(layout, tag, "Healthcheck", dict(spec.healthcheck))
     _run(["umoci", "gc", "--layout", str(layout)])
+
+
+def set_config_field(layout: Path, tag: str, key: str, value: object) -> None:
+    """Set ``config.<key>`` in the image ``tag`` of ``layout``: a new config blob, a new manifest
+    pointing at it, and the index entry repointed (the old blobs are left for ``umoci gc``)."""
+    index = json.loads((layout / "index.json").read_text())
+    entry = next(m for m in index["manifests"] if m.get("annotations", {}).get(_REF_NAME) == tag)
+    manifest = json.loads(_blob(layout, entry["digest"]).read_bytes())
+    config = json.loads(_blob(layout, manifest["config"]["digest"]).read_bytes())
+    config.setdefault("config", {})[key] = value
+    manifest["config"].update(_write_blob(layout, json.dumps(config).encode()))
+    entry.update(_write_blob(layout, json.dumps(manifest).encode()))
+    (layout / "index.json").write_text(json.dumps(index))
+
+
+_REF_NAME = "org.opencontainers.image.ref.name"
+
+
+def _blob(layout: Path, digest: str) -> Path:
+    algorithm, hexdigest = digest.split(":", 1)
+    return layout / "blobs" / algorithm / hexdigest
+
+
+def _write_blob(layout: Path, data: bytes) -> dict[str, object]:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    _blob(layout, digest).write_bytes(data)
+    return {"digest": digest, "size": len(data)}
 
 
 def config_flags(spec: ImageSpec) -> list[str]:

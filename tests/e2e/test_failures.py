@@ -207,11 +207,12 @@ def test_replicas_on_two_nat_nodes_reach_each_other_by_name(hello: Sandbox, tmp_
     got = hello.shoal("deploy", "-f", str(compose), "--project", "natpair", timeout=300)
     assert got.returncode == 0, got.stderr or got.stdout
     try:
-        fetch = ["wget", "-q", "-O", "-", "http://b.shoal.internal:8080/"]
+        fetch = ["wget", "-q", "-O", "-", "http://b.natpair.shoal.internal:8080/"]
         wait_for(
-            lambda: "hello from b" in runc_exec(hello, "n3", "a-", *fetch).stdout,
+            lambda: "hello from b" in runc_exec(hello, "n3", "natpair-a-", *fetch).stdout,
             60,
             "a (n3) -> b (n4) by name",
         )
     finally:
-        hello.shoal("service", "rm", "a", "b")
+        removed = hello.shoal("service", "rm", "a", "b", "-p", "natpair")
+        assert removed.returncode == 0, removed.stderr or removed.stdout

@@ -276,7 +276,7 @@ def test_killed_replica_fails_no_request_after_it_is_dropped(ingress: Ingress) -
     assert dial in ingress.upstreams()
     with Load(ingress, per_worker=300, pause_s=0.05) as load:
         time.sleep(1)
-        runc_kill(cluster, victim["node"], f"{SERVICE}-{victim['replica']}-")
+        runc_kill(cluster, victim["node"], victim["id"])
         wait_for(lambda: dial not in ingress.upstreams(), 30, f"{dial} dropped from Caddy")
         dropped = time.monotonic()
         time.sleep(2)

@@ -83,6 +83,10 @@ def test_operator_deploys_scales_rolls_back_and_signs_out(cluster: Sandbox, brow
     _shot(page, "overview")
 
     page.get_by_role("link", name="Deploy").click()
+    assert page.get_by_label("Project").input_value() == ""  # no shared default project
+    page.get_by_label("Compose file", exact=True).fill(_compose(cluster.status["registry"], "one"))
+    page.get_by_role("button", name="Check").click()
+    assert "no project name" in page.locator(".flash.error").inner_text()  # nor name: in the file
     page.get_by_label("Project").fill("uitest")
     page.get_by_label("Compose file", exact=True).fill(
         _compose(cluster.status["registry"], "one").replace("replicas", "replicaz")
@@ -111,6 +115,7 @@ def test_operator_deploys_scales_rolls_back_and_signs_out(cluster: Sandbox, brow
     _shot(page, "events")
 
     page.get_by_role("link", name="Deploy").click()
+    assert page.get_by_label("Project").input_value() == ""  # no shared default project
     page.get_by_label("Project").fill("uitest")
     page.get_by_label("Compose file", exact=True).fill(_compose(cluster.status["registry"], "two"))
     page.get_by_role("button", name="Deploy", exact=True).click()

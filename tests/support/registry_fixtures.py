@@ -132,10 +132,18 @@ def image_specs() -> dict[str, ImageSpec]:
         "exit3": ImageSpec(cmd=("sh", "-c", "echo failing; exit 3")),
         "sleep": ImageSpec(cmd=("sleep", "3600")),
         "httpd": example_app_spec(),
+        "healthy": _with_healthcheck(["CMD-SHELL", "test -f /etc/hostname"]),
+        "sick": _with_healthcheck(["CMD", "false"]),
     }
     for name, layer in hostile_layers().items():
         specs[name] = ImageSpec(raw_layers=(layer,), cmd=("true",))
     return specs
+
+
+def _with_healthcheck(test: list[str]) -> ImageSpec:
+    """A sleeping image whose own HEALTHCHECK runs ``test`` every 0.3 s (durations in ns)."""
+    check = {"Test": test, "Interval": 300_000_000, "Timeout": 2_000_000_000, "Retries": 2}
+    return ImageSpec(cmd=("sleep", "3600"), healthcheck=check)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,10 @@
 
 Cluster names are answered from a record set swapped whole by `update()` (the DNS reconciler
 calls it on each node state); other names go to the configured upstreams with a timeout, and a
-failed upstream gives SERVFAIL, never a hang. dnslib parses and builds the messages. Every thread
+failed upstream gives SERVFAIL, never a hang. A query from a container whose Compose file sets
+`dns` goes to that container's servers instead (Docker's behaviour: its resolv.conf still names
+this server, so cluster names keep resolving); the server tells containers apart by source
+address, given with the records. dnslib parses and builds the messages. Every thread
 of the server runs in the node's netns (setns on the thread), so its sockets and its upstream
 queries live there while the agent's other threads do not move. UDP and TCP have pools of their
 own, each bounded (agent/bounded.py): a datagram that finds its pool full is dropped (the client
@@ -18,7 +21,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dnslib import DNSError, DNSRecord
@@ -65,6 +68,7 @@ class DnsServer:
         self.timeout_s = timeout_s
         self.namespace = namespace
         self.records: Records = {}
+        self.forwarders: Mapping[str, tuple[tuple[str, int], ...]] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._udp: socket.socket | None = None
@@ -106,8 +110,12 @@ class DnsServer:
         if self.namespace is not None:
             netns.setns(str(self.namespace), flags=0)
 
-    def update(self, records: Records) -> None:
-        """Swap the whole record set (one reference assignment: readers see old or new)."""
+    def update(self, records: Records, forwarders: Mapping[str, Sequence[str]] | None = None) -> None:
+        """Swap the whole record set and the per-client upstreams (client address -> "ip[:port]"
+        servers); each is one reference assignment, so readers see old or new."""
+        self.forwarders = {
+            client: tuple(split_upstream(u) for u in ups) for client, ups in (forwarders or {}).items()
+        }
         self.records = dict(records)
 
     def stop(self) -> None:
@@ -132,7 +140,7 @@ class DnsServer:
             self._udp_pool.submit(self._reply_udp, data, peer)  # full: dropped, the client retries
 
     def _reply_udp(self, data: bytes, peer: tuple[str, int]) -> None:
-        reply = self.resolve(data, tcp=False)
+        reply = self.resolve(data, tcp=False, client=peer[0])
         if reply is not None and self._udp is not None:
             with contextlib.suppress(OSError):
                 self._udp.sendto(reply, peer)
@@ -141,24 +149,24 @@ class DnsServer:
         assert self._tcp is not None and self._tcp_pool is not None
         while not self._stop.is_set():
             try:
-                conn, _ = self._tcp.accept()
+                conn, peer = self._tcp.accept()
             except (TimeoutError, OSError):
                 continue
-            if not self._tcp_pool.submit(self._reply_tcp, conn):
+            if not self._tcp_pool.submit(self._reply_tcp, conn, peer[0]):
                 conn.close()
 
-    def _reply_tcp(self, conn: socket.socket) -> None:
+    def _reply_tcp(self, conn: socket.socket, client: str) -> None:
         deadline = time.monotonic() + self.timeout_s
         with conn, contextlib.suppress(OSError, struct.error):
             (length,) = struct.unpack("!H", _recv_exact(conn, 2, deadline))
-            reply = self.resolve(_recv_exact(conn, length, deadline), tcp=True)
+            reply = self.resolve(_recv_exact(conn, length, deadline), tcp=True, client=client)
             if reply is not None:
                 conn.settimeout(max(deadline - time.monotonic(), 0.1))
                 conn.sendall(struct.pack("!H", len(reply)) + reply)
 
     # ---- answering -------------------------------------------------------------------------
-    def resolve(self, data: bytes, tcp: bool) -> bytes | None:
-        """The reply bytes for one query; None for a packet that is not a DNS query."""
+    def resolve(self, data: bytes, tcp: bool, client: str = "") -> bytes | None:
+        """The reply bytes for one query from `client`; None for a packet that is not a DNS query."""
         try:
             query = DNSRecord.parse(data)
         except (DNSError, IndexError, struct.error):
@@ -166,10 +174,10 @@ class DnsServer:
         local = answer_local(query, self.records, self.domain)
         if local is not None:
             return bytes(local.pack())
-        return self._forward(query, data, tcp)
+        return self._forward(query, tcp, self.forwarders.get(client) or self.upstreams)
 
-    def _forward(self, query: DNSRecord, data: bytes, tcp: bool) -> bytes:
-        for host, port in self.upstreams:
+    def _forward(self, query: DNSRecord, tcp: bool, upstreams: Sequence[tuple[str, int]]) -> bytes:
+        for host, port in upstreams:
             try:
                 answer: bytes = query.send(host, port, tcp=tcp, timeout=self.timeout_s)
             except (OSError, DNSError, struct.error) as exc:

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from shoal.agent import health
 from shoal.agent.net.ipam import AddressTaken
 from shoal.agent.net.nsthread import Background
-from shoal.agent.reconcilers.secretfs import SecretFs
+from shoal.agent.reconcilers.secretfs import SecretFile, SecretFs
 from shoal.errors import ShoalError
-from shoal.model.container import ContainerSpec, PullPolicy, pulls_always
+from shoal.model.container import ContainerSpec, HealthCheck, Mount, PullPolicy, pulls_always
 from shoal.model.state import NodeState
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,14 @@ class Seen:
     started_at: float | None = None
     restarts: int = 0
     image_digest: str = ""  # the image its root is made of (kept in the runtime's record)
+    healthcheck: HealthCheck | None = None  # the recorded spec's: the image's own when the file has none
+
+
+def health_check(spec: ContainerSpec, seen: Seen | None) -> HealthCheck | None:
+    """The file's healthcheck, else (``image_healthcheck``) the image's, recorded at the start."""
+    if spec.healthcheck is not None or not spec.image_healthcheck or seen is None:
+        return spec.healthcheck
+    return seen.healthcheck
 
 
 @dataclass(frozen=True)
@@ -259,7 +268,11 @@ class ContainersReconciler:
         attached = self.network.attach(spec) if self.network else Attached(ip=spec.ip)
         outcome.ip = attached.ip
         secrets_dir = self.secrets.write(spec.id, values)
-        recorded = spec.model_copy(update={"ip": attached.ip, "image_digest": outcome.image_digest})
+        check = spec.healthcheck
+        if check is None and spec.image_healthcheck:
+            check = health.from_image(getattr(image, "config", {}))
+        update = {"ip": attached.ip, "image_digest": outcome.image_digest, "healthcheck": check}
+        recorded = spec.model_copy(update=update)
         self._start_plugging_in(recorded, image, attached, secrets_dir)
         self.digests[spec.id] = outcome.image_digest
 
@@ -361,10 +374,16 @@ def _pinned(spec: ContainerSpec) -> str:
     return f"{name}@{spec.image_digest}"
 
 
-def _secret_values(spec: ContainerSpec, state: NodeState) -> dict[str, bytes]:
-    names = {m.source or m.target for m in spec.mounts if m.kind == "secret"}
-    values = {s.name: base64.b64decode(s.value_b64) for s in state.secrets if s.name in names}
-    missing = sorted(names - set(values))
+def _secret_values(spec: ContainerSpec, state: NodeState) -> dict[str, SecretFile]:
+    """The files of the container's secrets, with the mode and owner of their mount."""
+    mounts = {m.source or m.target: m for m in spec.mounts if m.kind == "secret"}
+    values = {s.name: base64.b64decode(s.value_b64) for s in state.secrets if s.name in mounts}
+    missing = sorted(set(mounts) - set(values))
     if missing:
         raise ShoalError(f"secret {missing[0]!r} was not sent to this node")
-    return values
+    return {name: _secret_file(value, mounts[name]) for name, value in values.items()}
+
+
+def _secret_file(value: bytes, mount: Mount) -> SecretFile:
+    mode = 0o400 if mount.mode is None else mount.mode
+    return SecretFile(value, mode, mount.uid or 0, mount.gid or 0)

@@ -1,8 +1,10 @@
-"""The node's firewall: one table, `inet shoal`, replaced whole (agent step, after the network).
+"""The node's firewall: one table, `inet shoal` (agent step, after the network).
 
-`observe()` reads the fingerprint of the table in place; the pure `plan()` renders the wanted
-ruleset (agent/render/nft.py) and keeps it only when its fingerprint differs; `apply()` swaps the
-table in one libnftables transaction. A run with nothing changed makes no transaction.
+`observe()` reads the fingerprint of the table in place and its sets' elements; the pure `plan()`
+renders the wanted ruleset (agent/render/nft.py): when its fingerprint differs, `apply()` swaps the
+table in one libnftables transaction; when only network members changed, it adds and deletes
+those set elements in one transaction and leaves every rule as it is. A run with nothing changed
+makes no transaction.
 """
 
 from __future__ import annotations
@@ -12,19 +14,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.agent.net.config import NetConfig
-from shoal.agent.render.nft import render
-from shoal.agent.sys.nft import Nft
+from shoal.agent.render.nft import element_changes, render
+from shoal.agent.sys.nft import Nft, parse_elements, parse_fingerprint
 from shoal.model.state import NodeState
 
 
 @dataclass(frozen=True)
+class Observed:
+    fingerprint: str | None
+    elements: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
 class FirewallPlan:
-    commands: list[dict[str, Any]] | None  # None: the table is already as wanted
+    commands: list[dict[str, Any]] | None  # the whole table; None: its rules are already as wanted
     fingerprint: str
+    elements: list[dict[str, Any]] | None = None  # set element adds/deletes on the table in place
 
     @property
     def empty(self) -> bool:
-        return self.commands is None
+        return self.commands is None and not self.elements
 
 
 def with_addresses(state: NodeState, ips: Mapping[str, str]) -> NodeState:
@@ -33,8 +42,8 @@ def with_addresses(state: NodeState, ips: Mapping[str, str]) -> NodeState:
     return state.model_copy(update={"containers": containers})
 
 
-def plan(desired: NodeState, observed: str | None, config: NetConfig) -> FirewallPlan:
-    commands, mark = render(
+def plan(desired: NodeState, observed: Observed, config: NetConfig) -> FirewallPlan:
+    wanted = render(
         desired,
         config.nft_table,
         bridge=config.bridge,
@@ -42,7 +51,10 @@ def plan(desired: NodeState, observed: str | None, config: NetConfig) -> Firewal
         dns_port=config.dns_port,
         mgmt=list(config.management_ports),
     )
-    return FirewallPlan(None if observed == mark else commands, mark)
+    if observed.fingerprint != wanted.fingerprint:
+        return FirewallPlan(wanted.commands, wanted.fingerprint)
+    changes = element_changes(config.nft_table, wanted.elements, observed.elements)
+    return FirewallPlan(None, wanted.fingerprint, changes or None)
 
 
 class FirewallReconciler:
@@ -50,12 +62,17 @@ class FirewallReconciler:
         self.config = config
         self.nft = Nft(config.node_netns, config.nft_table)
 
-    def observe(self) -> str | None:
-        return self.nft.fingerprint()
+    def observe(self) -> Observed:
+        listing = self.nft.listing()
+        if listing is None:
+            return Observed(None, {})
+        return Observed(parse_fingerprint(listing), parse_elements(listing))
 
     def apply(self, todo: FirewallPlan) -> None:
         if todo.commands is not None:
             self.nft.apply(todo.commands)
+        elif todo.elements:
+            self.nft.change(todo.elements)
 
     def reconcile(self, desired: NodeState, ips: Mapping[str, str] | None = None) -> FirewallPlan:
         todo = plan(with_addresses(desired, ips or {}), self.observe(), self.config)

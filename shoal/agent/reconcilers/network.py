@@ -16,7 +16,7 @@ import functools
 import hashlib
 import ipaddress
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,16 +166,29 @@ class NetworkReconciler:
             prepared.plug()
         return prepared.netns, prepared.address
 
-    def prepare(self, container_id: str, ip: str | None = None, hostname: str = "") -> Prepared:
-        """The first part of `attach`: address, netns and files, which a container needs to be
-        created; what is left (the veth and the address inside) only before its process starts."""
+    def prepare(
+        self,
+        container_id: str,
+        ip: str | None = None,
+        hostname: str = "",
+        extra_hosts: Mapping[str, str] | None = None,
+        search: Sequence[str] = (),
+        *,
+        project: str = "",
+    ) -> Prepared:
+        """The first part of `attach`: address, netns and files (with Compose extra_hosts and
+        dns_search), which a container needs to be created; what is left (the veth and the
+        address inside) only before its process starts."""
         bridge = self._ensure_bridge()
         address = self.ipam.allocate(container_id, ip)
         path = self.netns_path(container_id)
         fresh = create_netns(path)
         gateway = bridge_address(self.subnet)
         name = hostname or container_id
-        write_container_files(self.files(container_id), name, address, gateway, self.config.dns_domain)
+        directory, domain = self.files(container_id), self.config.dns_domain
+        write_container_files(
+            directory, name, address, gateway, domain, extra_hosts=extra_hosts, search=search, project=project
+        )
         if not fresh and self._attached(container_id, path, address):
             return Prepared(path, address, None)
         plug = functools.partial(self._plug, container_id, path, address, bridge, fresh)

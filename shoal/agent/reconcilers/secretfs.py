@@ -2,7 +2,8 @@
 
 Secret values come in the node state document (only those this node's containers use); they
 are written under one tmpfs (mounted here when the directory is not on tmpfs already), one
-directory per container, files 0400, and removed with the container.
+directory per container, each file with the mode and owner its Compose `secrets` entry gives
+(0400 root when it gives none), and removed with the container.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.errors import ShoalError
@@ -30,6 +32,14 @@ def mount_fs_type(mountinfo: str, path: str) -> str:
     return best_type
 
 
+@dataclass(frozen=True)
+class SecretFile:
+    value: bytes
+    mode: int = 0o400
+    uid: int = 0
+    gid: int = 0
+
+
 class SecretFs:
     def __init__(self, root: Path, size: str = "16m") -> None:
         self.root = root
@@ -48,15 +58,15 @@ class SecretFs:
             raise ShoalError(f"cannot mount tmpfs for secrets on {self.root}: {done.stderr.strip()}")
         self.mounted = True
 
-    def write(self, container_id: str, values: dict[str, bytes]) -> Path | None:
-        """Write one container's secrets (0400, one file per name); their directory, if any."""
-        if not values:
+    def write(self, container_id: str, files: dict[str, SecretFile]) -> Path | None:
+        """Write one container's secrets (one file per name); their directory, if any."""
+        if not files:
             return None
         self.ensure()
         target = self.root / container_id
         target.mkdir(mode=0o700, exist_ok=True)
-        for name, value in values.items():
-            _write_0400(target / name, value)
+        for name, file in files.items():
+            _write(target / name, file)
         return target
 
     def remove(self, container_id: str) -> None:
@@ -68,12 +78,14 @@ class SecretFs:
             self.mounted = False
 
 
-def _write_0400(path: Path, value: bytes) -> Path:
+def _write(path: Path, file: SecretFile) -> Path:
     if "/" in path.name or path.name in ("", ".", ".."):
         raise ShoalError(f"secret name {path.name!r} is not a file name")
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o400)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(value)
+        handle.write(file.value)
+        os.fchown(handle.fileno(), file.uid, file.gid)
+        os.fchmod(handle.fileno(), file.mode & 0o777)  # after the chown, which would clear set-id bits
     os.replace(tmp, path)
     return path

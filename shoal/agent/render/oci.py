@@ -14,30 +14,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.agent.render import oci_security
+from shoal.agent.render.oci_security import SecurityInputs
 from shoal.agent.render.runc_spec import RUNC_SPEC_JSON
 from shoal.errors import ShoalError
 from shoal.model.container import ContainerSpec, Mount, Resources
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CPU_PERIOD_US = 100_000
-# Docker's default capability set (moby oci/caps/defaults.go).
-DEFAULT_CAPABILITIES = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]
-
+DEFAULT_PIDS_LIMIT = 4096  # per container, unless deploy.resources.limits.pids says otherwise
+# A tmpfs lives in memory: without a cap each may take half the node's RAM (the kernel's default).
+DEFAULT_TMPFS_MAX_BYTES = 256 * 1024 * 1024
+INIT_TARGET = "/sbin/docker-init"  # where Docker puts its tini too
 Json = dict[str, Any]
 
 
@@ -65,6 +53,11 @@ class BundleInputs:
     volumes: Mapping[str, str] = field(default_factory=dict)  # volume name -> host dir
     secrets_dir: str | None = None  # tmpfs dir holding one file per secret
     files: Mapping[str, str] = field(default_factory=dict)  # target in container -> host file
+    configs: Mapping[str, str] = field(default_factory=dict)  # config target -> host file written
+    init_path: str | None = None  # host path of a static init (tini), bound in when spec.init
+    security: SecurityInputs = field(default_factory=SecurityInputs)
+    pids_limit: int = DEFAULT_PIDS_LIMIT  # the node's default; resources.pids overrides it
+    tmpfs_max_bytes: int = DEFAULT_TMPFS_MAX_BYTES  # every tmpfs (and /dev/shm) is at most this
 
 
 def base_spec() -> Json:
@@ -78,26 +71,61 @@ def render_config(spec: ContainerSpec, image_config: Mapping[str, Any], inputs: 
     doc = base_spec()
     cfg: Mapping[str, Any] = image_config.get("config") or {}
     user = resolve_user(spec.user or cfg.get("User") or "", inputs.passwd, inputs.group)
-    doc["process"] = render_process(doc["process"], spec, cfg, user)
-    doc["root"] = {"path": inputs.rootfs, "readonly": False}
+    caps = oci_security.capabilities(spec.security, inputs.security.host_capabilities)
+    doc["process"] = render_process(doc["process"], spec, cfg, user, caps)
+    if spec.init:
+        doc["process"]["args"] = [INIT_TARGET, "--", *doc["process"]["args"]]
+    doc["root"] = {"path": inputs.rootfs, "readonly": spec.read_only}
     doc["hostname"] = spec.hostname or spec.id[:63]
-    doc["mounts"] = list(doc["mounts"]) + render_mounts(spec.mounts, inputs)
+    shm = min(spec.shm_size_bytes or inputs.tmpfs_max_bytes, inputs.tmpfs_max_bytes)
+    base_mounts = [_sized_shm(m, shm) for m in doc["mounts"]]
+    base_mounts = oci_security.readonly_sys(base_mounts, spec.security.privileged)
+    doc["mounts"] = base_mounts + render_mounts(spec.mounts, inputs) + _init_mount(spec, inputs)
     doc["linux"] = render_linux(doc["linux"], spec.resources, inputs)
+    doc["linux"] = oci_security.apply(doc["linux"], spec.security, caps, inputs.security)
     doc["annotations"] = {"io.shoal.id": spec.id, "io.shoal.service": spec.service}
     return doc
 
 
-def render_process(base: Json, spec: ContainerSpec, cfg: Mapping[str, Any], user: User) -> Json:
+def render_process(
+    base: Json, spec: ContainerSpec, cfg: Mapping[str, Any], user: User, caps: Sequence[str]
+) -> Json:
     """process: args, env, cwd, user, capabilities, noNewPrivileges."""
     process = copy.deepcopy(base)
-    process["terminal"] = False
+    process["terminal"] = False  # Compose tty/stdin_open: no terminal is attached; output goes to the log
     process["args"] = command_line(spec, cfg)
     process["env"] = environment(cfg.get("Env") or [], spec.env, user)
     process["cwd"] = spec.working_dir or cfg.get("WorkingDir") or "/"
     process["user"] = user_entry(user)
-    process["capabilities"] = {k: list(DEFAULT_CAPABILITIES) for k in ("bounding", "effective", "permitted")}
-    process["noNewPrivileges"] = True
+    # Docker leaves inheritable and ambient empty: a non-root user gets no capabilities.
+    process["capabilities"] = {k: list(caps) for k in ("bounding", "effective", "permitted")}
+    process["noNewPrivileges"] = oci_security.no_new_privileges(spec.security)
+    process["rlimits"] = rlimits(base.get("rlimits") or [], spec)
     return process
+
+
+def rlimits(base: Sequence[Json], spec: ContainerSpec) -> list[Json]:
+    """runc's defaults with the Compose ``ulimits`` on top (``nofile`` -> RLIMIT_NOFILE)."""
+    out = {r["type"]: dict(r) for r in base}
+    for u in spec.ulimits:
+        kind = "RLIMIT_" + u.name.upper()
+        out[kind] = {"type": kind, "soft": u.soft, "hard": u.hard}
+    return list(out.values())
+
+
+def _sized_shm(mount: Json, size: int | None) -> Json:
+    if mount["destination"] != "/dev/shm" or not size:
+        return dict(mount)
+    options = [o for o in mount.get("options", []) if not o.startswith("size=")]
+    return {**mount, "options": [*options, f"size={size}"]}
+
+
+def _init_mount(spec: ContainerSpec, inputs: BundleInputs) -> list[Json]:
+    if not spec.init:
+        return []
+    if not inputs.init_path:
+        raise OciError(f"container {spec.id}: init: true, but this node has no init binary (init_binary)")
+    return [_bind(inputs.init_path, INIT_TARGET, read_only=True)]
 
 
 def command_line(spec: ContainerSpec, cfg: Mapping[str, Any]) -> list[str]:
@@ -205,9 +233,11 @@ def render_mounts(mounts: Sequence[Mount], inputs: BundleInputs) -> list[Json]:
 def render_mount(mount: Mount, inputs: BundleInputs) -> Json:
     if mount.kind == "tmpfs":
         options = ["nosuid", "nodev", "mode=1777"]
-        options += [f"size={mount.size_bytes}"] if mount.size_bytes else []
+        size = min(mount.size_bytes or inputs.tmpfs_max_bytes, inputs.tmpfs_max_bytes)
+        options.append(f"size={size}")
         return {"destination": mount.target, "type": "tmpfs", "source": "tmpfs", "options": options}
-    return _bind(_mount_source(mount, inputs), mount.target, mount.read_only or mount.kind == "secret")
+    read_only = mount.read_only or mount.kind in ("secret", "config")
+    return _bind(_mount_source(mount, inputs), mount.target, read_only)
 
 
 def _mount_source(mount: Mount, inputs: BundleInputs) -> str:
@@ -219,6 +249,10 @@ def _mount_source(mount: Mount, inputs: BundleInputs) -> str:
         if not inputs.secrets_dir:
             raise OciError(f"secret {mount.source!r} needs a secrets directory")
         return f"{inputs.secrets_dir.rstrip('/')}/{mount.source}"
+    if mount.kind == "config":
+        if mount.target not in inputs.configs:
+            raise OciError(f"config {mount.source!r} for {mount.target} was not written on the node")
+        return inputs.configs[mount.target]
     if not mount.source.startswith("/"):
         raise OciError(f"bind mount source {mount.source!r} for {mount.target} is not an absolute path")
     return mount.source
@@ -232,7 +266,7 @@ def _bind(source: str, target: str, read_only: bool) -> Json:
 def render_linux(base: Json, resources: Resources, inputs: BundleInputs) -> Json:
     """linux: resources, cgroupsPath, the network namespace to join."""
     linux = copy.deepcopy(base)
-    linux["resources"] = {**linux.get("resources", {}), **render_resources(resources)}
+    linux["resources"] = {**linux.get("resources", {}), **render_resources(resources, inputs.pids_limit)}
     linux["cgroupsPath"] = inputs.cgroups_path
     linux["namespaces"] = [_namespace(ns, inputs.netns_path) for ns in linux["namespaces"]]
     return linux
@@ -244,14 +278,13 @@ def _namespace(ns: Json, netns_path: str | None) -> Json:
     return dict(ns)
 
 
-def render_resources(resources: Resources) -> Json:
+def render_resources(resources: Resources, default_pids: int = DEFAULT_PIDS_LIMIT) -> Json:
     out: Json = {}
     if resources.memory_bytes:
         out["memory"] = {"limit": resources.memory_bytes}
     if resources.cpus:
         out["cpu"] = {"quota": int(resources.cpus * CPU_PERIOD_US), "period": CPU_PERIOD_US}
-    if resources.pids:
-        out["pids"] = {"limit": resources.pids}
+    out["pids"] = {"limit": resources.pids or default_pids}
     return out
 
 

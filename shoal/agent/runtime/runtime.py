@@ -9,23 +9,26 @@ only in memory: a new Runtime in a new process lists and adopts what an earlier 
 from __future__ import annotations
 
 import contextlib
-import json
+import os
 import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from shoal.agent.render import oci
-from shoal.agent.runtime import conmon, logs, overlay, procs, records
+from shoal.agent.render.oci_security import SecurityInputs
+from shoal.agent.runtime import bundle as files_
+from shoal.agent.runtime import conmon, devices, logs, overlay, procs, records
 from shoal.agent.runtime.logs import LogLine
 from shoal.agent.runtime.policy import Exit, decide
 from shoal.agent.runtime.records import Record
 from shoal.agent.sys.runc import EXEC_OUTPUT_MAX, ExecResult, Runc, RuncState
 from shoal.errors import ConfigError, Conflict, NotFound, ShoalError
 from shoal.model.container import ContainerSpec
+from shoal.model.policy import Grant, forbidden_paths, normalise
 from shoal.model.status import ContainerStatus
 
 HISTORY = 100  # exits kept per container (more if on-failure:N needs them to count)
@@ -56,6 +59,10 @@ class RuntimeConfig:
     conmon_binary: str = "conmon"
     log_max_bytes: int = 10 << 20
     log_keep: int = 3
+    init_binary: str = "/usr/bin/tini-static"  # bound in for Compose `init: true` (static: any image)
+    forbidden_binds: tuple[str, ...] = ()  # host paths no bind may reach (the agent's data dir...)
+    pids_limit: int = oci.DEFAULT_PIDS_LIMIT  # per container, unless its deploy sets one
+    tmpfs_max_bytes: int = oci.DEFAULT_TMPFS_MAX_BYTES  # every tmpfs and /dev/shm at most this
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,21 @@ Observed = list[ObservedContainer]
 Lines = list[LogLine]
 
 
+def check_binds(spec: ContainerSpec, forbidden: tuple[str, ...]) -> None:
+    """Refuse a bind of a forbidden host path whatever the server sent (a hostile server, an old
+    revision): checked on the string as written and as the host resolves it (symlinks)."""
+    guard = Grant(forbidden=forbidden)
+    for mount in spec.mounts:
+        if mount.kind != "bind":
+            continue
+        for path in (mount.source, os.path.realpath(mount.source)):
+            bad = guard.forbids(normalise(path))
+            if bad is not None:
+                raise ConfigError(
+                    f"bind of {mount.source} for {mount.target} refused by this node: exposes {bad}"
+                )
+
+
 class Runtime:
     """Containers of one agent, over runc and conmon."""
 
@@ -100,6 +122,11 @@ class Runtime:
         # conmon wants the runtime as an absolute path
         self.runc = Runc(shutil.which(config.runc_binary) or config.runc_binary, config.state_dir / "runc")
         self.exit_dir = config.state_dir / "exits"
+        self.forbidden = forbidden_paths(
+            *config.forbidden_binds,
+            *(str(d) for d in (config.state_dir, config.bundles_dir, config.logs_dir, config.volumes_dir)),
+            *(shutil.which(b) or "" for b in (config.runc_binary, config.conmon_binary)),
+        )
         for d in (
             config.state_dir / "runc",
             self.exit_dir,
@@ -141,6 +168,7 @@ class Runtime:
         """
         if not VALID_ID.fullmatch(spec.id):
             raise ConfigError(f"container id {spec.id!r}: use letters, digits, '.', '_' and '-' (≤ 128)")
+        check_binds(spec, self.forbidden)
         bundle = self.bundle(spec.id)
         if bundle.exists():
             raise Conflict(f"container {spec.id} already exists")
@@ -148,7 +176,8 @@ class Runtime:
         try:
             rootfs = overlay.mount_root(lower_dirs, bundle)
             inputs = self._inputs(spec, rootfs, netns_path, files or {}, secrets_dir)
-            (bundle / "config.json").write_text(_json(oci.render_config(spec, image_config, inputs)))
+            inputs = replace(inputs, configs=files_.write_configs(spec, bundle / "configs"))
+            files_.write_config_json(bundle, oci.render_config(spec, image_config, inputs))
             record = Record(spec=spec, lower_dirs=[str(p) for p in lower_dirs])
             records.save(bundle, record)  # before the start: a crash mid-start leaves it findable
             return self._start(spec.id, record, before_create, before_start)
@@ -190,6 +219,19 @@ class Runtime:
             volumes={k: str(v) for k, v in volumes.items()},
             secrets_dir=str(secrets_dir) if secrets_dir else None,
             files={k: str(v) for k, v in files.items()},
+            init_path=shutil.which(self.config.init_binary) if spec.init else None,
+            security=self._security_inputs(spec),
+            pids_limit=self.config.pids_limit,
+            tmpfs_max_bytes=self.config.tmpfs_max_bytes,
+        )
+
+    @staticmethod
+    def _security_inputs(spec: ContainerSpec) -> SecurityInputs:
+        sec = spec.security
+        return SecurityInputs(
+            devices=devices.granted(sec.devices),
+            host_devices=devices.all_devices() if sec.privileged else (),
+            host_capabilities=devices.host_capabilities() if sec.privileged or sec.cap_add else (),
         )
 
     def _start(
@@ -210,17 +252,19 @@ class Runtime:
         pid = conmon.launch(argv, container_id, bundle / "conmon.err")
         if before_start is not None:
             before_start()
+        # Stamped before the process is let go: it may exit before start_fast returns.
+        record.started_at, record.next_restart_at = conmon.exit_clock(), None
         self.runc.start_fast(container_id)
-        record.started_at, record.next_restart_at = time.time(), None
         records.save(bundle, record)
         return pid
 
     def stop(self, container_id: str, grace_s: float) -> None:
-        """SIGTERM, up to ``grace_s`` to exit, then SIGKILL; the restart policy leaves it stopped."""
+        """The stop signal (Compose stop_signal, SIGTERM by default), up to ``grace_s`` to exit,
+        then SIGKILL; the restart policy leaves it stopped."""
         record = self._record(container_id)
         record.stopped_by_user = True
         records.save(self.bundle(container_id), record)
-        self._signal_and_wait(container_id, "TERM", grace_s)
+        self._signal_and_wait(container_id, files_.stop_signal(record.spec), grace_s)
         self._signal_and_wait(container_id, "KILL", 10.0)
 
     def _signal_and_wait(self, container_id: str, sig: str, wait_s: float) -> None:
@@ -244,12 +288,20 @@ class Runtime:
         with contextlib.suppress(NotFound):
             self.runc.delete(container_id, force=True)
         bundle = self.bundle(container_id)
+        keep = self._log_keep(container_id)
         procs.wait_gone(procs.read_pid(bundle / "conmon.pid"), 5.0)
         overlay.unmount_root(bundle)
         shutil.rmtree(bundle, ignore_errors=True)
         self.exit_file(container_id).unlink(missing_ok=True)
-        for path in logs.log_files(self.log_file(container_id), self.config.log_keep):
+        for path in logs.log_files(self.log_file(container_id), keep):
             path.unlink(missing_ok=True)
+
+    def _log_limits(self, spec: ContainerSpec) -> tuple[int, int]:
+        return files_.log_limits(spec, self.config.log_max_bytes, self.config.log_keep)
+
+    def _log_keep(self, container_id: str) -> int:
+        record = records.load(self.bundle(container_id))
+        return self._log_limits(record.spec)[1] if record else self.config.log_keep
 
     # observation -----------------------------------------------------------------------------
     def list(self) -> Observed:
@@ -320,7 +372,8 @@ class Runtime:
         return self.runc.exec(container_id, argv, timeout, max_output)
 
     def logs(self, container_id: str, since: float | None = None, tail: int | None = None) -> Lines:
-        return logs.read_lines(self.log_file(container_id), self.config.log_keep, since, tail)
+        keep = self._log_keep(container_id)
+        return logs.read_lines(self.log_file(container_id), keep, since, tail)
 
     def follow_logs(
         self,
@@ -338,7 +391,7 @@ class Runtime:
 
         return logs.follow(
             self.log_file(container_id),
-            self.config.log_keep,
+            self._log_keep(container_id),
             since=since,
             tail=tail,
             stop=ended,
@@ -362,7 +415,8 @@ class Runtime:
 
     def _rotate(self, container: ObservedContainer) -> Actions:
         path = self.log_file(container.id)
-        if not logs.rotate(path, self.config.log_max_bytes, self.config.log_keep):
+        max_bytes, keep = self._log_limits(container.spec)
+        if not logs.rotate(path, max_bytes, keep):
             return []
         if container.state in ("running", "created"):
             # conmon may be gone already: the next start opens a fresh log then
@@ -397,7 +451,3 @@ class Runtime:
         record.restarts += 1
         record.stopped_by_user = False
         self._start(container_id, record)
-
-
-def _json(doc: Mapping[str, Any]) -> str:
-    return json.dumps(doc, indent=1)

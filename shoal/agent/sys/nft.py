@@ -3,7 +3,8 @@
 `apply()` (re)creates `inet <table>` in ONE JSON transaction — add table, delete table, add the
 table with its chains and rules — so the kernel swaps the old ruleset for the new atomically and
 no other table is touched. `fingerprint()` reads the table back; `parse_fingerprint` (pure,
-unit-tested on captured `list table` JSON) finds the mark the renderer put in it.
+unit-tested on captured `list table` JSON) finds the mark the renderer put in it, and
+`parse_elements` the sets' members; `change()` adds and deletes set elements in one transaction.
 Runs in the node's netns on a short-lived thread (net.nsthread).
 """
 
@@ -30,6 +31,20 @@ def parse_fingerprint(listing: str) -> str | None:
         if comment.startswith("shoal:"):
             return str(comment)
     return None
+
+
+def parse_elements(listing: str) -> dict[str, list[str]]:
+    """Each set's elements (addresses) in a `list table` JSON answer."""
+    sets: dict[str, list[str]] = {}
+    for item in json.loads(listing or "{}").get("nftables", []):
+        if "set" in item:
+            elems = item["set"].get("elem", [])
+            sets[item["set"]["name"]] = sorted(_element(e) for e in elems)
+    return sets
+
+
+def _element(elem: Any) -> str:
+    return str(elem["elem"]["val"]) if isinstance(elem, dict) else str(elem)
 
 
 def _context() -> nftables.Nftables:
@@ -65,6 +80,10 @@ class Nft:
     def apply(self, commands: list[dict[str, Any]]) -> None:
         doc = {"nftables": [{"add": self._table()}, {"delete": self._table()}, *commands]}
         self._run(doc, "apply")
+
+    def change(self, commands: list[dict[str, Any]]) -> None:
+        """Commands on the table in place (set elements) in one transaction; rules are untouched."""
+        self._run({"nftables": commands}, "update")
 
     def remove(self) -> None:
         if self.listing() is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -10,17 +12,12 @@ from pydantic import BaseModel, Field
 from shoal.control import deploy
 from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.store import events, services, tasks
-from shoal.control.store.db import Conn, Row, notify_all_nodes, notify_nodes, poke_controller, retrying
-from shoal.errors import Conflict
+from shoal.control.store.db import Conn, Row, poke_controller, retrying
+from shoal.errors import ConfigError, Conflict, NotFound
+from shoal.model.deploy_wire import DeployRequest, ProjectInfo, split_qualified
 from shoal.model.limits import MAX_REPLICAS
 
 bp = Blueprint("services", __name__, url_prefix="/api/v1")
-
-
-class DeployRequest(BaseModel):
-    compose: str = Field(max_length=1_000_000)
-    project: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    dry_run: bool = False  # validate only: nothing is stored
 
 
 class ScaleRequest(BaseModel):
@@ -44,7 +41,8 @@ def service_view(row: Row, spec: dict[str, Any], counts: dict[str, int]) -> dict
     return dict(
         jsonable(
             {
-                **{k: row[k] for k in ("name", "project", "revision", "mode", "replicas")},
+                "name": row["short_name"],
+                **{k: row[k] for k in ("project", "revision", "mode", "replicas")},
                 "running": counts.get("running", 0),
                 "healthy": counts.get("healthy", 0),
                 "image": spec["template"]["image"],
@@ -58,14 +56,32 @@ def service_view(row: Row, spec: dict[str, Any], counts: dict[str, int]) -> dict
 
 @bp.post("/deploy")
 def deploy_compose() -> Response:
-    caller("operator")
+    who = caller("operator")
     req = body(DeployRequest)
-    specs = deploy.revision_specs(req.compose, req.project)
+    with ctx().db.transaction() as conn:
+        grant = deploy.grant_of(conn, who.role, str(ctx().config.data_dir))
+    parsed = deploy.parse(req.compose, req.project, _files(req.files), grant)
+    specs = deploy.revisions_of(parsed)
     if req.dry_run:
-        checked = [{"name": name, "revision": None} for name in sorted(specs)]
-        return jsonify(project=req.project, services=checked, dry_run=True)
-    result = retrying(ctx().db, lambda conn: deploy.store(conn, req.project, specs))
-    return jsonify(project=req.project, services=result)
+        with ctx().db.transaction() as conn:
+            planned = deploy.changes(conn, parsed.project, specs, req.keep)
+        checked = [{"name": name, "revision": 0} for name in sorted(specs)]  # 0: nothing stored
+        orphans = [c.name for c in planned if c.change == "prune"]
+        changes = [c.model_dump() for c in planned]
+        return jsonify(
+            project=parsed.project, services=checked, changes=changes, orphans=orphans, dry_run=True
+        )
+    result = retrying(
+        ctx().db, lambda conn: deploy.store(conn, parsed.project, specs, prune=req.prune, keep=req.keep)
+    )
+    return jsonify(project=parsed.project, **result)
+
+
+def _files(encoded: dict[str, str]) -> dict[str, bytes]:
+    try:
+        return {path: base64.b64decode(value, validate=True) for path, value in encoded.items()}
+    except (ValueError, binascii.Error) as exc:
+        raise ConfigError(f"files: not base64 ({exc})") from None
 
 
 @bp.get("/services")
@@ -78,11 +94,16 @@ def list_services() -> Response:
     return jsonify([service_view(r, specs[r["name"]], counts.get(r["name"], {})) for r in rows])
 
 
+def resolved(conn: Conn, name: str) -> Row:
+    """The service a route names: short name (with `?project=` or in one project only) or qualified."""
+    return services.resolve(conn, name, request.args.get("project") or None)
+
+
 @bp.get("/services/<name>")
 def inspect_service(name: str) -> Response:
     caller("viewer")
     with ctx().db.transaction() as conn:
-        return jsonify(_inspect(conn, name))
+        return jsonify(_inspect(conn, resolved(conn, name)["name"]))
 
 
 def _inspect(conn: Conn, name: str) -> dict[str, Any]:
@@ -111,6 +132,7 @@ def scale(name: str) -> Response:
     caller("operator")
     req = body(ScaleRequest)
     with ctx().db.transaction() as conn:
+        name = resolved(conn, name)["name"]
         if services.require(conn, name)["mode"] == "global":
             raise Conflict(f"service {name} is global: it runs one replica per node and cannot be scaled")
         services.set_replicas(conn, name, req.replicas)
@@ -123,6 +145,7 @@ def scale(name: str) -> Response:
 def restart(name: str) -> Response:
     caller("operator")
     with ctx().db.transaction() as conn:
+        name = resolved(conn, name)["name"]
         deploy.restart(conn, name)
         return jsonify(_inspect(conn, name))
 
@@ -131,6 +154,7 @@ def restart(name: str) -> Response:
 def rollback(name: str) -> Response:
     caller("operator")
     with ctx().db.transaction() as conn:
+        name = resolved(conn, name)["name"]
         deploy.rollback(conn, name)
         return jsonify(_inspect(conn, name))
 
@@ -139,9 +163,7 @@ def rollback(name: str) -> Response:
 def remove(name: str) -> Response:
     caller("operator")
     with ctx().db.transaction() as conn:
-        notify_nodes(conn, services.remove(conn, name))
-        notify_all_nodes(conn)
-        events.emit(conn, "service.removed", name, f"service {name} removed")
+        deploy.remove(conn, resolved(conn, name)["name"])
     return jsonify(ok=True)
 
 
@@ -150,15 +172,52 @@ def list_tasks() -> Response:
     caller("viewer")
     node, service = request.args.get("node") or None, request.args.get("service") or None
     with ctx().db.transaction() as conn:
+        if service is not None:
+            service = _task_filter(conn, service)
         rows = tasks.query(conn, node=node, service=service)
         specs = services.current_specs(conn)
     return jsonify([_task_view(r, specs) for r in rows])
 
 
+def _task_filter(conn: Conn, service: str) -> str:
+    """A filter, not an address: a service that is not (or no longer) there has no tasks."""
+    try:
+        return str(resolved(conn, service)["name"])
+    except NotFound:
+        project = request.args.get("project")
+        return f"{project}.{service}" if project else service
+
+
 def _task_view(row: Row, specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     spec = specs.get(row["service"], {})
     view = jsonable(dict(row))
+    view["project"], view["service"] = split_qualified(row["service"])
     view["state"] = row["observed_state"]
     view["desired"] = row["desired_state"]
     view["image"] = spec.get("template", {}).get("image", "")
     return dict(view)
+
+
+@bp.get("/projects")
+def list_projects() -> Response:
+    caller("viewer")
+    with ctx().db.transaction() as conn:
+        rows = services.all_services(conn)
+    by_project: dict[str, list[str]] = {}
+    for r in rows:
+        by_project.setdefault(r["project"], []).append(r["short_name"])
+    found = [ProjectInfo(name=p, services=sorted(names)) for p, names in sorted(by_project.items())]
+    return jsonify([p.model_dump() for p in found])
+
+
+@bp.delete("/projects/<name>")
+def remove_project(name: str) -> Response:
+    """Remove every service of a project (volumes: kept; see docs/interfaces.md)."""
+    caller("operator")
+    with ctx().db.transaction() as conn:
+        rows = services.of_project(conn, name)
+        if not rows:
+            raise NotFound(f"project {name} not found")
+        for r in rows:
+            deploy.remove(conn, r["name"])
+    return jsonify(project=name, removed=[r["short_name"] for r in rows], volumes_removed=[])

@@ -28,7 +28,7 @@ class ExecRequest(BaseModel):
 
 def _replicas(name: str) -> list[Replica]:
     with ctx().db.transaction() as conn:
-        services.require(conn, name)
+        name = services.resolve(conn, name, request.args.get("project") or None)["name"]
         rows = [t for t in tasks.query(conn, service=name) if t["desired_state"] == "run" and t["node"]]
         secrets = {n: nodes.agent_secret(conn, n) for n in {t["node"] for t in rows}}
         subnets = {n["name"]: n["subnet"] for n in nodes.all_nodes(conn)}

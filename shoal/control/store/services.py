@@ -8,9 +8,12 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shoal.control.store.db import Conn, Row
-from shoal.errors import NotFound
+from shoal.errors import Conflict, NotFound
+from shoal.model.deploy_wire import split_qualified
 
-SERVICE_COLUMNS = "name, project, revision, mode, replicas, rollout_state, rollout_message, created, updated"
+SERVICE_COLUMNS = (
+    "name, project, short_name, revision, mode, replicas, rollout_state, rollout_message, created, updated"
+)
 
 
 def _select(rest: LiteralString) -> sql.Composed:
@@ -21,15 +24,35 @@ def get(conn: Conn, name: str) -> Row | None:
     return conn.execute(_select("WHERE name = %s"), (name,)).fetchone()
 
 
-def require(conn: Conn, name: str) -> Row:
+def require(conn: Conn, name: str, shown: str = "") -> Row:
     row = get(conn, name)
     if row is None:
-        raise NotFound(f"service {name} not found")
+        raise NotFound(shown or f"service {name} not found")
     return row
 
 
 def all_services(conn: Conn) -> list[Row]:
     return conn.execute(_select("ORDER BY name")).fetchall()
+
+
+def of_project(conn: Conn, project: str) -> list[Row]:
+    return conn.execute(_select("WHERE project = %s ORDER BY name"), (project,)).fetchall()
+
+
+def resolve(conn: Conn, name: str, project: str | None = None) -> Row:
+    """The service a user means: `name` in `project`, a qualified `<project>.<service>`, or a short
+    name that exists in exactly one project (in several: a Conflict listing them)."""
+    if project:
+        return require(conn, f"{project}.{name}", shown=f"service {name} not found in project {project}")
+    if split_qualified(name)[0]:
+        return require(conn, name)
+    rows = conn.execute(_select("WHERE short_name = %s ORDER BY project"), (name,)).fetchall()
+    if len(rows) > 1:
+        projects = ", ".join(r["project"] for r in rows)
+        raise Conflict(f"service {name} exists in projects {projects}: name one with -p/--project")
+    if not rows:
+        raise NotFound(f"service {name} not found")
+    return rows[0]
 
 
 def put_revision(
@@ -52,16 +75,15 @@ def _insert_revision(
     conn: Conn, *, name: str, project: str, number: int, spec: dict[str, Any], change: str
 ) -> None:
     conn.execute(
-        "INSERT INTO services (name, project, revision, mode, replicas, rollout_state)"
-        " VALUES (%s, %s, %s, %s, %s, 'updating') ON CONFLICT (name) DO NOTHING",
-        (name, project, number, spec["mode"], spec["replicas"]),
+        "INSERT INTO services (name, project, short_name, revision, mode, replicas, rollout_state)"
+        " VALUES (%s, %s, %s, %s, %s, %s, 'updating') ON CONFLICT (name) DO NOTHING",
+        (name, project, split_qualified(name)[1], number, spec["mode"], spec["replicas"]),
     )
     conn.execute(
         "INSERT INTO revisions (service, number, spec, change) VALUES (%s, %s, %s, %s)",
         (name, number, Jsonb(spec), change),
     )
     set_revision(conn, name, number, spec)
-    conn.execute("UPDATE services SET project = %s WHERE name = %s", (project, name))
 
 
 def set_revision(conn: Conn, name: str, number: int, spec: dict[str, Any]) -> None:

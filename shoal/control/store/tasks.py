@@ -65,6 +65,14 @@ def healthy(conn: Conn) -> list[Row]:
     ).fetchall()
 
 
+def addressed(conn: Conn) -> list[Row]:
+    """Replicas desired running with an address (the members of their networks), by service."""
+    return conn.execute(
+        "SELECT service, ip, node FROM tasks WHERE desired_state = 'run' AND ip IS NOT NULL"
+        " ORDER BY service, ip"
+    ).fetchall()
+
+
 def used_ips(conn: Conn) -> dict[str, set[str]]:
     """Addresses held by tasks (run or still stopping), by node."""
     used: dict[str, set[str]] = {}
@@ -81,10 +89,11 @@ def free_ip(subnet: str, used: set[str]) -> str | None:
 
 
 def insert_many(conn: Conn, new: list[tuple[str, int, int, str, str]]) -> list[str]:
-    """Insert tasks (service, replica, revision, node, ip), each with a fresh generation."""
+    """Insert tasks (service, replica, revision, node, ip), each with a fresh generation; a task's id
+    is `<project>-<service>-<replica>-<generation>` (as Compose names containers)."""
     gens = conn.execute("SELECT nextval('task_generation') AS g FROM generate_series(1, %s)", (len(new),))
     rows = [
-        (f"{svc}-{replica}-{g['g']}", svc, replica, g["g"], rev, node, ip)
+        (f"{svc.replace('.', '-')}-{replica}-{g['g']}", svc, replica, g["g"], rev, node, ip)
         for (svc, replica, rev, node, ip), g in zip(new, gens.fetchall(), strict=True)
     ]
     with conn.cursor() as cur:

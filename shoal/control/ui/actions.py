@@ -94,14 +94,15 @@ def deploy() -> str:
     if request.method == "GET":
         return render_template("deploy.html")
     compose = _compose_text()
-    project = request.form.get("project", "default").strip() or "default"
+    project = request.form.get("project", "").strip()  # "": the file's name:, never a shared default
     dry_run = request.form.get("action") != "deploy"
     try:
         with api() as client:
             result = client.post("/deploy", {"compose": compose, "project": project, "dry_run": dry_run})
     except ApiRefused as refused:
         return _deploy_error(compose, project, str(refused))
-    names = [s["name"] for s in result.get("services", [])]
+    # qualified: another project may have a service of the same name
+    names = [f"{result.get('project', project)}.{s['name']}" for s in result.get("services", [])]
     if dry_run:
         return render_template("deploy.html", compose=compose, project=project, checked=names)
     return render_template(

@@ -25,6 +25,7 @@ NAV = [
     ("ui.deploy", "Deploy", "operator"),
     ("ui.secrets", "Secrets", "admin"),
     ("ui.tokens", "Tokens", "admin"),
+    ("ui.policy", "Policy", "admin"),
     ("ui.events", "Events", "viewer"),
 ]
 

@@ -179,3 +179,13 @@ def _event_lines(since: int, gone: Callable[[], bool], release: Release) -> Iter
             time.sleep(1.0)
     finally:
         release()
+
+
+@bp.get("/policy")
+@login_required
+def policy() -> str:
+    """The current node policy, read-only (admins set it with `shoal policy set`)."""
+    with api() as client:
+        current = client.get("/policy")
+        history = client.get("/policy/versions", limit=20)
+    return render_template("policy.html", policy=current, history=history)

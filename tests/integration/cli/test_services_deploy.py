@@ -18,7 +18,7 @@ from shoal.client.receipt import DeployedService
 from tests.integration.cli.conftest import ScriptedNode, Shoal, store_service, wait_until
 from tests.support.server_fixtures import Server
 
-PS_KEYS = {"service", "replica", "node", "state", "health", "ip", "image"}
+PS_KEYS = {"project", "service", "replica", "node", "state", "health", "ip", "image"}
 
 
 def _running(shoal: Shoal, service: str, count: int) -> bool:
@@ -100,7 +100,10 @@ def test_deploy_wait_fails_with_the_agents_reason(shoal: Shoal, node: ScriptedNo
     assert ps[0]["message"] == "pull registry.shx:5000/web:1: manifest unknown"
     failed = [e for e in json.loads(shoal("events", "-o", "json").stdout) if e["kind"] == "replica.failed"]
     assert [(e["subject"], e["message"]) for e in failed] == [
-        (ps[0]["id"], f"web replica 1 on {node.name} failed: pull registry.shx:5000/web:1: manifest unknown")
+        (
+            ps[0]["id"],
+            f"shx.web replica 1 on {node.name} failed: pull registry.shx:5000/web:1: manifest unknown",
+        )
     ]
 
 
@@ -154,7 +157,12 @@ def test_deploy_rejection_is_one_line_naming_the_file(shoal: Shoal, tmp_path: Pa
     path.write_text(COMPOSE)
     got = shoal("deploy", "-f", str(path), "--project", "Bad Project!", "--detach")
     assert got.exit_code == 1 and len(got.stderr.splitlines()) == 1
-    assert got.stderr.startswith(f"error: {path}: project: ")
+    assert got.stderr.startswith('error: -p/--project: invalid project name "Bad Project!"')
+    path.write_text("name: Bad Project!\n" + COMPOSE)
+    named = shoal("deploy", "-f", str(path), "--detach")
+    assert named.exit_code == 1 and len(named.stderr.splitlines()) == 1
+    assert named.stderr.startswith(f'error: {path}: name: invalid project name "Bad Project!"')
+    assert named.stderr.rstrip().endswith("(line 1)")
     missing = shoal("deploy", "-f", str(tmp_path / "nope.yaml"))
     assert missing.exit_code == 1 and "nope.yaml: No such file or directory" in missing.stderr
 

@@ -42,8 +42,8 @@ def test_services_become_tasks_and_node_states(server: Server) -> None:
             lambda: (s := na.get("/api/v1/nodes/n1/state").json()) and len(s["dns"]) == 5 and s, what="dns"
         )
     names = {r["name"]: r["addresses"] for r in later["dns"]}
-    assert sorted(names["web.shoal.internal"]) == sorted(t["ip"] for t in placed)
-    assert names["1.web.shoal.internal"] == [next(t["ip"] for t in placed if t["replica"] == 1)]
+    assert sorted(names["web.p.shoal.internal"]) == sorted(t["ip"] for t in placed)
+    assert names["1.web.p.shoal.internal"] == [next(t["ip"] for t in placed if t["replica"] == 1)]
     assert all(t["state"] == "running" for t in _running(server, "web"))
 
 

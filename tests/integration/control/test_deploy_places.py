@@ -15,7 +15,7 @@ def test_the_deploys_own_state_version_carries_the_placed_replicas(postgres: Pos
     dsn = fresh_database(postgres, "n1", "n2")
     store_service(dsn, "web", 4)
     with connect(dsn) as conn:
-        placed = tasks.query(conn, service="web")
+        placed = tasks.query(conn, service="p.web")
     assert (
         sorted((t["node"], t["desired_state"]) for t in placed) == [("n1", "run")] * 2 + [("n2", "run")] * 2
     )
@@ -32,7 +32,7 @@ def test_concurrent_deploys_never_place_a_replica_twice(postgres: Postgres) -> N
     with connect(dsn) as conn:
         placed = [(t["service"], t["replica"]) for t in tasks.query(conn)]
         ips = [t["ip"] for t in tasks.query(conn)]
-    assert sorted(placed) == sorted((f"s{i}", r) for i in range(6) for r in (1, 2, 3))
+    assert sorted(placed) == sorted((f"p.s{i}", r) for i in range(6) for r in (1, 2, 3))
     assert len(set(ips)) == len(ips) == 18
 
 
@@ -48,7 +48,7 @@ def test_only_a_change_in_who_serves_refreshes_dns_and_ingress(postgres: Postgre
         ("exited", "none", True),
     ]
     with connect(dsn) as conn:
-        [task] = tasks.query(conn, service="web")
+        [task] = tasks.query(conn, service="p.web")
         for state, health, changes_serving in steps:
             assert tasks.observe_many(conn, "n1", [(task["id"], state, health, "")]) is changes_serving
 
@@ -59,9 +59,9 @@ def test_a_deploy_of_the_same_spec_keeps_the_revision_and_a_change_makes_the_nex
     store_service(dsn, "web", 2)  # the same spec again: no revision, no event
     store_service(dsn, "web", 3)
     with connect(dsn) as conn:
-        revision = services.require(conn, "web")["revision"]
+        revision = services.require(conn, "p.web")["revision"]
         deployed = [e["message"] for e in events.since(conn, 0, 100) if e["kind"] == "service.deployed"]
         changes = [r["change"] for r in conn.execute("SELECT change FROM revisions ORDER BY number")]
     assert revision == 2
-    assert [m.split(" (")[0] for m in deployed] == ["service web revision 1", "service web revision 2"]
+    assert [m.split(" (")[0] for m in deployed] == ["service p.web revision 1", "service p.web revision 2"]
     assert changes[0] == "created" and len(changes) == 2

@@ -22,7 +22,7 @@ def test_reported_changes_are_events_in_the_agents_words(postgres: Postgres) -> 
         ("running", "unhealthy", "health check: exit 1"),
     ]
     with connect(dsn) as conn:
-        [task] = tasks.query(conn, service="web")
+        [task] = tasks.query(conn, service="p.web")
         first = max((e["id"] for e in events.latest(conn, 1)), default=0)
         for state, health, message in reports:
             tasks.observe_many(conn, "n1", [(task["id"], state, health, message)])
@@ -31,11 +31,11 @@ def test_reported_changes_are_events_in_the_agents_words(postgres: Postgres) -> 
         (
             "replica.failed",
             task["id"],
-            "web replica 1 on n1 failed: image layer refused: absolute path /etc/passwd",
+            "p.web replica 1 on n1 failed: image layer refused: absolute path /etc/passwd",
         ),
-        ("replica.running", task["id"], "web replica 1 on n1 is running"),
-        ("replica.healthy", task["id"], "web replica 1 on n1 is healthy"),
-        ("replica.unhealthy", task["id"], "web replica 1 on n1 is unhealthy: health check: exit 1"),
+        ("replica.running", task["id"], "p.web replica 1 on n1 is running"),
+        ("replica.healthy", task["id"], "p.web replica 1 on n1 is healthy"),
+        ("replica.unhealthy", task["id"], "p.web replica 1 on n1 is unhealthy: health check: exit 1"),
     ]
 
 

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.net.topology import Topology
+from tests.integration.net.topology import Topology, running_cluster
 
 SERVICES = {"a": ["web-1"], "b": ["web-2"], "c": ["api-1"], "d": ["api-2"]}
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Topology]:
-    if shutil.which("wireguard-go") is None:
-        pytest.skip("wireguard-go is not installed")
-    topology = Topology(["a", "b"], ["c", "d"])
-    try:
-        topology.build()
-        topology.start(SERVICES)
+    with running_cluster(SERVICES) as topology:
         yield topology
-    finally:
-        topology.close()

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from shoal.agent.reconcilers.firewall import plan, with_addresses
+from shoal.agent.reconcilers.firewall import Observed, plan, with_addresses
 from shoal.agent.reconcilers.network import NetworkReconciler
 from shoal.agent.sys.wireguard import load_or_create_key
 from shoal.model.state import Peer
@@ -147,7 +147,7 @@ def test_firewall_touches_only_its_table(cluster: Topology) -> None:
     assert a.network is not None
     state = with_addresses(cluster.states["a"], a.network.ipam.allocations)
     transactions = a.firewall.nft.transactions
-    a.firewall.apply(plan(state, None, a.config))  # a forced swap of the whole table
+    a.firewall.apply(plan(state, Observed(None, {}), a.config))  # a forced swap of the whole table
     assert a.firewall.nft.transactions == transactions + 1
     tables = nsexec(a.netns, "nft", "list", "tables").stdout
     assert "table ip someone_else" in tables and "table inet shoal" in tables

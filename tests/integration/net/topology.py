@@ -14,8 +14,11 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from shoal.agent.net.config import NetConfig
 from shoal.agent.reconcilers.dns import DnsReconciler
@@ -23,8 +26,8 @@ from shoal.agent.reconcilers.firewall import FirewallReconciler
 from shoal.agent.reconcilers.network import NetworkReconciler
 from shoal.agent.reconcilers.wireguard import WireguardReconciler
 from shoal.control.mesh import MeshNode, mesh
-from shoal.model.container import ContainerSpec, PortMapping
-from shoal.model.state import DnsRecord, NodeState
+from shoal.model.container import ContainerSpec, PortMapping, networks_of
+from shoal.model.state import DnsRecord, NetworkMembers, NodeState
 
 CLUSTER = "10.210.0.0/16"
 NETNS = Path("/run/netns")
@@ -82,6 +85,7 @@ class Topology:
         self.namespaces: list[Path] = []
         self.procs: list[subprocess.Popen[bytes]] = []
         self.nodes: dict[str, Node] = {}
+        self.networks: dict[str, list[str]] = {}
         self.public, self.natted = public, natted
 
     def build(self) -> None:
@@ -150,8 +154,10 @@ class Topology:
         self.nodes[name] = Node(name, index, path, underlay, nat, config)
 
     # ---- the shoal side --------------------------------------------------------------------
-    def start(self, services: dict[str, list[str]]) -> None:
-        """Reconcilers on every node; `services`: node -> container ids ("web-1" serves web)."""
+    def start(self, services: dict[str, list[str]], networks: dict[str, list[str]] | None = None) -> None:
+        """Reconcilers on every node; `services`: node -> container ids ("web-1" serves web);
+        `networks`: container id -> the Compose networks it is on (default: all on one)."""
+        self.networks = networks or {}
         for node in self.nodes.values():
             node.network = NetworkReconciler(node.config, node.subnet)
             node.wireguard = WireguardReconciler(node.config)
@@ -163,6 +169,7 @@ class Topology:
         self.reconcile_all()
 
     def desired(self, services: dict[str, list[str]]) -> dict[str, NodeState]:
+        """Every node's state: its containers, the mesh, DNS, and the members of each network."""
         members = [
             MeshNode(n.name, n.subnet, n.wireguard.public_key, n.endpoint)  # type: ignore[union-attr]
             for n in self.nodes.values()
@@ -170,6 +177,7 @@ class Topology:
         meshes = mesh(members)
         records: dict[str, list[str]] = {}
         specs: dict[str, list[ContainerSpec]] = {}
+        on_net: dict[str, list[str]] = {}
         for node in self.nodes.values():
             assert node.network is not None
             for cid in services.get(node.name, []):
@@ -178,10 +186,13 @@ class Topology:
                 records.setdefault(f"{service}.shoal.internal", []).append(ip)
                 records[f"{replica}.{service}.shoal.internal"] = [ip]
                 ports = [PortMapping(host_port=8080, container_port=80)]
-                specs.setdefault(node.name, []).append(
-                    ContainerSpec(id=cid, service=service, image="x", ip=ip, ports=ports)
-                )
+                nets = self.networks.get(cid, [])
+                spec = ContainerSpec(id=cid, service=service, image="x", ip=ip, ports=ports, networks=nets)
+                specs.setdefault(node.name, []).append(spec)
+                for key in networks_of(spec):
+                    on_net.setdefault(key, []).append(ip)
         dns = [DnsRecord(name=k, addresses=v) for k, v in sorted(records.items())]
+        wire = [NetworkMembers(key=k, members=sorted(v)) for k, v in sorted(on_net.items())]
         return {
             n.name: NodeState(
                 node=n.name,
@@ -191,6 +202,7 @@ class Topology:
                 relay=meshes[n.name].relay,
                 dns=dns,
                 containers=specs.get(n.name, []),
+                networks=wire,
             )
             for n in self.nodes.values()
         }
@@ -203,7 +215,7 @@ class Topology:
             not node.network.reconcile(state).empty,
             not node.wireguard.reconcile(state).empty,
             not node.firewall.reconcile(state, node.network.ipam.allocations).empty,
-            node.dns.reconcile(state) is not None,
+            node.dns.reconcile(state, node.network.ipam.allocations) is not None,
         ]
 
     def reconcile_all(self) -> dict[str, list[bool]]:
@@ -243,3 +255,20 @@ class Topology:
             node.network.close()
         for leftover in NETNS.glob(f"{node.config.netns_prefix}-*"):
             run("ip", "netns", "del", leftover.name, check=False)
+
+
+@contextlib.contextmanager
+def running_cluster(
+    services: dict[str, list[str]], networks: dict[str, list[str]] | None = None
+) -> Iterator[Topology]:
+    """Nodes a, b public and c, d behind a NAT router, running ``services`` (node -> container
+    ids) on ``networks`` (container id -> network keys); everything removed on the way out."""
+    if shutil.which("wireguard-go") is None:
+        pytest.skip("wireguard-go is not installed")
+    topology = Topology(["a", "b"], ["c", "d"])
+    try:
+        topology.build()
+        topology.start(services, networks)
+        yield topology
+    finally:
+        topology.close()

@@ -21,7 +21,7 @@ from shoal.agent.runtime import Runtime, RuntimeConfig
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ["sh", "echo", "sleep", "cat", "ls", "id", "env", "pwd", "true", "false"]
-APPLETS += ["seq", "yes", "head", "ps", "hostname"]
+APPLETS += ["seq", "yes", "head", "ps", "hostname", "grep", "unshare", "stat", "mknod"]
 CONFIG = {"config": {"Cmd": ["sh", "-c", "echo hello"], "Env": ["PATH=/bin", "FROM_IMAGE=1"]}}
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")

@@ -17,7 +17,9 @@ import pytest
 
 from shoal.agent.runtime import Runtime
 from shoal.errors import ConfigError
+from shoal.model.compose import parse_compose
 from shoal.model.container import ContainerSpec, Mount, Resources, RestartPolicy
+from shoal.model.specs import to_container_spec
 
 from .conftest import CONFIG, cleanup, runtime_config
 
@@ -128,6 +130,28 @@ def test_exit_code_recorded(runtime: Runtime, rootfs: Path) -> None:
     assert c.started_at is not None and c.finished_at is not None and c.finished_at >= c.started_at
     actions = runtime.supervise()
     assert [(a.id, a.action) for a in actions] == [("shc-exit3", "give_up")]
+
+
+def test_a_container_that_exits_before_start_returns_finishes_after_it_started(
+    runtime: Runtime, rootfs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent may be descheduled right after it lets the process go (a loaded machine): the
+    container has then ended before the start returns. Its start must still precede its finish
+    (the race test_exit_code_recorded once lost by 2 ms)."""
+    start_fast = runtime.runc.start_fast
+
+    def start_then_stall(container_id: str) -> None:
+        start_fast(container_id)
+        wait_for(runtime.exit_file(container_id).exists)
+        time.sleep(0.01)  # more than a clock tick: a stamp taken now is after the exit
+
+    monkeypatch.setattr(runtime.runc, "start_fast", start_then_stall)
+    runtime.create_and_start(
+        spec("shc-quick", ["sh", "-c", "exit 3"], restart=RestartPolicy(name="no")), CONFIG, [rootfs]
+    )
+    c = runtime.get("shc-quick")
+    assert c.exit_code == 3 and c.started_at is not None and c.finished_at is not None
+    assert c.finished_at >= c.started_at, f"finished {c.started_at - c.finished_at:.4f} s before it started"
 
 
 def test_on_failure_restarts_twice_then_gives_up(runtime: Runtime, rootfs: Path) -> None:
@@ -352,3 +376,25 @@ def test_a_failing_before_start_leaves_nothing(runtime: Runtime, rootfs: Path) -
     assert list(runtime.config.bundles_dir.iterdir()) == []
     assert "shc-nostart" not in {c.id for c in runtime.list()}
     assert "shc-nostart" not in {c.id for c in runtime.runc.list()}  # runc's created one is gone
+
+
+@pytest.mark.parametrize("restart", ["unless-stopped", "always"])
+def test_compose_restart_reaches_the_supervisor(runtime: Runtime, rootfs: Path, restart: str) -> None:
+    """`restart:` from the Compose file to the runtime: a container that exits (even with 0) is
+    restarted. unless-stopped and always behave alike (shoal has no manual stop, as Swarm)."""
+    text = "services:\n  job:\n    image: local/busybox\n    command: [sh, -c, 'echo run']\n"
+    text += f"    restart: {restart}\n"
+    service = parse_compose(text, "rp").services["job"]
+    container = to_container_spec(service, 1, 1)
+    assert container.restart.name == restart
+    container = container.model_copy(update={"id": f"shc-{restart}"})
+    container.restart.delay_s = 0.05
+    runtime.create_and_start(container, CONFIG, [rootfs])
+    done: list[str] = []
+    deadline = time.monotonic() + 20
+    while done.count("restart") < 2 and time.monotonic() < deadline:
+        done += [a.action for a in runtime.supervise()]
+        time.sleep(0.05)
+    assert done.count("restart") >= 2 and "give_up" not in done
+    wait_for(lambda: len(runtime.logs(container.id)) >= 3)
+    assert runtime.get(container.id).restarts >= 2

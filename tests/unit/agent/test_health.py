@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from shoal.agent.health import due, initial, message, probe_argv, record
-from shoal.model.container import HealthCheck
+from shoal.agent.health import due, from_image, initial, message, probe_argv, record
+from shoal.agent.reconcilers.containers import Seen, health_check
+from shoal.model.container import ContainerSpec, HealthCheck
 
 CHECK = HealthCheck(test=["CMD", "true"], interval_s=2, timeout_s=1, retries=3, start_period_s=10)
 
@@ -61,3 +62,35 @@ def test_recovers_from_unhealthy() -> None:
     state = record(initial(check, 0.0), check, ok=False, now=2.0)
     assert state.status == "unhealthy"
     assert record(state, check, ok=True, now=4.0).status == "healthy"
+
+
+def test_start_interval_paces_probes_only_while_starting_in_the_start_period() -> None:
+    check = HealthCheck(test=["CMD", "true"], interval_s=30.0, start_period_s=10.0, start_interval_s=1.0)
+    state = initial(check, 100.0)
+    assert state.next_at == 101.0
+    state = record(state, check, ok=False, now=101.0)
+    assert state.next_at == 102.0  # still starting, inside the start period
+    state = record(state, check, ok=True, now=102.0)
+    assert state.next_at == 132.0  # healthy: the normal interval
+    late = record(initial(check, 100.0), check, ok=False, now=111.0)
+    assert late.next_at == 141.0  # past the start period
+
+
+def test_image_healthcheck_from_the_oci_config() -> None:
+    raw = {"Test": ["CMD-SHELL", "wget -q -O- localhost"], "Interval": 5_000_000_000, "Retries": 2}
+    config = {"config": {"Healthcheck": {**raw, "StartInterval": 10**9}}}
+    check = from_image(config)
+    assert check is not None and probe_argv(check.test) == ["/bin/sh", "-c", "wget -q -O- localhost"]
+    assert (check.interval_s, check.timeout_s, check.retries, check.start_interval_s) == (5.0, 30.0, 2, 1.0)
+    assert from_image({"config": {"Healthcheck": {"Test": ["NONE"]}}}) is None
+    assert from_image({"config": {}}) is None and from_image({}) is None
+
+
+def test_image_check_used_only_when_the_file_has_none_and_asked_for() -> None:
+    image_check = HealthCheck(test=["CMD", "true"])
+    seen = Seen("c1", "running", healthcheck=image_check)
+    asked = ContainerSpec(id="c1", image="img", image_healthcheck=True)
+    assert health_check(asked, seen) == image_check
+    assert health_check(ContainerSpec(id="c1", image="img"), seen) is None
+    own = HealthCheck(test=["CMD", "false"])
+    assert health_check(asked.model_copy(update={"healthcheck": own}), seen) == own

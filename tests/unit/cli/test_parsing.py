@@ -88,4 +88,4 @@ def test_logs_arguments() -> None:
     from shoal.cli.services import service_logs
 
     params = service_logs.make_context("logs", ["web", "-f", "--since", "10m", "--tail", "5"]).params
-    assert params == {"name": "web", "follow": True, "since": "10m", "tail": 5}
+    assert params == {"name": "web", "follow": True, "since": "10m", "tail": 5, "project": None}

@@ -14,7 +14,9 @@ def test_reads_the_answer_and_ignores_fields_it_does_not_know() -> None:
     answer = {"project": "p", "services": [{"name": "web", "revision": 3, "new": 1}], "later": True}
     got = parse_deploy_result(answer)
     assert got == DeployResult("p", [DeployedService("web", 3)])
-    assert got.to_wire() == {"project": "p", "services": [{"name": "web", "revision": 3}]}
+    services = [{"name": "web", "revision": 3}]
+    wire = {"project": "p", "services": services, "changes": [], "orphans": [], "pruned": []}
+    assert got.to_wire() == wire
 
 
 def test_missing_project_and_services_are_empty() -> None:

@@ -1,5 +1,7 @@
-"""`shoal deploy` sends its request before pydantic and the answer models load (cli, client);
-with --detach it ends without loading them at all (its answer is read by client.receipt).
+"""`shoal deploy` sends its request before the answer models load (cli, client); with --detach it
+ends without loading them at all (its answer is read by client.receipt). pydantic itself is
+loaded first: the CLI checks the file against the Compose schema before sending it, so that
+every fault names a line of the user's own file (interpolation and env files happen here).
 
 Loading them takes about 60 ms; the contexts file is read without them and the client loads its
 models when the first answer is parsed (shoal.client.lazy), so the deploy reaches the server that
@@ -60,7 +62,7 @@ def test_deploy_sends_before_pydantic_loads(tmp_path: Path) -> None:
     compose = tmp_path / "compose.yaml"
     compose.write_text("services:\n  web:\n    image: r/web:1\n")
     seen, stderr = loaded_at_send(tmp_path, "deploy", "-f", str(compose), "--detach")
-    assert seen == [[]]
+    assert seen == [["pydantic", "pydantic_core"]]  # the schema, not the answer models
     assert stderr.strip() == "error: cannot reach server at https://127.0.0.1:9: probe: stopped here"
 
 
@@ -75,4 +77,4 @@ def test_detached_deploy_reads_its_answer_without_pydantic(tmp_path: Path) -> No
     compose.write_text("services:\n  web:\n    image: r/web:1\n")
     loaded, printed = loaded_at_send(tmp_path, "deploy", "-f", str(compose), "--detach", probe=ANSWERED)
     assert printed.strip() == "accepted project p: web (revision 1)"
-    assert loaded == []
+    assert "shoal.client.models" not in loaded and "shoal.model.state" not in loaded

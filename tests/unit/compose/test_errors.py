@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from shoal.model.compose import ComposeError, parse_compose
+from shoal.model.compose_source import Disk, Options, prepare
 
 HEAD = "services:\n  web:\n    image: app:1\n"  # lines 1-3
 
@@ -26,7 +27,7 @@ def test_compose_error_is_a_value_error() -> None:
 SERVICE_ERRORS = [
     (
         "    deploy:\n      replicass: 2\n",
-        "services.web.deploy.replicass: unknown key (line 5)",
+        "services.web.deploy.replicass: unknown key; did you mean `replicas`? (line 5)",
     ),
     (
         "    ports:\n      - 8080:80\n      - '80:abc'\n",
@@ -45,8 +46,8 @@ SERVICE_ERRORS = [
         "services.web.ports[0].published: input should be less than or equal to 65535 (line 4)",
     ),
     (
-        "    ports:\n      - target: 80\n        name: web\n",
-        "services.web.ports[0].name: unknown key (line 6)",
+        "    ports:\n      - target: 80\n        nam: web\n",
+        "services.web.ports[0].nam: unknown key; did you mean `name`? (line 6)",
     ),
     (
         "    stop_grace_period: 10\n",
@@ -62,8 +63,8 @@ SERVICE_ERRORS = [
         "a command (line 5)",
     ),
     (
-        "    healthcheck:\n      interval: 1s\n",
-        "services.web.healthcheck: test is required (or disable: true) (line 4)",
+        "    healthcheck:\n      interval: 1s\n      retries: -1\n",
+        "services.web.healthcheck.retries: input should be greater than or equal to 0 (line 6)",
     ),
     (
         "    deploy:\n      resources:\n        limits:\n          memory: 12zz\n",
@@ -149,7 +150,8 @@ SERVICE_ERRORS = [
     ),
     (
         "    volumes: ['./src:/src']\n",
-        'services.web.volumes[0]: bind source "./src" must be an absolute path on the node (line 4)',
+        'services.web.volumes[0]: "./src" was not sent: only a file can be bound from your machine '
+        "(deploy with the shoal CLI; use a named volume for a directory) (line 4)",
     ),
     (
         "    volumes: ['data:/x:rx']\n",
@@ -174,11 +176,12 @@ SERVICE_ERRORS = [
     ),
     (
         "    build: .\n",
-        "services.web.build: not supported by shoal (see docs/compose.md) (line 4)",
+        "services.web.build: not supported by shoal: build the image and push it to a registry the nodes "
+        "can pull from; set image: (line 4)",
     ),
     (
         "    networks: [front]\n",
-        "services.web.networks: not supported by shoal (see docs/compose.md) (line 4)",
+        'services.web.networks: network "front" is not declared under the top-level networks: (line 4)',
     ),
     (
         "    pull_policy: sometimes\n",
@@ -186,7 +189,7 @@ SERVICE_ERRORS = [
     ),
     (
         "    imagee: x\n",
-        "services.web.imagee: unknown key (line 4)",
+        "services.web.imagee: unknown key; did you mean `image`? (line 4)",
     ),
     (
         "    x-shoal:\n      ingress: {host: a.example}\n",
@@ -198,7 +201,15 @@ SERVICE_ERRORS = [
     ),
     (
         "    x-shoal:\n      egress: {}\n",
-        "services.web.x-shoal.egress: unknown key (line 5)",
+        "services.web.x-shoal.egress: unknown key; did you mean `ingress`? (line 5)",
+    ),
+    (
+        "    dns: dns.google\n",
+        'services.web.dns: invalid DNS server "dns.google" (write an IP address) (line 4)',
+    ),
+    (
+        "    dns: [8.8.8.8, '1.1.1.1; rm -rf /']\n",
+        'services.web.dns: invalid DNS server "1.1.1.1; rm -rf /" (write an IP address) (line 4)',
     ),
 ]
 
@@ -220,19 +231,19 @@ def test_empty_image_is_missing() -> None:
 def test_service_name_must_be_a_dns_label() -> None:
     text = "services:\n  web:\n    image: a\n  Web_1:\n    image: a\n"
     assert (
-        error_of(text) == 'services.Web_1: service name "Web_1" must be a DNS label (a-z, 0-9, "-") (line 4)'
+        error_of(text)
+        == 'services.Web_1: service name "Web_1" must be lowercase letters, digits, "-" and "_" (line 4)'
     )
 
 
 def test_top_level_errors() -> None:
-    assert error_of(HEAD + "networks: {}\n") == "networks: not supported by shoal (line 4)"
-    assert error_of(HEAD + "servicez: {}\n") == "servicez: unknown key (line 4)"
-    assert (
-        error_of(HEAD + "volumes:\n  data:\n    driver: nfs\n") == "volumes.data.driver: unknown key (line 6)"
+    assert error_of(HEAD + "include: [a.yaml]\n").startswith("include: not supported by shoal: ")
+    assert error_of(HEAD + "servicez: {}\n") == "servicez: unknown key; did you mean `services`? (line 4)"
+    assert error_of(HEAD + "volumes:\n  data:\n    driver: nfs\n") == (
+        'volumes.data.driver: driver "nfs" is not supported (only local) (line 6)'
     )
-    assert (
-        error_of(HEAD + "secrets:\n  s:\n    file: ./s.txt\n")
-        == "secrets.s: only external secrets are supported (shoal secret create s) (line 5)"
+    assert error_of(HEAD + "secrets:\n  s:\n    file: ./s.txt\n") == (
+        'secrets.s.file: "./s.txt" was not sent (deploy with the shoal CLI) (line 6)'
     )
     assert error_of("services: {}\n") == "services: no services defined (line 1)"
     assert error_of("services:\n  web:\n") == "services.web: must be a mapping (line 2)"
@@ -276,3 +287,60 @@ def test_alias_bomb_is_refused_while_it_is_read() -> None:
 def test_yaml_the_loader_cannot_hold_is_invalid_yaml() -> None:
     assert error_of("services:\n  ? {a: [1]}\n  : x\n").startswith("invalid YAML: ")
     assert error_of("services: " + "[" * 5000 + "]" * 5000 + "\n").startswith("invalid YAML: ")
+
+
+def test_dns_accepts_one_address_or_a_list_of_v4_and_v6() -> None:
+    one = parse_compose(HEAD + "    dns: 192.0.2.53\n", "p")
+    many = parse_compose(HEAD + "    dns: [192.0.2.53, '2001:db8::53']\n", "p")
+    assert one.services["web"].dns == ["192.0.2.53"]
+    assert many.services["web"].dns == ["192.0.2.53", "2001:db8::53"]
+
+
+SECRETS_TOP = "secrets:\n  tok: {external: true}\n"
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("mode: 0o7777", "invalid mode 4095"),
+        ("mode: '0999'", 'invalid mode "0999"'),
+        ("uid: root", 'invalid id "root" (write a numeric uid or gid)'),
+        ("gid: -1", "invalid id -1"),
+    ],
+)
+def test_secret_mode_and_ids_are_refused_when_hostile(entry: str, expected: str) -> None:
+    body = f"    secrets:\n      - source: tok\n        {entry}\n{SECRETS_TOP}"
+    message = error_of(HEAD + body)
+    assert message.startswith("services.web.secrets[0].") and expected in message and "(line 6)" in message
+
+
+def test_secret_mode_is_octal_as_docker_writes_it_and_reaches_the_container_spec() -> None:
+    from shoal.model.specs import to_container_spec
+
+    for written, mode in (("0440", 0o440), ("0o440", 0o440), ("'0440'", 0o440), ("288", 0o440)):
+        body = (
+            f"    secrets:\n      - source: tok\n        mode: {written}\n        uid: '1000'\n{SECRETS_TOP}"
+        )
+        spec = to_container_spec(parse_compose(HEAD + body, "p").services["web"], 1, 1)
+        (mount,) = [m for m in spec.mounts if m.kind == "secret"]
+        assert (mount.mode, mount.uid, mount.gid) == (mode, 1000, None)
+
+
+def _prepare_errors(text: str, project: str | None = None, shell: dict[str, str] | None = None) -> list[str]:
+    """The CLI's own check of a file (compose_source.prepare), as `shoal deploy` runs it."""
+    disk = Disk(read=lambda rel: None, is_dir=lambda rel: False)
+    with pytest.raises(ComposeError) as refused:
+        prepare(text, disk, Options(shell=shell or {}, project=project, dir_name="folder"))
+    return refused.value.errors
+
+
+def test_a_bad_project_name_is_reported_where_it_came_from() -> None:
+    fault = 'invalid project name "Bad Name" (lowercase letters, digits, "-", "_")'
+    assert _prepare_errors("name: Bad Name\n" + HEAD) == [f"name: {fault} (line 1)"]
+    assert _prepare_errors(HEAD, project="Bad Name") == [f"-p/--project: {fault}"]
+    env = {"COMPOSE_PROJECT_NAME": "Bad Name"}
+    assert _prepare_errors(HEAD, shell=env) == [f"COMPOSE_PROJECT_NAME: {fault}"]
+    hostile = 'name: "a\\nb;rm -rf /"\n' + HEAD + '    ports: ["x"]\n'
+    lines = _prepare_errors(hostile)
+    assert all("\n" not in line for line in lines) and len(lines) == 2
+    assert 'name: invalid project name "a\\nb;rm -rf /" (' in " ".join(lines)

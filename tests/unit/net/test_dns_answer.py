@@ -48,3 +48,20 @@ def test_unknown_cluster_name_is_nxdomain_and_other_types_empty() -> None:
 def test_outside_names_are_not_answered_here() -> None:
     assert _ask("example.org") is None
     assert _ask("notshoal.internal") is None
+
+
+def test_plan_maps_each_container_address_to_its_compose_dns_servers() -> None:
+    from shoal.agent.reconcilers.dns import DnsTable, plan
+    from shoal.model.container import ContainerSpec
+    from shoal.model.state import NodeState
+
+    specs = [
+        ContainerSpec(id="a-1", service="a", image="x", dns=["192.0.2.53", "192.0.2.54:5353"]),
+        ContainerSpec(id="b-1", service="b", image="x"),
+        ContainerSpec(id="c-1", service="c", image="x", dns=["192.0.2.9"]),  # no address yet
+    ]
+    state = NodeState(node="n", subnet="10.210.1.0/24", containers=specs)
+    table = plan(state, DnsTable({}, {}), {"a-1": "10.210.1.2", "b-1": "10.210.1.3"})
+    assert table is not None
+    assert dict(table.forwarders) == {"10.210.1.2": ("192.0.2.53", "192.0.2.54:5353")}
+    assert plan(state, table, {"a-1": "10.210.1.2", "b-1": "10.210.1.3"}) is None

@@ -51,3 +51,14 @@ def test_container_files(tmp_path: Path) -> None:
     assert "nameserver 10.210.3.1\nsearch shoal.internal\n" in files.resolv_conf.read_text()
     assert "10.210.3.2\tweb-1\n" in render_hosts("web-1", "10.210.3.2")
     assert files.hostname.read_text() == "web-1\n"
+
+
+def test_extra_hosts_and_dns_search_are_written(tmp_path: Path) -> None:
+    files = write_container_files(
+        tmp_path, "web", "10.0.0.5", "10.0.0.1", "shoal.internal",
+        extra_hosts={"db.example": "192.0.2.7", "ipv6.example": "2001:db8::1"}, search=["corp.example"],
+    )  # fmt: skip
+    hosts = files.hosts.read_text().splitlines()
+    assert hosts[-2:] == ["192.0.2.7\tdb.example", "2001:db8::1\tipv6.example"]
+    assert "search shoal.internal corp.example" in files.resolv_conf.read_text().splitlines()
+    assert render_hosts("web", "10.0.0.5") == render_hosts("web", "10.0.0.5", {})

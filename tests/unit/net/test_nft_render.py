@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from shoal.agent.net.config import NetConfig
-from shoal.agent.reconcilers.firewall import plan, with_addresses
+from shoal.agent.reconcilers.firewall import Observed, plan, with_addresses
 from shoal.agent.render.nft import render
 from shoal.agent.sys.nft import parse_fingerprint
 from shoal.model.container import ContainerSpec, PortMapping
@@ -32,7 +32,8 @@ def _rules(commands: list[dict], chain: str) -> list[list[dict]]:  # type: ignor
 
 
 def _render(state: NodeState) -> tuple[list[dict], str]:  # type: ignore[type-arg]
-    return render(state, "shoal", bridge="shoal0", wg="wg0", dns_port=53, mgmt=[7946, 8443])
+    ruleset = render(state, "shoal", bridge="shoal0", wg="wg0", dns_port=53, mgmt=[7946, 8443])
+    return ruleset.commands, ruleset.fingerprint
 
 
 def test_one_table_with_five_chains() -> None:
@@ -41,7 +42,8 @@ def test_one_table_with_five_chains() -> None:
     chains = [c["add"]["chain"]["name"] for c in commands if "chain" in c["add"]]
     assert chains == ["forward", "input", "prerouting", "output", "postrouting"]
     assert {c["add"][next(iter(c["add"]))].get("table", "shoal") for c in commands} == {"shoal"}
-    assert commands[2]["add"]["rule"]["comment"] == mark
+    first = next(c for c in commands if "rule" in c["add"])
+    assert first["add"]["rule"]["chain"] == "forward" and first["add"]["rule"]["comment"] == mark
 
 
 def test_published_port_dnat_from_outside_and_from_the_node() -> None:
@@ -82,6 +84,11 @@ def test_masquerade_only_for_traffic_leaving_the_cluster() -> None:
         "left": {"payload": {"protocol": "ip", "field": "daddr"}},
         "right": {"prefix": {"addr": "10.210.0.0", "len": 16}},
     }
+    assert rule[3]["match"] == {
+        "op": "!=",
+        "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+        "right": "@isolated",
+    }
     assert rule[-1] == {"masquerade": None}
 
 
@@ -98,6 +105,7 @@ def test_fingerprint_read_back_from_a_real_listing() -> None:
 
 
 def test_plan_is_empty_when_the_fingerprint_matches() -> None:
-    first = plan(STATE, None, CONFIG)
-    assert not first.empty
-    assert plan(STATE, first.fingerprint, CONFIG).empty
+    first = plan(STATE, Observed(None, {}), CONFIG)
+    assert not first.empty and first.commands is not None
+    elements = render(STATE, "shoal", bridge="shoal0", wg="wg0").elements
+    assert plan(STATE, Observed(first.fingerprint, elements), CONFIG).empty

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from shoal.agent.render import oci
-from shoal.model.container import ContainerSpec, Mount, Resources
+from shoal.model import security_keys as oci_security
+from shoal.model.container import ContainerSpec, Mount, Resources, Ulimit
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:App:/home/app:/bin/sh\nbroken line\n"
 GROUP = "root:x:0:\napp:x:1001:\nstaff:x:50:app,other\nwheel:x:10:root\n"
@@ -126,11 +127,11 @@ def test_cgroups_path_is_per_parent_and_id() -> None:
 
 def test_capabilities_and_no_new_privileges() -> None:
     p = render()["process"]
-    assert p["noNewPrivileges"] is True
-    assert p["capabilities"]["bounding"] == oci.DEFAULT_CAPABILITIES
+    assert p["noNewPrivileges"] is False  # Docker's default: su/sudo in images keep working
+    assert set(p["capabilities"]["bounding"]) == set(oci_security.DEFAULT_CAPABILITIES)
     assert set(p["capabilities"]) == {"bounding", "effective", "permitted"}
     assert "CAP_SYS_ADMIN" not in p["capabilities"]["effective"]
-    assert len(oci.DEFAULT_CAPABILITIES) == 14
+    assert len(oci_security.DEFAULT_CAPABILITIES) == 14
 
 
 def test_resources() -> None:
@@ -139,7 +140,8 @@ def test_resources() -> None:
     assert res["cpu"] == {"quota": 150_000, "period": 100_000}
     assert res["pids"] == {"limit": 20}
     assert res["devices"] == [{"allow": False, "access": "rwm"}]  # runc's default kept
-    assert set(render()["linux"]["resources"]) == {"devices"}
+    assert set(render()["linux"]["resources"]) == {"devices", "pids"}
+    assert render()["linux"]["resources"]["pids"] == {"limit": oci.DEFAULT_PIDS_LIMIT}  # the node default
 
 
 def test_network_namespace_join_or_private() -> None:
@@ -195,3 +197,39 @@ def test_mount_errors(mount: Mount, message: str) -> None:
 def test_parsers_skip_malformed_lines() -> None:
     assert oci.parse_passwd(PASSWD) == {"root": (0, 0, "/root"), "app": (1000, 1001, "/home/app")}
     assert oci.parse_group("x\nstaff:x:50:a,b\nempty:x:7\n") == {"staff": (50, ["a", "b"]), "empty": (7, [])}
+
+
+def test_compose_keys_reach_the_runc_config() -> None:
+    """read_only, ulimits, shm_size, init, tty: each one changes the document runc gets."""
+    plain = render()
+    assert plain["root"]["readonly"] is False
+    assert not any(m["destination"] == oci.INIT_TARGET for m in plain["mounts"])
+    spec = ContainerSpec(
+        id="c1", image="img", read_only=True, init=True, tty=True, stdin_open=True, shm_size_bytes=1 << 28,
+        ulimits=[Ulimit(name="nofile", soft=20000, hard=40000), Ulimit(name="nproc", soft=64, hard=64)],
+    )  # fmt: skip
+    doc = oci.render_config(spec, IMAGE, inputs(init_path="/usr/bin/tini-static"))
+    assert doc["root"]["readonly"] is True
+    limits = {r["type"]: (r["soft"], r["hard"]) for r in doc["process"]["rlimits"]}
+    assert limits == {"RLIMIT_NOFILE": (20000, 40000), "RLIMIT_NPROC": (64, 64)}
+    shm = next(m for m in doc["mounts"] if m["destination"] == "/dev/shm")
+    assert f"size={1 << 28}" in shm["options"] and not [o for o in shm["options"] if o == "size=65536k"]
+    assert doc["process"]["args"] == [oci.INIT_TARGET, "--", "/bin/entry", "serve", "--port", "80"]
+    init = next(m for m in doc["mounts"] if m["destination"] == oci.INIT_TARGET)
+    assert init["source"] == "/usr/bin/tini-static" and "ro" in init["options"]
+    assert doc["process"]["terminal"] is False  # a tty is not attached: the log stays lines
+
+
+def test_init_without_a_node_init_binary_is_refused() -> None:
+    with pytest.raises(oci.OciError, match="no init binary"):
+        oci.render_config(ContainerSpec(id="c1", image="img", init=True), IMAGE, inputs())
+
+
+def test_config_mount_is_read_only_from_the_written_file() -> None:
+    mount = Mount(kind="config", source="nginx_conf", target="/etc/nginx/nginx.conf", content_b64="eA==")
+    spec = ContainerSpec(id="c1", image="img", mounts=[mount])
+    doc = oci.render_config(spec, IMAGE, inputs(configs={"/etc/nginx/nginx.conf": "/b/c1/configs/0"}))
+    bind = next(m for m in doc["mounts"] if m["destination"] == "/etc/nginx/nginx.conf")
+    assert bind["source"] == "/b/c1/configs/0" and "ro" in bind["options"]
+    with pytest.raises(oci.OciError, match="not written on the node"):
+        oci.render_config(spec, IMAGE, inputs())
