@@ -17,7 +17,9 @@ import pytest
 
 from shoal.sandbox.teardown import cgroup_pids
 from tests.e2e.helpers import SANDBOX, Sandbox
+from tests.e2e.machine_lock import machine_lock
 
+E2E_DIR = Path(__file__).parent
 NO_CLUSTER = os.environ.get("SHOAL_E2E_NO_CLUSTER") == "1"
 
 
@@ -26,6 +28,16 @@ def sandbox_cli(
 ) -> subprocess.CompletedProcess[str]:
     argv = [*SANDBOX, *args, "--dir", str(directory)]
     return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout, env=env)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
+    """A run that holds e2e tests holds the machine's lock throughout (the sandbox's names are
+    fixed); taken here rather than in a fixture so the wait is not cut by a test's timeout."""
+    if not any(E2E_DIR in Path(str(item.path)).parents for item in session.items):
+        return (yield)
+    with machine_lock():
+        return (yield)
 
 
 @pytest.fixture(scope="session")
