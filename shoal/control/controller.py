@@ -143,6 +143,7 @@ def _plan(conn: Conn) -> planning.Plan:
             replicas=r["replicas"],
             spec=RevisionSpec.model_validate(specs[r["name"]]),
             rollout_state=r["rollout_state"],
+            rollout_message=r["rollout_message"] or "",
         )
         for r in services.all_services(conn)
     ]

@@ -78,7 +78,7 @@ def _change(conn: Conn, project: str, name: str, spec: RevisionSpec) -> ServiceC
     if before is None:
         return ServiceChange(name=name, change="new")
     old = services.revision_spec(conn, before["name"], int(before["revision"]))
-    if old == spec.model_dump(mode="json"):
+    if _same(old, spec.model_dump(mode="json")):
         return ServiceChange(name=name, change="unchanged")
     return ServiceChange(name=name, change="changed", keys=_changed_keys(old, spec))
 
@@ -95,11 +95,19 @@ def _store_one(conn: Conn, project: str, short: str, spec: RevisionSpec) -> int:
     before = services.get(conn, name)
     old = None if before is None else services.revision_spec(conn, name, int(before["revision"]))
     new = spec.model_dump(mode="json")
-    if before is not None and old == new:
+    if before is not None and _same(old, new):
         return int(before["revision"])
     number = services.put_revision(conn, before, name, new, project=project, change=change_text(old, spec))
     events.emit(conn, "service.deployed", name, f"service {name} revision {number} ({spec.template.image})")
     return number
+
+
+def _same(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """The stored spec is the new one, read with today's defaults: a field that a newer shoal
+    added to the revision spec makes no new revision of every service after an upgrade."""
+    if old is None or old == new:
+        return old == new
+    return RevisionSpec.model_validate(old).model_dump(mode="json") == new
 
 
 def remove(conn: Conn, name: str) -> None:
@@ -184,6 +192,7 @@ def revision_from(svc: ServiceSpec) -> RevisionSpec:
         secrets=sorted({s.source for s in svc.secrets}),
         volumes=svc.volume_names,
         ingress=IngressSpec(**svc.ingress.model_dump()) if svc.ingress else None,
+        depends_on=svc.depends_on,
         update=_update(svc.update_config),
         rollback=_update(svc.rollback_config),
         source=svc.model_dump(mode="json"),

@@ -22,7 +22,9 @@ from shoal.control.scheduler import (
     next_step,
     schedule,
 )
+from shoal.control.scheduler.dependencies import DependencyState, waiting_for
 from shoal.model.compose import UpdatePolicy
+from shoal.model.deploy_wire import split_qualified
 
 ROLLING = ("updating", "rolling back")
 
@@ -43,6 +45,7 @@ class Service:
     replicas: int
     spec: RevisionSpec
     rollout_state: str
+    rollout_message: str = ""
 
 
 def node_info(row: dict[str, Any]) -> NodeInfo:
@@ -99,9 +102,11 @@ def plan(
     by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for task in tasks:
         by_service[task["service"]].append(task)
+    held = _held(services, by_service)
+    free = [s for s in services if s.name not in held]
     snapshot = Snapshot(
         nodes=tuple(node_info(n) for n in nodes),
-        services=tuple(placement(s, by_service[s.name]) for s in services),
+        services=tuple(placement(s, by_service[s.name]) for s in free),
         tasks=tuple(task_info(t, specs.get(t["service"])) for t in tasks if t["node"]),
     )
     placed = schedule(snapshot)
@@ -111,9 +116,38 @@ def plan(
         unplaced=[f"{u.service}.{u.replica}: {u.reason}" for u in placed.unplaceable],
     )
     gone = set(out.stop)
-    for svc in services:
+    for svc in free:
         _rollout(svc, [t for t in by_service[svc.name] if t["id"] not in gone], now, out)
+    for svc in services:
+        if svc.name in held and svc.rollout_message != held[svc.name]:
+            out.rollout[svc.name] = ("updating", held[svc.name])
     return out
+
+
+def _held(services: list[Service], by_service: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    """Services with no replica yet whose `depends_on` does not hold: service → why it waits."""
+    states = {s.name: _dependency_state(s, by_service[s.name]) for s in services}
+    held = {}
+    for svc in services:
+        if by_service[svc.name] or not svc.spec.depends_on:
+            continue
+        project, _ = split_qualified(svc.name)
+        mine = {split_qualified(n)[1]: st for n, st in states.items() if split_qualified(n)[0] == project}
+        reason = waiting_for(svc.spec.depends_on, mine)
+        if reason is not None:
+            held[svc.name] = reason
+    return held
+
+
+def _dependency_state(svc: Service, tasks: list[dict[str, Any]]) -> DependencyState:
+    current = [t for t in tasks if t["revision"] == svc.revision]
+    running = [t for t in current if t["observed_state"] == "running"]
+    return DependencyState(
+        replicas=svc.replicas if svc.spec.mode == "replicated" else max(len(current), 1),
+        running=len(running),
+        healthy=sum(t["health"] in ("none", "healthy") for t in running),
+        completed=sum(t["observed_state"] == "exited" and t.get("exit_code") == 0 for t in current),
+    )
 
 
 def _policy(spec: UpdateSpec) -> UpdatePolicy:

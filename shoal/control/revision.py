@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoal.model.compose_types import Dependency
 from shoal.model.container import ContainerSpec
 
 
@@ -38,6 +39,7 @@ class RevisionSpec(BaseModel):
     secrets: list[str] = Field(default_factory=list)
     volumes: list[str] = Field(default_factory=list)  # named volumes: pin replicas to their node
     ingress: IngressSpec | None = None
+    depends_on: list[Dependency] = Field(default_factory=list)  # services of its project, by short name
     update: UpdateSpec = Field(default_factory=UpdateSpec)
     rollback: UpdateSpec = Field(default_factory=UpdateSpec)
     source: dict[str, object] = Field(default_factory=dict)  # the Compose service, for inspect

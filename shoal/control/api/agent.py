@@ -135,6 +135,10 @@ def node_state(name: str) -> Response:
 def _record_containers(conn: Conn, name: str, status: NodeStatus) -> bool:
     reports = [(c.id, c.state, c.health, c.message[:500]) for c in status.containers]
     changed = tasks.observe_many(conn, name, reports)
+    ended = [
+        (c.id, c.exit_code) for c in status.containers if c.state == "exited" and c.exit_code is not None
+    ]
+    tasks.record_exit_codes(conn, name, ended)
     changed |= tasks.mark_missing(conn, name, [c.id for c in status.containers])
     return changed
 

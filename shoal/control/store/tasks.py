@@ -18,7 +18,7 @@ Observed = tuple[str, str, str]  # a replica as an agent reports it: state, heal
 
 TASK_COLUMNS = (
     "id, service, replica, generation, revision, node, ip, desired_state, observed_state, health,"
-    " message, created, updated"
+    " message, exit_code, created, updated"
 )
 
 
@@ -181,6 +181,17 @@ def _events_of(
         if event is not None:
             found.append((event[0], task_id, event[1]))
     return found
+
+
+def record_exit_codes(conn: Conn, node: str, codes: Sequence[tuple[str, int]]) -> None:
+    """Store the exit code of each ended replica of a node: (task id, code); written only when new."""
+    if codes:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE tasks SET exit_code = %s WHERE id = %s AND node = %s"
+                " AND exit_code IS DISTINCT FROM %s",
+                [(code, task_id, node, code) for task_id, code in codes],
+            )
 
 
 def mark_missing(conn: Conn, node: str, seen: list[str]) -> bool:

@@ -65,3 +65,14 @@ def test_a_deploy_of_the_same_spec_keeps_the_revision_and_a_change_makes_the_nex
     assert revision == 2
     assert [m.split(" (")[0] for m in deployed] == ["service p.web revision 1", "service p.web revision 2"]
     assert changes[0] == "created" and len(changes) == 2
+
+
+def test_a_spec_stored_before_a_field_existed_is_the_same_spec(postgres: Postgres) -> None:
+    """After an upgrade that adds a field to the revision spec, the same file makes no revision."""
+    dsn = fresh_database(postgres, "n1")
+    store_service(dsn, "web", 2)
+    with connect(dsn) as conn:
+        conn.execute("UPDATE revisions SET spec = spec - 'depends_on' WHERE service = 'p.web'")
+    store_service(dsn, "web", 2)
+    with connect(dsn) as conn:
+        assert services.require(conn, "p.web")["revision"] == 1

@@ -61,3 +61,14 @@ def test_replica_churn_cannot_push_security_events_out(postgres: Postgres) -> No
     audit = [e for e in kept if e["kind"] == "token.created"]
     assert audit and audit[0]["principal"] == "token abc (ci)"
     assert all(e["principal"] == "" for e in kept if e["kind"] == "replica.exited")
+
+
+def test_an_exit_code_is_stored_once_and_only_for_the_nodes_own_task(postgres: Postgres) -> None:
+    dsn = fresh_database(postgres, "n1")
+    store_service(dsn, "web", 1)
+    with connect(dsn) as conn:
+        [task] = tasks.query(conn, service="p.web")
+        tasks.record_exit_codes(conn, "n2", [(task["id"], 3)])  # not n2's task: ignored
+        assert tasks.query(conn, service="p.web")[0]["exit_code"] is None
+        tasks.record_exit_codes(conn, "n1", [(task["id"], 0)])
+        assert tasks.query(conn, service="p.web")[0]["exit_code"] == 0
