@@ -11,6 +11,7 @@ from typing import Any
 
 from shoal.control.auth import Forbidden
 from shoal.control.controller import place
+from shoal.control.ingress_claims import Claim, conflicts
 from shoal.control.revision import IngressSpec, RevisionSpec, UpdateSpec
 from shoal.control.store import events, services
 from shoal.control.store import policy as node_policy
@@ -33,7 +34,13 @@ RESTART_LABEL = "shoal.restart"
 
 
 def store(
-    conn: Conn, project: str, specs: dict[str, RevisionSpec], *, prune: bool = False, keep: Sequence[str] = ()
+    conn: Conn,
+    project: str,
+    specs: dict[str, RevisionSpec],
+    *,
+    prune: bool = False,
+    keep: Sequence[str] = (),
+    server_host: str = "",
 ) -> dict[str, Any]:
     """Write a revision for each service whose spec changed and place its replicas, all in the
     caller's transaction: a node gets the new replicas in the same state version as the
@@ -41,6 +48,7 @@ def store(
     project's services the file no longer has (nor left out by a profile: `keep`) are removed.
     Returns the answer's services [{name, revision}], changes, orphans and pruned."""
     lock_planning(conn)
+    check_ingress(conn, project, specs, server_host)
     # Every node's row now, before any task's: the order a status report locks them in (the
     # version bump and its notification take effect at commit, wherever they are made).
     notify_all_nodes(conn)
@@ -100,6 +108,18 @@ def _store_one(conn: Conn, project: str, short: str, spec: RevisionSpec) -> int:
     number = services.put_revision(conn, before, name, new, project=project, change=change_text(old, spec))
     events.emit(conn, "service.deployed", name, f"service {name} revision {number} ({spec.template.image})")
     return number
+
+
+def check_ingress(conn: Conn, project: str, specs: dict[str, RevisionSpec], server_host: str = "") -> None:
+    """Refuse (409) a route whose host another project, or the server itself, holds."""
+    held = [
+        Claim(name, spec["ingress"]["host"], spec["ingress"].get("path", "/"))
+        for name, spec in services.current_specs(conn).items()
+        if spec.get("ingress")
+    ]
+    lines = conflicts(project, {n: s.ingress for n, s in specs.items()}, held, server_host)
+    if lines:
+        raise Conflict("; ".join(lines))
 
 
 def _same(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from shoal.sandbox.cluster import SERVER_INGRESS_HOST
 from tests.e2e.helpers import SHOAL, Sandbox, wait_for
 
 SERVICE = """services:
@@ -96,3 +97,36 @@ def test_a_granted_prefix_deploys_and_the_file_is_visible(
 def _read(cluster: Sandbox) -> str:
     got = cluster.shoal("service", "exec", "reader", "-p", "polp", "--", "cat", "/data/hello.txt", timeout=30)
     return got.stdout.strip() if got.returncode == 0 else ""
+
+
+HOSTED = """services:
+  site:
+    image: {image}
+    x-shoal:
+      ingress: {{host: {host}, port: 8080}}
+"""
+
+
+def _deploy_host(
+    cluster: Sandbox, token: str, host: str, project: str, tmp: Path
+) -> subprocess.CompletedProcess[str]:
+    path = tmp / f"{project}.yaml"
+    path.write_text(HOSTED.format(image=f"{cluster.status['registry']}/example/hello:latest", host=host))
+    return _as(cluster, token, "deploy", "-f", str(path), "-p", project, "--detach")
+
+
+def test_an_operator_cannot_take_the_uis_host_nor_another_projects(
+    cluster: Sandbox, operator: str, tmp_path: Path
+) -> None:
+    ui = _deploy_host(cluster, operator, SERVER_INGRESS_HOST, "hosta", tmp_path)
+    assert ui.returncode == 1 and len(ui.stderr.strip().splitlines()) == 1, ui.stderr
+    assert "is where shoal's own API and web UI are published" in ui.stderr
+    try:
+        first = _deploy_host(cluster, operator, "claimed.sandbox.test", "hosta", tmp_path)
+        assert first.returncode == 0, first.stderr
+        second = _deploy_host(cluster, operator, "claimed.sandbox.test", "hostb", tmp_path)
+        assert second.returncode == 1, second.stderr
+        assert "claimed.sandbox.test is held by project hosta (service hosta.site)" in second.stderr
+    finally:
+        for project in ("hosta", "hostb"):
+            cluster.shoal("project", "rm", project)

@@ -62,8 +62,10 @@ def deploy_compose() -> Response:
         grant = deploy.grant_of(conn, who.role, str(ctx().config.data_dir))
     parsed = deploy.parse(req.compose, req.project, _files(req.files), grant)
     specs = deploy.revisions_of(parsed)
+    server_host = ctx().config.ingress_host
     if req.dry_run:
         with ctx().db.transaction() as conn:
+            deploy.check_ingress(conn, parsed.project, specs, server_host)
             planned = deploy.changes(conn, parsed.project, specs, req.keep)
         checked = [{"name": name, "revision": 0} for name in sorted(specs)]  # 0: nothing stored
         orphans = [c.name for c in planned if c.change == "prune"]
@@ -72,7 +74,10 @@ def deploy_compose() -> Response:
             project=parsed.project, services=checked, changes=changes, orphans=orphans, dry_run=True
         )
     result = retrying(
-        ctx().db, lambda conn: deploy.store(conn, parsed.project, specs, prune=req.prune, keep=req.keep)
+        ctx().db,
+        lambda conn: deploy.store(
+            conn, parsed.project, specs, prune=req.prune, keep=req.keep, server_host=server_host
+        ),
     )
     return jsonify(project=parsed.project, **result)
 

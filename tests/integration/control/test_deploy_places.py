@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
+from shoal.control import deploy
+from shoal.control.revision import RevisionSpec
 from shoal.control.store import events, services, tasks
 from shoal.control.store.db import connect
-from tests.integration.control.helpers import fresh_database, store_service
+from shoal.errors import Conflict
+from tests.integration.control.helpers import fresh_database, store_service, web_spec
 from tests.support.server_fixtures import Postgres
 
 
@@ -76,3 +81,18 @@ def test_a_spec_stored_before_a_field_existed_is_the_same_spec(postgres: Postgre
     store_service(dsn, "web", 2)
     with connect(dsn) as conn:
         assert services.require(conn, "p.web")["revision"] == 1
+
+
+def test_a_host_another_project_holds_is_refused_and_nothing_is_stored(postgres: Postgres) -> None:
+    dsn = fresh_database(postgres, "n1")
+    ingress = {"ingress": {"host": "shop.example.com", "path": "/", "port": 8080}}
+    with connect(dsn, autocommit=False) as conn:
+        deploy.store(conn, "b", {"shop": RevisionSpec.model_validate(web_spec("shop", **ingress))})
+        conn.commit()
+    with connect(dsn, autocommit=False) as conn, pytest.raises(Conflict) as refused:
+        deploy.store(conn, "a", {"web": RevisionSpec.model_validate(web_spec("web", **ingress))})
+    assert str(refused.value) == (
+        "services.web.x-shoal.ingress.host: shop.example.com is held by project b (service b.shop)"
+    )
+    with connect(dsn) as conn:
+        assert services.get(conn, "a.web") is None
