@@ -151,11 +151,14 @@ def _plan(conn: Conn) -> planning.Plan:
     return planning.plan(nodes.all_nodes(conn), svcs, running, time.time())
 
 
-def _starts(conn: Conn, plan: planning.Plan) -> list[tuple[str, int, int, str, str]]:
+def _starts(conn: Conn, plan: planning.Plan) -> list[tuple[str, int, int, str, str | None]]:
     subnets = {r["name"]: r["subnet"] for r in nodes.all_nodes(conn)}
     used = tasks.used_ips(conn)
-    out = []
+    out: list[tuple[str, int, int, str, str | None]] = []
     for service, replica, revision, node in plan.start:
+        if service in plan.addressless:
+            out.append((service, replica, revision, node, None))
+            continue
         held = used.setdefault(node, set())
         ip = tasks.free_ip(subnets[node], held)
         if ip is None:

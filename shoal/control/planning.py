@@ -24,6 +24,7 @@ from shoal.control.scheduler import (
 )
 from shoal.control.scheduler.dependencies import DependencyState, waiting_for
 from shoal.model.compose import UpdatePolicy
+from shoal.model.container import host_network
 from shoal.model.deploy_wire import split_qualified
 
 ROLLING = ("updating", "rolling back")
@@ -36,6 +37,7 @@ class Plan:
     rollout: dict[str, tuple[str, str]] = field(default_factory=dict)  # service → (state, message)
     revert: dict[str, int] = field(default_factory=dict)  # service → revision to roll back to
     unplaced: list[str] = field(default_factory=list)
+    addressless: set[str] = field(default_factory=set)  # services on the node's network: no IP
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ def plan(
         stop=[r.task_id for r in placed.remove] + [t["id"] for t in tasks if not t["node"]],
         start=[(p.service, p.replica, p.generation, p.node) for p in placed.place],
         unplaced=[f"{u.service}.{u.replica}: {u.reason}" for u in placed.unplaceable],
+        addressless={s.name for s in services if host_network(s.spec.template)},
     )
     gone = set(out.stop)
     for svc in free:

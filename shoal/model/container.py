@@ -142,6 +142,11 @@ class ContainerSpec(Wire):
     security: Security = Field(default_factory=Security)
 
 
+def host_network(container: ContainerSpec) -> bool:
+    """`network_mode: host`: the node's own network: no address, no overlay network, no DNS name."""
+    return container.security.network_mode == "host"
+
+
 def networks_of(container: ContainerSpec) -> list[str]:
     """The networks a container is on; one from a server that did not say is on its project's default."""
     return container.networks or [f"{container.project}/default"]

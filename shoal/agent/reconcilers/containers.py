@@ -23,7 +23,7 @@ from shoal.agent.net.ipam import AddressTaken
 from shoal.agent.net.nsthread import Background
 from shoal.agent.reconcilers.secretfs import SecretFile, SecretFs
 from shoal.errors import ShoalError
-from shoal.model.container import ContainerSpec, HealthCheck, Mount, PullPolicy, pulls_always
+from shoal.model.container import ContainerSpec, HealthCheck, Mount, PullPolicy, host_network, pulls_always
 from shoal.model.state import NodeState
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 30.0
 DEFAULT_GRACE_S = 10.0
+HOST_NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts")  # the node's, read-only
 LOST_AFTER_S = 5.0  # not running, no exit code, started this long ago: lost (the machine rebooted)
 
 
@@ -265,7 +266,7 @@ class ContainersReconciler:
         policy: PullPolicy = spec.pull_policy or ("always" if pulls_always(ref, None) else "missing")
         image = self.images.pull(ref, state.insecure_registries, policy)
         outcome.image_digest = str(getattr(image, "digest", ""))
-        attached = self.network.attach(spec) if self.network else Attached(ip=spec.ip)
+        attached = self._attach(spec)
         outcome.ip = attached.ip
         secrets_dir = self.secrets.write(spec.id, values)
         check = spec.healthcheck
@@ -320,6 +321,11 @@ class ContainersReconciler:
         if forget:
             self.outcomes.pop(container_id, None)
             self.digests.pop(container_id, None)
+
+    def _attach(self, spec: ContainerSpec) -> Attached:
+        if host_network(spec):  # the node's network, and its names, as Docker does
+            return Attached(files={p: Path(p) for p in HOST_NETWORK_FILES})
+        return self.network.attach(spec) if self.network else Attached(ip=spec.ip)
 
     def _cleanup(self, container_id: str) -> None:
         if self.network is not None:

@@ -88,7 +88,7 @@ def free_ip(subnet: str, used: set[str]) -> str | None:
     return next((str(h) for h in hosts if str(h) not in used), None)
 
 
-def insert_many(conn: Conn, new: list[tuple[str, int, int, str, str]]) -> list[str]:
+def insert_many(conn: Conn, new: Sequence[tuple[str, int, int, str, str | None]]) -> list[str]:
     """Insert tasks (service, replica, revision, node, ip), each with a fresh generation; a task's id
     is `<project>-<service>-<replica>-<generation>` (as Compose names containers)."""
     gens = conn.execute("SELECT nextval('task_generation') AS g FROM generate_series(1, %s)", (len(new),))

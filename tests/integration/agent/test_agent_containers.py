@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from shoal.agent.images import ImageStore, PulledImage
-from shoal.model.container import ContainerSpec, HealthCheck, Mount, RestartPolicy
+from shoal.model.container import ContainerSpec, HealthCheck, Mount, RestartPolicy, Security
 from shoal.model.state import DnsRecord, NodeState, SecretValue
 from shoal.model.status import ContainerStatus
 
@@ -248,3 +248,22 @@ def test_a_slow_stop_does_not_hold_up_a_start(
     wait_for(lambda: not (env.config.bundles_dir / old.id).exists(), 20, "old deleted after its grace")
     # the pass the stop's end wakes writes the next report; it lists the old one no more
     wait_for(lambda: by_id(env, old.id) is None, 5, "old gone from the report")
+
+
+def test_a_host_network_container_is_on_the_nodes_network_with_no_address(
+    net_agent_env: AgentEnv, registry: str, test_images: dict[str, str]
+) -> None:
+    """`network_mode: host`: no netns of its own, no veth, no address; the node's names."""
+    env = net_agent_env
+    image = _prepull(env, registry, test_images["sleep"])
+    host = spec("sha-hn-1-1", image.ref, image_digest=image.digest, security=Security(network_mode="host"))
+    env.set_state(state(registry, host))
+    env.start()
+    wait_for(lambda: running(env, host.id), 60, lambda: f"running\n{env.log()}")
+    assert by_id(env, host.id).ip is None  # type: ignore[union-attr]
+    pid = by_id(env, host.id).pid  # type: ignore[union-attr]
+    assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{env.netns}").st_ino
+    resolv = env.runtime().exec(host.id, ["cat", "/etc/resolv.conf"], 10)
+    assert resolv.output == Path("/etc/resolv.conf").read_text()
+    veths = subprocess.run(["ip", "-n", env.netns, "-o", "link"], capture_output=True, text=True, check=True)
+    assert "veth" not in veths.stdout and not list(env.config.netns_dir.glob("*hn*"))

@@ -96,3 +96,19 @@ def test_a_host_another_project_holds_is_refused_and_nothing_is_stored(postgres:
     )
     with connect(dsn) as conn:
         assert services.get(conn, "a.web") is None
+
+
+def test_a_host_network_replica_gets_no_address_and_no_name(postgres: Postgres) -> None:
+    from shoal.control.desired import dns_records
+
+    dsn = fresh_database(postgres, "n1")
+    spec = web_spec("hostd", replicas=1, template={"security": {"network_mode": "host"}})
+    with connect(dsn, autocommit=False) as conn:
+        deploy.store(conn, "p", {"hostd": RevisionSpec.model_validate(spec)})
+        conn.commit()
+    with connect(dsn) as conn:
+        [task] = tasks.query(conn, service="p.hostd")
+        assert task["node"] == "n1" and task["ip"] is None
+        tasks.observe_many(conn, "n1", [(task["id"], "running", "none", "")])
+        specs = {k: RevisionSpec.model_validate(v) for k, v in services.current_specs(conn).items()}
+        assert dns_records(tasks.healthy(conn), specs) == []

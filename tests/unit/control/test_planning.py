@@ -69,3 +69,12 @@ def test_rollout_completes_after_monitor() -> None:
     rows = [task("w1", 1, "a", revision=2), task("w2", 2, "b", revision=2)]
     assert "web" not in planning.plan(NODES, [svc], rows, NOW.timestamp() + 1).rollout
     assert planning.plan(NODES, [svc], rows, NOW.timestamp() + 6).rollout["web"][0] == "completed"
+
+
+def test_a_host_network_service_is_placed_without_an_address() -> None:
+    host = service(
+        1, template={"id": "", "service": "web", "image": "img", "security": {"network_mode": "host"}}
+    )
+    out = planning.plan(NODES, [host], [], 0)
+    assert [s[0] for s in out.start] == ["web"] and out.addressless == {"web"}
+    assert planning.plan(NODES, [service(1)], [], 0).addressless == set()
