@@ -14,7 +14,7 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--role", type=click.Choice(["metrics", "viewer", "operator", "admin"]), required=True)
 @click.option("--name", default="", help="what the token is for")
 @output_option
 def token_create(role: str, name: str) -> None:

@@ -55,6 +55,18 @@ class AgentCalls:
             timeout=timeout,
         )
 
+    def metrics(self, node: str, subnet: str, secret: str) -> bytes:
+        """The agent's own Prometheus metrics (`GET /metrics` on its overlay address)."""
+        url = f"http://{overlay_ip(subnet)}:{self.port}/metrics"
+        headers = {"Authorization": f"Bearer {secret}"}
+        try:
+            response = httpx.get(url, headers=headers, timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=10.0))
+        except httpx.TransportError as exc:
+            raise AgentUnreachable(f"node {node}: agent unreachable: {exc}") from exc
+        if response.status_code != 200:
+            raise AgentUnreachable(f"node {node}: agent answered {response.status_code} for its metrics")
+        return response.content
+
     def exec(self, replica: Replica, cmd: Sequence[str], stdin_b64: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {"cmd": list(cmd)}
         if stdin_b64:

@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from prometheus_client import Counter, Histogram
 
 from shoal.control import pki
-from shoal.control.api import agent, events, meta, nodes, policy, secrets, services, tokens, workload
+from shoal.control.api import agent, events, meta, metrics, nodes, policy, secrets, services, tokens, workload
 from shoal.control.api.common import ServerContext, end_acting, register_errors
 from shoal.control.config import ServerConfig
 from shoal.control.desired import Builder, ServerRoute
@@ -32,6 +32,7 @@ LATENCY = Histogram("shoal_api_request_seconds", "API request latency", ["endpoi
 BUSY_ATTEMPTS = 4
 _BLUEPRINTS = [
     meta.bp,
+    metrics.bp,
     agent.bp,
     nodes.bp,
     services.bp,

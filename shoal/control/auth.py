@@ -14,7 +14,7 @@ from shoal.control.store import nodes, tokens
 from shoal.control.store.db import Conn
 from shoal.errors import ShoalError
 
-ROLES = ("viewer", "operator", "admin")
+ROLES = ("metrics", "viewer", "operator", "admin")  # each may do what those before it may
 NODE_PREFIX = "shoal-node."
 API_PREFIX = "shoal-api."
 JOIN_PREFIX = "shoal-join."

@@ -1,4 +1,4 @@
-"""`shoal server init | start | install`: the control plane's process entry points.
+"""`shoal server init | start | install | backup | restore`: the control plane's process entry points.
 
 `init` makes the data dir (CA, certificate, secrets key, private PostgreSQL unless --db), the
 first admin and join tokens; `start` migrates, serves the API over HTTPS and runs the controller.
@@ -7,6 +7,7 @@ first admin and join tokens; `start` migrates, serves the API over HTTPS and run
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import sys
@@ -19,6 +20,7 @@ import click
 
 from shoal.control import auth, pki, postgres, vault
 from shoal.control.app import close_app, create_app
+from shoal.control.backup_ops import make_backup, restore_backup
 from shoal.control.config import ServerConfig, load, save
 from shoal.control.controller import Controller
 from shoal.control.serve import Serving
@@ -229,3 +231,48 @@ def install_cmd(data_dir: Path, unit_dir: Path) -> None:
     path = unit_dir / "shoal-server.service"
     path.write_text(UNIT.format(exe=exe, data_dir=data_dir.resolve()))
     click.echo(f"wrote {path}; enable it with: systemctl enable --now shoal-server")
+
+
+def _passphrase(path: Path | None, confirm: bool) -> str:
+    """From --passphrase-file, else $SHOAL_BACKUP_PASSPHRASE, else asked (hidden)."""
+    if path is not None:
+        return path.read_text().strip()
+    given = os.environ.get("SHOAL_BACKUP_PASSPHRASE", "")
+    return given or str(click.prompt("backup passphrase", hide_input=True, confirmation_prompt=confirm))
+
+
+@server.command("backup")
+@click.option(
+    "-o", "--output", "out", type=click.Path(path_type=Path), required=True, help="Archive to write."
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option("--passphrase-file", type=click.Path(path_type=Path), default=None)
+def backup_cmd(out: Path, data_dir: Path, passphrase_file: Path | None) -> None:
+    """Save the database and the key files in one archive, encrypted with a passphrase."""
+    try:
+        sealed = make_backup(data_dir, _passphrase(passphrase_file, confirm=True))
+        out.write_bytes(sealed)
+        out.chmod(0o600)
+    except (ShoalError, OSError) as exc:
+        _fail(exc if isinstance(exc, ShoalError) else ShoalError(str(exc)))
+    click.echo(f"backup written to {out} ({len(sealed)} bytes)")
+
+
+@server.command("restore")
+@click.argument("archive", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option(
+    "--db", "dsn", default="", help="An empty PostgreSQL database; without it a private one is made."
+)
+@click.option("--passphrase-file", type=click.Path(path_type=Path), default=None)
+def restore_cmd(archive: Path, data_dir: Path, dsn: str, passphrase_file: Path | None) -> None:
+    """Make a fresh server data dir from a backup; then `shoal server start` it."""
+    try:
+        config = restore_backup(
+            archive.read_bytes(), _passphrase(passphrase_file, confirm=False), data_dir, dsn
+        )
+    except (ShoalError, OSError) as exc:
+        _fail(exc if isinstance(exc, ShoalError) else ShoalError(str(exc)))
+    click.echo(
+        f"restored into {config.data_dir}; start it with: shoal server start --data-dir {config.data_dir}"
+    )

@@ -21,7 +21,7 @@ class LabelsRequest(BaseModel):
 
 
 def node_view(row: Row, allocated: dict[str, Any]) -> dict[str, Any]:
-    state = "down" if row["down"] else ("draining" if row["availability"] == "drain" else "ready")
+    state = nodes.state_of(row)
     view = {k: row[k] for k in ("name", "availability", "subnet", "endpoint", "labels", "ingress", "role")}
     return dict(
         jsonable(

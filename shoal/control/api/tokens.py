@@ -15,7 +15,7 @@ bp = Blueprint("tokens", __name__, url_prefix="/api/v1")
 
 
 class TokenRequest(BaseModel):
-    role: Literal["viewer", "operator", "admin"]
+    role: Literal["metrics", "viewer", "operator", "admin"]
     name: str = Field(default="", max_length=200)
 
 

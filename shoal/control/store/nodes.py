@@ -81,6 +81,11 @@ def require(conn: Conn, name: str) -> Row:
     return row
 
 
+def state_of(row: Row) -> str:
+    """What people see of a node: ready, draining or down."""
+    return "down" if row["down"] else ("draining" if row["availability"] == "drain" else "ready")
+
+
 def all_nodes(conn: Conn) -> list[Row]:
     return conn.execute(_select("ORDER BY name")).fetchall()
 
