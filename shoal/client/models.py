@@ -120,6 +120,16 @@ class ExecResult(Wire):
     output: str = ""
 
 
+class Volume(Wire):
+    """GET /api/v1/volumes: a project's named volume and the node it is bound to."""
+
+    project: str = ""
+    name: str
+    node: str = ""
+    size: int | None = None  # bytes, when the node reported it
+    created: str | None = None
+
+
 class SecretInfo(Wire):
     name: str
     created: str | None = None

@@ -19,10 +19,12 @@ from shoal.control.scheduler import (
     ServicePlacement,
     Snapshot,
     TaskInfo,
+    VolumeBinding,
     next_step,
     schedule,
 )
 from shoal.model.compose import UpdatePolicy
+from shoal.model.deploy_wire import split_qualified
 
 ROLLING = ("updating", "rolling back")
 
@@ -33,7 +35,8 @@ class Plan:
     start: list[tuple[str, int, int, str]] = field(default_factory=list)  # service, replica, revision, node
     rollout: dict[str, tuple[str, str]] = field(default_factory=dict)  # service → (state, message)
     revert: dict[str, int] = field(default_factory=dict)  # service → revision to roll back to
-    unplaced: list[str] = field(default_factory=list)
+    unplaced: dict[tuple[str, int], str] = field(default_factory=dict)  # (service, replica) → why
+    bind: list[VolumeBinding] = field(default_factory=list)  # volumes placed for the first time
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,8 @@ def task_info(row: dict[str, Any], spec: RevisionSpec | None) -> TaskInfo:
     )
 
 
-def placement(svc: Service, tasks: list[dict[str, Any]]) -> ServicePlacement:
+def placement(svc: Service) -> ServicePlacement:
     res = svc.spec.template.resources
-    pinned = sorted({t["node"] for t in tasks if t["node"]}) if svc.spec.volumes else []
     return ServicePlacement(
         name=svc.name,
         mode=svc.spec.mode,
@@ -87,28 +89,39 @@ def placement(svc: Service, tasks: list[dict[str, Any]]) -> ServicePlacement:
         reserve_cpus=res.reserve_cpus,
         reserve_memory_bytes=res.reserve_memory_bytes,
         volumes=tuple(svc.spec.volumes),
-        pinned_node=pinned[0] if pinned else None,
+        project=split_qualified(svc.name)[0],
     )
 
 
+def binding(row: dict[str, Any]) -> VolumeBinding:
+    return VolumeBinding(project=row["project"], name=row["name"], node=row["node"])
+
+
 def plan(
-    nodes: list[dict[str, Any]], services: list[Service], tasks: list[dict[str, Any]], now: float
+    nodes: list[dict[str, Any]],
+    services: list[Service],
+    tasks: list[dict[str, Any]],
+    now: float,
+    volumes: list[dict[str, Any]] | None = None,
 ) -> Plan:
-    """Placement for every service, then the next rollout step of those mid-update."""
+    """Placement for every service (`volumes`: the stored bindings), then the next rollout step of
+    those mid-update."""
     specs = {s.name: s.spec for s in services}
     by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for task in tasks:
         by_service[task["service"]].append(task)
     snapshot = Snapshot(
         nodes=tuple(node_info(n) for n in nodes),
-        services=tuple(placement(s, by_service[s.name]) for s in services),
+        services=tuple(placement(s) for s in services),
         tasks=tuple(task_info(t, specs.get(t["service"])) for t in tasks if t["node"]),
+        volumes=tuple(binding(v) for v in volumes or ()),
     )
     placed = schedule(snapshot)
     out = Plan(
         stop=[r.task_id for r in placed.remove] + [t["id"] for t in tasks if not t["node"]],
         start=[(p.service, p.replica, p.generation, p.node) for p in placed.place],
-        unplaced=[f"{u.service}.{u.replica}: {u.reason}" for u in placed.unplaceable],
+        unplaced={(u.service, u.replica): u.reason for u in placed.unplaceable},
+        bind=placed.bind,
     )
     gone = set(out.stop)
     for svc in services:
