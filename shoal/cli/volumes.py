@@ -7,10 +7,15 @@ node until someone deletes it there (docs/compose.md).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from shoal.cli.common import client, output_option, say, wants_json
 from shoal.cli.render import print_json, print_table, size
+
+if TYPE_CHECKING:  # the answers' models load with the first answer (see shoal.client.lazy)
+    from shoal.client.models import Volume
 
 VOLUME_FIELDS = ["project", "name", "node", "size"]
 
@@ -26,15 +31,19 @@ def volume() -> None:
 def volume_ls(project: str | None) -> None:
     """List volumes: project, name, node, size."""
     found = client().volumes(project=project)
-    records = [{"project": v.project, "name": v.name, "node": v.node, "size": v.size} for v in found]
     if wants_json():
-        print_json(records)
+        print_json([volume_record(v) for v in found])
         return
-    rows = [
-        [r["project"], r["name"], r["node"], "-" if v.size is None else size(v.size)]
-        for r, v in zip(records, found, strict=True)
-    ]
-    print_table(VOLUME_FIELDS, rows)
+    print_table(VOLUME_FIELDS, [volume_row(v) for v in found])
+
+
+def volume_record(v: Volume) -> dict[str, Any]:
+    """One volume for scripts: the contract's fields."""
+    return {"project": v.project, "name": v.name, "node": v.node, "size": v.size}
+
+
+def volume_row(v: Volume) -> list[str]:
+    return [v.project, v.name, v.node, "-" if v.size is None else size(v.size)]
 
 
 @volume.command("rm")
@@ -44,9 +53,8 @@ def volume_ls(project: str | None) -> None:
 def volume_rm(name: str, project: str | None) -> None:
     """Forget volume NAME (refused while a service uses it); its directory stays on its node."""
     gone = client().remove_volume(name, project)
-    record = {"project": gone.project, "name": gone.name, "node": gone.node, "size": gone.size}
     say(
         f"removed volume {gone.name} of project {gone.project}; its directory stays on node {gone.node}"
         f" (under the agent's data dir: volumes/{gone.name})",
-        record,
+        volume_record(gone),
     )
