@@ -109,10 +109,18 @@ class Revision(Wire):
     change: str = ""
 
 
+class Unplaced(Wire):
+    """A replica the scheduler could not place, and why (`volume data is on node n2 (node down)`)."""
+
+    replica: int
+    reason: str = ""
+
+
 class ServiceDetail(Service):
     spec: dict[str, Any] = Field(default_factory=dict)
     revisions: list[Revision] = Field(default_factory=list)
     tasks: list[Task] = Field(default_factory=list)
+    unplaced: list[Unplaced] = Field(default_factory=list)
 
 
 class ExecResult(Wire):

@@ -114,6 +114,9 @@ def _inspect(conn: Conn, name: str) -> dict[str, Any]:
     view = service_view(row, spec, _counts(rows).get(name, {}))
     view["spec"] = spec.get("source") or spec
     view["tasks"] = jsonable(rows)
+    view["unplaced"] = [
+        {"replica": u["replica"], "reason": u["reason"]} for u in volumes.unplaced(conn, name)
+    ]
     view["revisions"] = jsonable(
         [
             {

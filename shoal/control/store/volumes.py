@@ -67,9 +67,12 @@ def remove_project(conn: Conn, project: str) -> list[Row]:
     ).fetchall()
 
 
-def unplaced(conn: Conn) -> list[Row]:
+def unplaced(conn: Conn, service: str | None = None) -> list[Row]:
+    """The replicas the last plan could not place (of one service, qualified, or all)."""
     return conn.execute(
-        "SELECT service, replica, reason, since FROM unplaced ORDER BY service, replica"
+        "SELECT service, replica, reason, since FROM unplaced WHERE %(s)s::text IS NULL OR service = %(s)s"
+        " ORDER BY service, replica",
+        {"s": service},
     ).fetchall()
 
 

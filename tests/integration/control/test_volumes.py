@@ -130,6 +130,9 @@ def test_ps_lists_a_replica_that_waits_for_its_volume_node(server: Server) -> No
     assert [(r["service"], r["replica"], r["node"], r["message"]) for r in rows] == [
         ("db", 1, None, "volume data is on node w1 (node draining)")
     ]
+    with server.client() as admin:
+        shown = admin.get("/api/v1/services/db").json()["unplaced"]
+    assert shown == [{"replica": 1, "reason": "volume data is on node w1 (node draining)"}]
 
 
 def test_migration_binds_the_volumes_of_replicas_already_running(postgres: Postgres) -> None:
