@@ -9,7 +9,7 @@ from typing import Any
 
 from shoal.control import controller, deploy
 from shoal.control.revision import RevisionSpec
-from shoal.control.store import events, tasks, volumes
+from shoal.control.store import events, nodes, tasks, volumes
 from shoal.control.store.db import CONTROL_CHANNEL, connect, lock_planning
 from shoal.control.store.migrate import current_version, migrate, migrations
 from tests.integration.control.helpers import fresh_database, join, put_services, wait_for, web_spec
@@ -73,6 +73,13 @@ def test_a_volume_keeps_its_node_through_a_node_loss_and_a_scale_to_zero(postgre
     assert _where(dsn) == []
     _deploy(dsn, 2)
     assert _where(dsn) == [home, home]
+    with connect(dsn) as conn:  # a removed node took its volumes' data with it: placed afresh
+        nodes.remove(conn, home)
+    _tick(dsn)
+    [elsewhere, same] = _where(dsn)
+    assert elsewhere == same
+    with connect(dsn) as conn:
+        assert [v["node"] for v in volumes.all_volumes(conn)] == [elsewhere] != [home]
 
 
 def test_volume_ls_and_rm_through_the_api(server: Server) -> None:
