@@ -169,8 +169,9 @@ def _spread_values(svc: ServicePlacement, eligible: list[NodeInfo]) -> list[dict
 def _why_not(svc: ServicePlacement, constraints: list[Constraint], pin: Pin, cluster: Cluster) -> str:
     if pin.conflict:
         return pin.conflict
-    if pin.node is not None and node_problem(cluster.nodes.get(pin.node)):
-        return f"{pin.elsewhere()} ({node_problem(cluster.nodes.get(pin.node))})"
+    home = node_problem(cluster.nodes.get(pin.node)) if pin.node is not None else None
+    if home is not None:
+        return f"{pin.elsewhere()} ({home})"
     nodes = [n for n in cluster.nodes.values() if node_problem(n) is None]
     if not nodes:
         return "no node is up and active" if cluster.nodes else "no nodes in the cluster"
