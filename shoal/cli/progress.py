@@ -30,6 +30,7 @@ class Progress:
     ready: int
     old_running: int  # replicas of earlier revisions still meant to run
     failure: str | None
+    waiting: str = ""  # why replicas could not be placed (`volume data is on node n2 (node down)`)
 
     @property
     def done(self) -> bool:
@@ -38,7 +39,7 @@ class Progress:
     def line(self) -> str:
         return (
             f"{self.service}: {self.pulled}/{self.desired} pulled, {self.started}/{self.desired} started, "
-            f"{self.ready}/{self.desired} healthy"
+            f"{self.ready}/{self.desired} healthy" + (f" (unplaced: {self.waiting})" if self.waiting else "")
         )
 
 
@@ -80,4 +81,5 @@ def progress(detail: ServiceDetail, revision: int) -> Progress:
         ready=sum(t.state == "running" and t.health in READY_HEALTH for t in current),
         old_running=sum(t.revision != revision and t.state == "running" for t in running),
         failure=_failure(detail, revision, current),
+        waiting="; ".join(f"replica {u.replica}: {u.reason}" for u in detail.unplaced),
     )

@@ -72,6 +72,7 @@ def _show_service(svc: ServiceDetail) -> None:
             "revision": svc.revision,
             "rollout": f"{svc.rollout.state} {svc.rollout.message}".strip(),
             "ingress": svc.ingress or "-",
+            "unplaced": "; ".join(f"replica {u.replica}: {u.reason}" for u in svc.unplaced) or "-",
         }
     )
     click.echo("\nRevisions:")

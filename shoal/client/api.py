@@ -211,6 +211,13 @@ class Client:
         answer = self.transport.call_json("DELETE", f"/projects/{_seg(name)}", params=params)
         return dict(answer) if isinstance(answer, dict) else {}
 
+    # --- volumes
+    def volumes(self, project: str | None = None) -> list[m.Volume]:
+        return self._list(m.Volume, "/volumes", project=project)
+
+    def remove_volume(self, name: str, project: str | None = None) -> m.Volume:
+        return self._one(m.Volume, "DELETE", f"/volumes/{_seg(name)}", params=_params(project=project))
+
     # --- secrets
     def secrets(self) -> list[m.SecretInfo]:
         return self._list(m.SecretInfo, "/secrets")

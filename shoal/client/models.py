@@ -109,15 +109,33 @@ class Revision(Wire):
     change: str = ""
 
 
+class Unplaced(Wire):
+    """A replica the scheduler could not place, and why (`volume data is on node n2 (node down)`)."""
+
+    replica: int
+    reason: str = ""
+
+
 class ServiceDetail(Service):
     spec: dict[str, Any] = Field(default_factory=dict)
     revisions: list[Revision] = Field(default_factory=list)
     tasks: list[Task] = Field(default_factory=list)
+    unplaced: list[Unplaced] = Field(default_factory=list)
 
 
 class ExecResult(Wire):
     exit_code: int
     output: str = ""
+
+
+class Volume(Wire):
+    """GET /api/v1/volumes: a project's named volume and the node it is bound to."""
+
+    project: str = ""
+    name: str
+    node: str = ""
+    size: int | None = None  # bytes, when the node reported it
+    created: str | None = None
 
 
 class SecretInfo(Wire):

@@ -16,7 +16,19 @@ from flask.typing import ResponseReturnValue
 from prometheus_client import Counter, Histogram
 
 from shoal.control import pki
-from shoal.control.api import agent, events, meta, metrics, nodes, policy, secrets, services, tokens, workload
+from shoal.control.api import (
+    agent,
+    events,
+    meta,
+    metrics,
+    nodes,
+    policy,
+    secrets,
+    services,
+    tokens,
+    volumes,
+    workload,
+)
 from shoal.control.api.common import ServerContext, end_acting, register_errors
 from shoal.control.config import ServerConfig
 from shoal.control.desired import Builder, ServerRoute
@@ -41,6 +53,7 @@ _BLUEPRINTS = [
     events.bp,
     tokens.bp,
     policy.bp,
+    volumes.bp,
 ]
 
 

@@ -17,7 +17,7 @@ import psycopg
 from shoal.control import planning
 from shoal.control.config import ServerConfig
 from shoal.control.revision import RevisionSpec
-from shoal.control.store import events, nodes, services, tasks
+from shoal.control.store import events, nodes, services, tasks, volumes
 from shoal.control.store.db import (
     CONTROL_CHANNEL,
     Conn,
@@ -148,7 +148,7 @@ def _plan(conn: Conn) -> planning.Plan:
         for r in services.all_services(conn)
     ]
     running = [r for r in tasks.all_tasks(conn) if r["desired_state"] == "run"]
-    return planning.plan(nodes.all_nodes(conn), svcs, running, time.time())
+    return planning.plan(nodes.all_nodes(conn), svcs, running, time.time(), volumes.all_volumes(conn))
 
 
 def _starts(conn: Conn, plan: planning.Plan) -> list[tuple[str, int, int, str, str | None]]:
@@ -162,7 +162,7 @@ def _starts(conn: Conn, plan: planning.Plan) -> list[tuple[str, int, int, str, s
         held = used.setdefault(node, set())
         ip = tasks.free_ip(subnets[node], held)
         if ip is None:
-            plan.unplaced.append(f"{service}.{replica}")
+            plan.unplaced[(service, replica)] = f"no free address in node {node}'s subnet"
             continue
         held.add(ip)
         out.append((service, replica, revision, node, ip))
@@ -176,6 +176,8 @@ def apply(conn: Conn, plan: planning.Plan) -> bool:
     if new:
         tasks.insert_many(conn, new)
     touched |= {n[3] for n in new}
+    volumes.bind_many(conn, [(b.project, b.name, b.node) for b in plan.bind])
+    _unplaced(conn, plan.unplaced)
     for name, number in plan.revert.items():
         services.set_revision(conn, name, number, services.revision_spec(conn, name, number))
     for name, (state, message) in plan.rollout.items():
@@ -183,3 +185,15 @@ def apply(conn: Conn, plan: planning.Plan) -> bool:
         events.emit(conn, f"rollout.{state.replace(' ', '-')}", name, message)
     notify_nodes(conn, touched)
     return bool(plan.stop or plan.revert)
+
+
+def _unplaced(conn: Conn, now: dict[tuple[str, int], str]) -> None:
+    """Store the replicas that could not be placed; a new or changed reason is an event."""
+    fresh = volumes.set_unplaced(conn, now)
+    events.emit_many(
+        conn,
+        [
+            ("replica.unplaced", service, f"{service} replica {replica} is unplaced: {why}")
+            for (service, replica), why in fresh
+        ],
+    )

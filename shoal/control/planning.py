@@ -19,6 +19,7 @@ from shoal.control.scheduler import (
     ServicePlacement,
     Snapshot,
     TaskInfo,
+    VolumeBinding,
     next_step,
     schedule,
 )
@@ -36,7 +37,8 @@ class Plan:
     start: list[tuple[str, int, int, str]] = field(default_factory=list)  # service, replica, revision, node
     rollout: dict[str, tuple[str, str]] = field(default_factory=dict)  # service → (state, message)
     revert: dict[str, int] = field(default_factory=dict)  # service → revision to roll back to
-    unplaced: list[str] = field(default_factory=list)
+    unplaced: dict[tuple[str, int], str] = field(default_factory=dict)  # (service, replica) → why
+    bind: list[VolumeBinding] = field(default_factory=list)  # volumes placed for the first time
     addressless: set[str] = field(default_factory=set)  # services on the node's network: no IP
 
 
@@ -79,9 +81,8 @@ def task_info(row: dict[str, Any], spec: RevisionSpec | None) -> TaskInfo:
     )
 
 
-def placement(svc: Service, tasks: list[dict[str, Any]]) -> ServicePlacement:
+def placement(svc: Service) -> ServicePlacement:
     res = svc.spec.template.resources
-    pinned = sorted({t["node"] for t in tasks if t["node"]}) if svc.spec.volumes else []
     return ServicePlacement(
         name=svc.name,
         mode=svc.spec.mode,
@@ -92,14 +93,23 @@ def placement(svc: Service, tasks: list[dict[str, Any]]) -> ServicePlacement:
         reserve_cpus=res.reserve_cpus,
         reserve_memory_bytes=res.reserve_memory_bytes,
         volumes=tuple(svc.spec.volumes),
-        pinned_node=pinned[0] if pinned else None,
+        project=split_qualified(svc.name)[0],
     )
 
 
+def binding(row: dict[str, Any]) -> VolumeBinding:
+    return VolumeBinding(project=row["project"], name=row["name"], node=row["node"])
+
+
 def plan(
-    nodes: list[dict[str, Any]], services: list[Service], tasks: list[dict[str, Any]], now: float
+    nodes: list[dict[str, Any]],
+    services: list[Service],
+    tasks: list[dict[str, Any]],
+    now: float,
+    volumes: list[dict[str, Any]] | None = None,
 ) -> Plan:
-    """Placement for every service, then the next rollout step of those mid-update."""
+    """Placement for every service (`volumes`: the stored bindings), then the next rollout step of
+    those mid-update."""
     specs = {s.name: s.spec for s in services}
     by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for task in tasks:
@@ -108,20 +118,24 @@ def plan(
     free = [s for s in services if s.name not in held]
     snapshot = Snapshot(
         nodes=tuple(node_info(n) for n in nodes),
-        services=tuple(placement(s, by_service[s.name]) for s in free),
+        services=tuple(placement(s) for s in free),
         tasks=tuple(task_info(t, specs.get(t["service"])) for t in tasks if t["node"]),
+        volumes=tuple(binding(v) for v in volumes or ()),
     )
     placed = schedule(snapshot)
     out = Plan(
         stop=[r.task_id for r in placed.remove] + [t["id"] for t in tasks if not t["node"]],
         start=[(p.service, p.replica, p.generation, p.node) for p in placed.place],
-        unplaced=[f"{u.service}.{u.replica}: {u.reason}" for u in placed.unplaceable],
+        unplaced={(u.service, u.replica): u.reason for u in placed.unplaceable},
+        bind=placed.bind,
         addressless={s.name for s in services if host_network(s.spec.template)},
     )
     gone = set(out.stop)
     for svc in free:
         _rollout(svc, [t for t in by_service[svc.name] if t["id"] not in gone], now, out)
     for svc in services:
+        if svc.name in held:
+            out.unplaced |= {(svc.name, r): held[svc.name] for r in range(1, svc.replicas + 1)}
         if svc.name in held and svc.rollout_message != held[svc.name]:
             out.rollout[svc.name] = ("updating", held[svc.name])
     return out

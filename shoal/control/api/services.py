@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from shoal.control import deploy
 from shoal.control.api.common import body, caller, ctx, jsonable
-from shoal.control.store import events, services, tasks
+from shoal.control.api.volumes import forgotten
+from shoal.control.store import events, services, tasks, volumes
 from shoal.control.store.db import Conn, Row, poke_controller, retrying
 from shoal.errors import ConfigError, Conflict, NotFound
 from shoal.model.deploy_wire import DeployRequest, ProjectInfo, split_qualified
@@ -118,6 +119,9 @@ def _inspect(conn: Conn, name: str) -> dict[str, Any]:
     view = service_view(row, spec, _counts(rows).get(name, {}))
     view["spec"] = spec.get("source") or spec
     view["tasks"] = jsonable(rows)
+    view["unplaced"] = [
+        {"replica": u["replica"], "reason": u["reason"]} for u in volumes.unplaced(conn, name)
+    ]
     view["revisions"] = jsonable(
         [
             {
@@ -181,7 +185,8 @@ def list_tasks() -> Response:
             service = _task_filter(conn, service)
         rows = tasks.query(conn, node=node, service=service)
         specs = services.current_specs(conn)
-    return jsonify([_task_view(r, specs) for r in rows])
+        waiting = [] if node else [u for u in volumes.unplaced(conn) if service in (None, u["service"])]
+    return jsonify([_task_view(r, specs) for r in rows] + [_unplaced_view(u, specs) for u in waiting])
 
 
 def _task_filter(conn: Conn, service: str) -> str:
@@ -203,6 +208,15 @@ def _task_view(row: Row, specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return dict(view)
 
 
+def _unplaced_view(row: Row, specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A replica the scheduler could not place, as a row of `ps` (no node, the reason as message)."""
+    project, service = split_qualified(row["service"])
+    image = specs.get(row["service"], {}).get("template", {}).get("image", "")
+    return {"id": "", "project": project, "service": service, "replica": row["replica"], "node": None,
+            "state": "unplaced", "desired": "run", "health": "none", "ip": None, "image": image,
+            "message": row["reason"], "updated": row["since"].isoformat()}  # fmt: skip
+
+
 @bp.get("/projects")
 def list_projects() -> Response:
     caller("viewer")
@@ -217,7 +231,8 @@ def list_projects() -> Response:
 
 @bp.delete("/projects/<name>")
 def remove_project(name: str) -> Response:
-    """Remove every service of a project (volumes: kept; see docs/interfaces.md)."""
+    """Remove every service of a project; with `?volumes=1` forget its volumes too (their
+    directories stay on their nodes, as `shoal volume rm`; see docs/compose.md)."""
     caller("operator")
     with ctx().db.transaction() as conn:
         rows = services.of_project(conn, name)
@@ -225,4 +240,8 @@ def remove_project(name: str) -> Response:
             raise NotFound(f"project {name} not found")
         for r in rows:
             deploy.remove(conn, r["name"])
-    return jsonify(project=name, removed=[r["short_name"] for r in rows], volumes_removed=[])
+        gone = volumes.remove_project(conn, name) if request.args.get("volumes") in ("1", "true") else []
+        for v in gone:
+            events.emit(conn, "volume.removed", f"{name}.{v['name']}", forgotten(name, v["name"], v["node"]))
+    removed = [r["short_name"] for r in rows]
+    return jsonify(project=name, removed=removed, volumes_removed=[v["name"] for v in gone])

@@ -16,6 +16,7 @@ from shoal.control.scheduler.types import (
     Snapshot,
     TaskInfo,
     Unplaceable,
+    VolumeBinding,
 )
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Step",
     "TaskInfo",
     "Unplaceable",
+    "VolumeBinding",
     "next_step",
     "schedule",
 ]

@@ -20,6 +20,7 @@ class Cluster:
         self.free_memory = {n.name: float(n.memory_bytes or math.inf) for n in self.nodes.values()}
         self.total: Counter[str] = Counter()
         self.per_service: Counter[tuple[str, str]] = Counter()
+        self.volumes = {(v.project, v.name): v.node for v in snapshot.volumes}  # grows as the plan binds
         for task in snapshot.tasks:
             self.hold(task.service, task.node, task.reserve_cpus, task.reserve_memory_bytes)
 

@@ -5,7 +5,8 @@ allowed; replaces tasks on down, draining or removed nodes; scales replicated se
 (highest replicas go first); runs one task per eligible node for global services. New tasks go,
 among the nodes that satisfy the constraints and have the reservation free, to the emptiest label
 group of each spread preference, then to the node with the fewest tasks of the service, then the
-fewest tasks, then the first name: the same snapshot always gives the same plan.
+fewest tasks, then the first name: the same snapshot always gives the same plan. A replicated
+service that uses named volumes runs only on the node they are bound to (`scheduler.volumes`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shoal.control.scheduler.types import (
     TaskInfo,
     Unplaceable,
 )
+from shoal.control.scheduler.volumes import Pin, bind, pin_of
 from shoal.model.constraints import Constraint
 
 
@@ -92,8 +94,9 @@ def _task_problem(
     failed = unmet(constraints, node)
     if failed is not None:
         return f"constraint {failed} no longer holds"
-    if svc.mode == "replicated" and svc.pinned_node and task.node != svc.pinned_node:
-        return f"its volumes live on node {svc.pinned_node}"
+    pin = pin_of(svc, cluster)
+    if pin.node is not None and task.node != pin.node:
+        return pin.elsewhere()
     return None
 
 
@@ -106,8 +109,10 @@ def _schedule_replicated(
     svc: ServicePlacement, kept: list[TaskInfo], constraints: list[Constraint], cluster: Cluster, plan: Plan
 ) -> None:
     held = {t.replica for t in kept}
-    pin = svc.pinned_node or (min(t.node for t in kept) if svc.volumes and kept else None)
-    eligible = _eligible(cluster, constraints, pin)
+    pin = pin_of(svc, cluster, [t.node for t in kept])
+    if pin.node is not None and kept:
+        bind(svc, pin.node, cluster, plan)
+    eligible = [] if pin.conflict else _eligible(cluster, constraints, pin.node)
     spread = _spread_values(svc, eligible)
     for replica in range(1, svc.replicas + 1):
         if replica in held:
@@ -118,8 +123,9 @@ def _schedule_replicated(
             continue
         cluster.reserve(svc, node)
         plan.place.append(Placement(svc.name, replica, node, svc.generation))
-        if svc.volumes and pin is None:
-            pin = node
+        if svc.volumes and pin.node is None:
+            bind(svc, node, cluster, plan)
+            pin = pin_of(svc, cluster)
             eligible = [n for n in eligible if n.name == node]
 
 
@@ -160,7 +166,12 @@ def _spread_values(svc: ServicePlacement, eligible: list[NodeInfo]) -> list[dict
     return [{n.name: n.labels.get(k, "") for n in eligible} for k in keys]
 
 
-def _why_not(svc: ServicePlacement, constraints: list[Constraint], pin: str | None, cluster: Cluster) -> str:
+def _why_not(svc: ServicePlacement, constraints: list[Constraint], pin: Pin, cluster: Cluster) -> str:
+    if pin.conflict:
+        return pin.conflict
+    home = node_problem(cluster.nodes.get(pin.node)) if pin.node is not None else None
+    if home is not None:
+        return f"{pin.elsewhere()} ({home})"
     nodes = [n for n in cluster.nodes.values() if node_problem(n) is None]
     if not nodes:
         return "no node is up and active" if cluster.nodes else "no nodes in the cluster"
@@ -168,10 +179,9 @@ def _why_not(svc: ServicePlacement, constraints: list[Constraint], pin: str | No
         nodes = [n for n in nodes if unmet([c], n) is None]
         if not nodes:
             return f"no node satisfies {c}"
-    if pin is not None and pin not in {n.name for n in nodes}:
-        state = node_problem(cluster.nodes.get(pin)) or "not allowed by the constraints"
-        return f"its volumes live on node {pin} ({state})"
-    candidates = [n.name for n in nodes if pin in (None, n.name)]
+    if pin.node is not None and pin.node not in {n.name for n in nodes}:
+        return f"{pin.elsewhere()} (not allowed by the constraints)"
+    candidates = [n.name for n in nodes if pin.node in (None, n.name)]
     short = sorted({cluster.lacks(svc, n) for n in candidates})
     return f"insufficient {' or '.join(short)} on {len(candidates)} eligible node(s)"
 

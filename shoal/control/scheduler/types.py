@@ -57,8 +57,17 @@ class ServicePlacement:
     preferences: tuple[str, ...] = ()  # spread keys, outermost first: "node.labels.zone"
     reserve_cpus: float = 0.0
     reserve_memory_bytes: int = 0
-    volumes: tuple[str, ...] = ()  # named volumes: all replicas stay on one node
-    pinned_node: str | None = None  # where its volumes live, once they exist
+    volumes: tuple[str, ...] = ()  # named volumes: all replicas stay on the node they are bound to
+    project: str = ""  # a volume's identity is (project, name)
+
+
+@dataclass(frozen=True)
+class VolumeBinding:
+    """A named volume of a project and the node its directory lives on (a stored fact)."""
+
+    project: str
+    name: str
+    node: str
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class Snapshot:
     nodes: tuple[NodeInfo, ...] = ()
     services: tuple[ServicePlacement, ...] = ()
     tasks: tuple[TaskInfo, ...] = ()
+    volumes: tuple[VolumeBinding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,7 @@ class Plan:
     place: list[Placement] = field(default_factory=list)
     remove: list[Removal] = field(default_factory=list)
     unplaceable: list[Unplaceable] = field(default_factory=list)
+    bind: list[VolumeBinding] = field(default_factory=list)  # volumes placed for the first time
 
     @property
     def empty(self) -> bool:

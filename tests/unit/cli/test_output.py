@@ -190,3 +190,14 @@ def test_os_errors_and_bad_answers_are_one_line() -> None:
     assert runner.invoke(group, ["io"]).stderr == "error: No such file or directory: /shx/none\n"
     got = runner.invoke(group, ["wire"])
     assert got.exit_code == 1 and got.stderr.startswith("error: unexpected answer from the server: id: ")
+
+
+def test_volume_ls_fields_and_rows() -> None:
+    from shoal.cli.volumes import VOLUME_FIELDS, volume_record, volume_row
+    from shoal.client.models import Volume
+
+    bound = Volume.model_validate({"project": "p", "name": "data", "node": "n2", "created": "x", "extra": 1})
+    assert volume_record(bound) == {"project": "p", "name": "data", "node": "n2", "size": None}
+    assert VOLUME_FIELDS == ["project", "name", "node", "size"]
+    assert volume_row(bound) == ["p", "data", "n2", "-"]
+    assert volume_row(bound.model_copy(update={"size": 3 << 20}))[3] == "3Mi"

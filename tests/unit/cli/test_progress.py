@@ -115,3 +115,11 @@ def test_line_show_prints_only_changes(capsys: pytest.CaptureFixture[str]) -> No
 def test_exited_task_fails_with_its_message() -> None:
     got = progress(detail([task(1, "exited", message="exit code 127")], replicas=1), 2)
     assert got.failure == "web replica 1 on n1 exited: exit code 127"
+
+
+def test_an_unplaced_replica_says_why_in_the_progress_line() -> None:
+    why = "volume data is on node n2 (node down)"
+    got = progress(detail([task(1, "running")], unplaced=[{"replica": 2, "reason": why}]), 2)
+    assert not got.done
+    assert got.line() == f"web: 1/2 pulled, 1/2 started, 1/2 healthy (unplaced: replica 2: {why})"
+    assert progress(detail([task(1, "running")]), 2).line() == "web: 1/2 pulled, 1/2 started, 1/2 healthy"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from shoal.control.scheduler import NodeInfo, Plan, ServicePlacement, Snapshot, TaskInfo
+from shoal.control.scheduler import NodeInfo, Plan, ServicePlacement, Snapshot, TaskInfo, VolumeBinding
 
 GIB = 1 << 30
 
@@ -27,13 +27,19 @@ def task(service: str, replica: int, node_name: str, **kw: Any) -> TaskInfo:
 
 
 def snap(
-    nodes: list[NodeInfo], services: list[ServicePlacement], tasks: list[TaskInfo] | None = None
+    nodes: list[NodeInfo],
+    services: list[ServicePlacement],
+    tasks: list[TaskInfo] | None = None,
+    volumes: dict[str, str] | None = None,
 ) -> Snapshot:
-    return Snapshot(nodes=tuple(nodes), services=tuple(services), tasks=tuple(tasks or ()))
+    """`volumes`: volume name (of project "") → the node it is bound to."""
+    bound = tuple(VolumeBinding("", name, node) for name, node in (volumes or {}).items())
+    return Snapshot(nodes=tuple(nodes), services=tuple(services), tasks=tuple(tasks or ()), volumes=bound)
 
 
 def apply(snapshot: Snapshot, plan: Plan) -> Snapshot:
-    """The snapshot after the store applied the plan: removals gone, placements as running tasks."""
+    """The snapshot after the store applied the plan: removals gone, placements as running tasks,
+    new volume bindings stored."""
     gone = {r.task_id for r in plan.remove}
     services = {s.name: s for s in snapshot.services}
     kept = [t for t in snapshot.tasks if t.id not in gone]
@@ -49,7 +55,7 @@ def apply(snapshot: Snapshot, plan: Plan) -> Snapshot:
         )
         for p in plan.place
     ]
-    return replace(snapshot, tasks=tuple(kept + new))
+    return replace(snapshot, tasks=tuple(kept + new), volumes=snapshot.volumes + tuple(plan.bind))
 
 
 def placed(plan: Plan) -> list[tuple[str, int, str]]:

@@ -148,7 +148,9 @@ def test_deterministic(snapshot: Snapshot, rnd: random.Random) -> None:
     rnd.shuffle(node_list)
     rnd.shuffle(service_list)
     rnd.shuffle(task_list)
-    other = Snapshot(nodes=tuple(node_list), services=tuple(service_list), tasks=tuple(task_list))
+    volumes = list(snapshot.volumes)
+    rnd.shuffle(volumes)
+    other = Snapshot(tuple(node_list), tuple(service_list), tuple(task_list), tuple(volumes))
     assert schedule(snapshot) == schedule(other)
 
 
@@ -192,3 +194,18 @@ def test_label_spread_as_even_as_allowed(
                 zones[where[t.node]] += 1
         if zones:
             assert max(zones.values()) - min(zones.values()) <= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(snapshots)
+def test_a_bound_volume_holds_its_replicas_on_its_node(snapshot: Snapshot) -> None:
+    plan = schedule(snapshot)
+    bound = {(v.project, v.name): v.node for v in snapshot.volumes}
+    for b in plan.bind:
+        assert (b.project, b.name) not in bound  # a binding is never moved
+        bound[(b.project, b.name)] = b.node
+    services = {s.name: s for s in snapshot.services}
+    for t in apply(snapshot, plan).tasks:
+        s = services[t.service]
+        if s.mode == "replicated":
+            assert all(bound[(s.project, v)] == t.node for v in s.volumes)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from shoal.control.scheduler import schedule
+from dataclasses import replace
+
+from shoal.control.scheduler import Snapshot, VolumeBinding, schedule
 from tests.unit.scheduler.helpers import GIB, apply, counts, node, placed, snap, svc, task
 
 
@@ -142,27 +144,97 @@ def test_nodes_without_the_spread_label_form_their_own_group() -> None:
 
 def test_named_volume_keeps_replicas_on_its_node() -> None:
     nodes = [node("a"), node("b"), node("c")]
-    pinned = svc("db", 2, volumes=("data",), pinned_node="b")
-    plan = schedule(snap(nodes, [pinned]))
+    plan = schedule(snap(nodes, [svc("db", 2, volumes=("data",))], volumes={"data": "b"}))
     assert placed(plan) == [("db", 1, "b"), ("db", 2, "b")]
+    assert plan.bind == []
     fresh = schedule(snap(nodes, [svc("db", 3, volumes=("data",))]))
     assert {n for _, _, n in placed(fresh)} == {"a"}
+    assert fresh.bind == [VolumeBinding("", "data", "a")]
     grown = snap(nodes, [svc("db", 2, volumes=("data",))], [task("db", 1, "c")])
     assert placed(schedule(grown)) == [("db", 2, "c")]
+    assert schedule(grown).bind == [VolumeBinding("", "data", "c")]
 
 
 def test_volume_node_down_makes_the_replica_unplaceable() -> None:
     nodes = [node("a"), node("b", up=False)]
-    plan = schedule(snap(nodes, [svc("db", 1, volumes=("data",), pinned_node="b")], [task("db", 1, "b")]))
+    plan = schedule(snap(nodes, [svc("db", 1, volumes=("data",))], [task("db", 1, "b")], {"data": "b"}))
     assert [r.reason for r in plan.remove] == ["node down"]
     assert plan.place == []
-    assert plan.unplaceable[0].reason == "its volumes live on node b (node down)"
+    assert plan.unplaceable[0].reason == "volume data is on node b (node down)"
+
+
+def test_volume_binding_outlives_its_tasks() -> None:
+    """The node goes down, its task is stopped: the next ticks still know where the volume is."""
+    nodes = [node("a"), node("b")]
+    first = snap(nodes, [svc("db", 1, volumes=("data",))])
+    settled = apply(first, schedule(first))
+    (home,) = {t.node for t in settled.tasks}
+    other = "a" if home == "b" else "b"
+    lost = replace(settled, nodes=(node(home, up=False), node(other)))
+    after = apply(lost, schedule(lost))
+    assert after.tasks == ()
+    for _ in range(3):
+        plan = schedule(after)
+        assert plan.place == []
+        assert [u.reason for u in plan.unplaceable] == [f"volume data is on node {home} (node down)"]
+    back = replace(after, nodes=(node(home), node(other)))
+    assert placed(schedule(back)) == [("db", 1, home)]
+
+
+def test_draining_volume_node_keeps_the_replica_unplaced() -> None:
+    nodes = [node("a", availability="drain"), node("b")]
+    plan = schedule(snap(nodes, [svc("db", 1, volumes=("data",))], [task("db", 1, "a")], {"data": "a"}))
+    assert [r.reason for r in plan.remove] == ["node draining"]
+    assert [u.reason for u in plan.unplaceable] == ["volume data is on node a (node draining)"]
+
+
+def test_scale_to_zero_and_back_lands_on_the_volume_node() -> None:
+    nodes = [node("a"), node("b"), node("c")]
+    first = snap(nodes, [svc("db", 1, volumes=("data",))], [], {"data": "c"})
+    running = apply(first, schedule(first))
+    assert {t.node for t in running.tasks} == {"c"}
+    zero = replace(running, services=(svc("db", 0, volumes=("data",)),))
+    stopped = apply(zero, schedule(zero))
+    assert stopped.tasks == ()
+    again = replace(stopped, services=(svc("db", 2, volumes=("data",)),))
+    assert placed(schedule(again)) == [("db", 1, "c"), ("db", 2, "c")]
+
+
+def test_services_sharing_a_volume_follow_its_first_placement() -> None:
+    nodes = [node("a"), node("b")]
+    services = [svc("api", 1, volumes=("v",)), svc("db", 1, volumes=("v",)), svc("web", 1)]
+    plan = schedule(snap(nodes, services, [task("web", 1, "a")]))
+    assert {n for _, _, n in placed(plan)} == {"b"}
+    assert plan.bind == [VolumeBinding("", "v", "b")]
+
+
+def test_volumes_are_per_project() -> None:
+    nodes = [node("a"), node("b")]
+    services = [
+        svc("p.db", 1, volumes=("data",), project="p"),
+        svc("q.db", 1, volumes=("data",), project="q"),
+    ]
+    bound = (VolumeBinding("p", "data", "a"), VolumeBinding("q", "data", "b"))
+    plan = schedule(Snapshot(nodes=tuple(nodes), services=tuple(services), volumes=bound))
+    assert placed(plan) == [("p.db", 1, "a"), ("q.db", 1, "b")]
+
+
+def test_volumes_on_two_nodes_make_the_service_unplaceable() -> None:
+    plan = schedule(
+        snap([node("a"), node("b")], [svc("db", 1, volumes=("x", "y"))], [], {"x": "a", "y": "b"})
+    )
+    assert plan.place == []
+    assert (
+        plan.unplaceable[0].reason
+        == "its volumes are on different nodes (volume x on node a, volume y on node b)"
+    )
 
 
 def test_task_moved_off_when_its_volume_lives_elsewhere() -> None:
-    plan = schedule(snap([node("a"), node("b")], [svc("db", 1, volumes=("v",), pinned_node="b")],
-                         [task("db", 1, "a")]))  # fmt: skip
-    assert [r.reason for r in plan.remove] == ["its volumes live on node b"]
+    plan = schedule(
+        snap([node("a"), node("b")], [svc("db", 1, volumes=("v",))], [task("db", 1, "a")], {"v": "b"})
+    )
+    assert [r.reason for r in plan.remove] == ["volume v is on node b"]
     assert placed(plan) == [("db", 1, "b")]
 
 
