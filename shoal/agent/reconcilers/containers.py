@@ -24,6 +24,7 @@ from shoal.agent.net.nsthread import Background
 from shoal.agent.reconcilers.secretfs import SecretFile, SecretFs
 from shoal.errors import ShoalError
 from shoal.model.container import ContainerSpec, HealthCheck, Mount, PullPolicy, pulls_always
+from shoal.model.registry import RegistryAuth
 from shoal.model.state import NodeState
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,13 @@ class Runtime(Protocol):
 
 
 class Images(Protocol):
-    def pull(self, ref: str, insecure: Sequence[str], policy: PullPolicy = "always") -> Any: ...
+    def pull(
+        self,
+        ref: str,
+        insecure: Sequence[str],
+        policy: PullPolicy = "always",
+        logins: Sequence[RegistryAuth] = (),
+    ) -> Any: ...
     def gc(self, in_use: Iterable[str]) -> list[str]: ...
 
 
@@ -263,7 +270,7 @@ class ContainersReconciler:
         values = _secret_values(spec, state)
         ref = _pinned(spec) if spec.image_digest else spec.image
         policy: PullPolicy = spec.pull_policy or ("always" if pulls_always(ref, None) else "missing")
-        image = self.images.pull(ref, state.insecure_registries, policy)
+        image = self.images.pull(ref, state.insecure_registries, policy, state.registry_auths)
         outcome.image_digest = str(getattr(image, "digest", ""))
         attached = self.network.attach(spec) if self.network else Attached(ip=spec.ip)
         outcome.ip = attached.ip
