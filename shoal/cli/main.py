@@ -21,6 +21,7 @@ _COMMANDS = {
     "ps": ("shoal.cli.ps", "ps"),
     "project": ("shoal.cli.projects", "project"),
     "secret": ("shoal.cli.secrets", "secret"),
+    "registry": ("shoal.cli.registries", "registry"),
     "policy": ("shoal.cli.policy", "policy"),
     "events": ("shoal.cli.events", "events"),
     "completion": ("shoal.cli.completion", "completion"),

@@ -16,7 +16,18 @@ from flask.typing import ResponseReturnValue
 from prometheus_client import Counter, Histogram
 
 from shoal.control import pki
-from shoal.control.api import agent, events, meta, nodes, policy, secrets, services, tokens, workload
+from shoal.control.api import (
+    agent,
+    events,
+    meta,
+    nodes,
+    policy,
+    registries,
+    secrets,
+    services,
+    tokens,
+    workload,
+)
 from shoal.control.api.common import ServerContext, end_acting, register_errors
 from shoal.control.config import ServerConfig
 from shoal.control.desired import Builder, ServerRoute
@@ -37,6 +48,7 @@ _BLUEPRINTS = [
     services.bp,
     workload.bp,
     secrets.bp,
+    registries.bp,
     events.bp,
     tokens.bp,
     policy.bp,

@@ -17,13 +17,14 @@ from pydantic import BaseModel
 
 from shoal.control.mesh import Mesh, MeshNode, plan_mesh
 from shoal.control.revision import RevisionSpec, container_for
-from shoal.control.store import nodes, secrets, services, tasks
+from shoal.control.store import nodes, registries, secrets, services, tasks
 from shoal.control.store import policy as node_policy
 from shoal.control.store.db import Conn, Row, cluster_version
 from shoal.control.vault import Vault
 from shoal.model.addressing import overlay_ip
 from shoal.model.container import ContainerSpec, networks_of
 from shoal.model.deploy_wire import split_qualified
+from shoal.model.registry import RegistryAuth, registry_host
 from shoal.model.state import (
     DnsRecord,
     IngressRoute,
@@ -119,6 +120,19 @@ def secret_values(conn: Conn, vault: Vault, wanted: list[ContainerSpec]) -> list
         SecretValue(name=n, value_b64=base64.b64encode(vault.open(found[n])).decode())
         for n in names
         if n in found
+    ]
+
+
+def registry_logins(conn: Conn, vault: Vault, wanted: list[ContainerSpec]) -> list[RegistryAuth]:
+    """The logins for the registries this node's images come from, and no other."""
+    hosts = sorted({registry_host(c.image) for c in wanted})
+    if not hosts:
+        return []
+    found = registries.sealed(conn, hosts)
+    return [
+        RegistryAuth(host=h, username=found[h][0], password=vault.open(found[h][1]).decode())
+        for h in hosts
+        if h in found
     ]
 
 
@@ -258,6 +272,7 @@ class Builder:
             ingress=view.ingress if shared and node["ingress"] else [],
             ingress_settings=self._ingress if node["ingress"] else None,
             secrets=secret_values(conn, self._vault, mine),
+            registry_auths=registry_logins(conn, self._vault, mine),
             insecure_registries=self._insecure,
             networks=networks_for(view.networks, mine),
             metadata_access=view.metadata_access,

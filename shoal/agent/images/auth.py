@@ -36,7 +36,9 @@ def login_for(host: str, logins: Sequence[RegistryAuth]) -> RegistryAuth | None:
 
 
 @contextlib.contextmanager
-def pull_auth_file(login: RegistryAuth | None, fallback: Path | None, parent: Path | None) -> Iterator[Path | None]:
+def pull_auth_file(
+    login: RegistryAuth | None, fallback: Path | None, parent: Path | None
+) -> Iterator[Path | None]:
     """An auth file holding ``login`` for the duration of the block (``fallback`` when no login)."""
     if login is None:
         yield fallback

@@ -172,9 +172,7 @@ class ImageStore:
             raise ImageError(f"image {ref}: blob {bad[0]} does not match its digest")
         return image
 
-    def fetch(
-        self, ref: str, parsed: skopeo.Reference, name: str, login: RegistryAuth | None = None
-    ) -> None:
+    def fetch(self, ref: str, parsed: skopeo.Reference, name: str, login: RegistryAuth | None = None) -> None:
         """Copy the image into the shared layout; blobs already present are reused."""
         with pull_auth_file(login, self.auth_file, self.auth_dir) as auth_file:
             argv = skopeo.copy_argv(parsed, self.layout, name, self.insecure, auth_file)
