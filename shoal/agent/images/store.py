@@ -33,7 +33,7 @@ from shoal.agent.images.extract import unpack_blob
 from shoal.agent.sys import skopeo
 from shoal.errors import ShoalError
 from shoal.model.container import PullPolicy
-from shoal.model.registry import RegistryAuth
+from shoal.model.registry import RegistryAuth, registry_host
 
 _UNAUTHORIZED = ("unauthorized", "authentication required", "denied")
 
@@ -138,7 +138,10 @@ class ImageStore:
                 return cached
             if policy == "never":
                 raise ImageError(f"image {ref} is not on this node and its pull_policy is never")
-            return self.pull_locked(ref, parsed, login_for(parsed.registry, logins))
+            login = login_for(registry_host(ref), logins)
+            if login is not None:  # keyed as the reference spells its registry, which skopeo looks up
+                login = login.model_copy(update={"host": parsed.registry})
+            return self.pull_locked(ref, parsed, login)
 
     def pull_locked(
         self, ref: str, parsed: skopeo.Reference, login: RegistryAuth | None = None
