@@ -24,7 +24,7 @@ from shoal.control.vault import Vault
 from shoal.model.addressing import overlay_ip
 from shoal.model.container import ContainerSpec, networks_of
 from shoal.model.deploy_wire import split_qualified
-from shoal.model.registry import RegistryAuth, registry_host
+from shoal.model.registry import RegistryAuth, logins_for, registry_host
 from shoal.model.state import (
     DnsRecord,
     IngressRoute,
@@ -125,15 +125,10 @@ def secret_values(conn: Conn, vault: Vault, wanted: list[ContainerSpec]) -> list
 
 def registry_logins(conn: Conn, vault: Vault, wanted: list[ContainerSpec]) -> list[RegistryAuth]:
     """The logins for the registries this node's images come from, and no other."""
-    hosts = sorted({registry_host(c.image) for c in wanted})
-    if not hosts:
-        return []
-    found = registries.sealed(conn, hosts)
-    return [
-        RegistryAuth(host=h, username=found[h][0], password=vault.open(found[h][1]).decode())
-        for h in hosts
-        if h in found
-    ]
+    images = [c.image for c in wanted]
+    found = registries.sealed(conn, sorted({registry_host(i) for i in images})) if images else {}
+    stored = {h: RegistryAuth(host=h, username=u, password=vault.open(c).decode()) for h, (u, c) in found.items()}
+    return logins_for(images, stored)
 
 
 @dataclass(frozen=True)
