@@ -177,6 +177,7 @@ class ContainersReconciler:
     restarting: set[str] = field(default_factory=set)  # unhealthy ones stopped for a fresh start
     _seen: Mapping[str, Seen] = field(default_factory=dict)
     _next_retry: float = float("inf")
+    _logins: int = 0  # fingerprint of the state's registry logins: a new one retries failed pulls now
 
     def reconcile(
         self, state: NodeState, unhealthy: Iterable[str] = (), observed: Mapping[str, Seen] | None = None
@@ -185,6 +186,7 @@ class ContainersReconciler:
         self.graces.update({c.id: c.stop_grace_s for c in state.containers})
         observed = self.runtime.observe() if observed is None else observed
         now = self.clock()
+        self._retry_on_new_logins(state, now)
         waiting = [i for i, o in self.outcomes.items() if o.state == "failed" and o.retry_at > now]
         plan = plan_containers(state.containers, observed, unhealthy, waiting, now)
         self._seen = observed
@@ -192,6 +194,17 @@ class ContainersReconciler:
         self.digests.update({i: seen.image_digest for i, seen in observed.items() if seen.image_digest})
         self.apply(plan, state)
         return plan
+
+    def _retry_on_new_logins(self, state: NodeState, now: float) -> None:
+        """A registry login came or changed: a start that failed (most likely on its pull) need not
+        wait out its back-off."""
+        logins = hash(tuple((a.host, a.username, a.password) for a in state.registry_auths))
+        if logins == self._logins:
+            return
+        self._logins = logins
+        for outcome in self.outcomes.values():
+            if outcome.state == "failed":
+                outcome.retry_at = min(outcome.retry_at, now)
 
     def retry_due(self) -> bool:
         """Whether a failed start's back-off ran out since the last pass (the loop then reconciles)."""

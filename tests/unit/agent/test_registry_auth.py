@@ -6,14 +6,21 @@ from __future__ import annotations
 import base64
 import json
 import stat
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shoal.agent.images.auth import auth_document, login_for, pull_auth_file
+from shoal.agent.reconcilers.containers import ContainersReconciler
+from shoal.agent.reconcilers.secretfs import SecretFs
 from shoal.agent.statefile import load_state, logins_file, save_state
+from shoal.errors import ShoalError
+from shoal.model.container import ContainerSpec
 from shoal.model.registry import RegistryAuth, logins_for, normalize_host, registry_host
 from shoal.model.state import NodeState, SecretValue
+from tests.unit.agent.test_start_overlap import FakeNetwork, FakeRuntime
 
 PRIVATE = RegistryAuth(host="reg.example:5000", username="team", password="s3cret:with:colons")
 HUB = RegistryAuth(host="docker.io", username="me", password="hub-pass")
@@ -97,3 +104,38 @@ def test_saved_state_keeps_logins_off_the_data_dir(tmp_path: Path) -> None:
     save_state(state_file, state.model_copy(update={"registry_auths": []}), secrets_file)
     assert "s3cret" not in logins_file(secrets_file).read_text()  # a removed login is forgotten
     assert load_state(state_file, secrets_file) == state.model_copy(update={"registry_auths": []})
+
+
+@dataclass
+class PrivateImages:
+    """A registry that serves only with PRIVATE's login (the fake of this one test: the real pull
+    against htpasswd is tests/integration/images/test_image_auth.py)."""
+
+    pulls: list[list[str]] = field(default_factory=list)
+
+    def pull(self, ref: str, insecure: Any, policy: str = "always", logins: Any = ()) -> Any:
+        self.pulls.append([login.host for login in logins])
+        if PRIVATE not in logins:
+            raise ShoalError(f"image {ref}: unauthorized (no login for reg.example:5000)")
+        return type("Image", (), {"digest": "sha256:" + "b" * 64})()
+
+    def gc(self, in_use: Any) -> list[str]:
+        return []
+
+
+def test_a_new_login_retries_a_failed_pull_without_waiting_its_back_off(tmp_path: Path) -> None:
+    log: list[str] = []
+    runtime, images = FakeRuntime(log), PrivateImages()
+    reconciler = ContainersReconciler(runtime, images, SecretFs(tmp_path), FakeNetwork(log, plugged=True))
+    reconciler.clock = lambda: 1000.0  # time stands still: only a new login can end the back-off
+    spec = ContainerSpec(id="app-1", image="reg.example:5000/app:1")
+    state = NodeState(node="n1", subnet="10.210.1.0/24", containers=[spec])
+    reconciler.reconcile(state, [], {})
+    assert (
+        reconciler.outcomes["app-1"].state == "failed"
+        and "unauthorized" in reconciler.outcomes["app-1"].message
+    )
+    reconciler.reconcile(state, [], {})
+    assert len(images.pulls) == 1  # still backing off
+    reconciler.reconcile(state.model_copy(update={"version": 2, "registry_auths": [PRIVATE]}), [], {})
+    assert images.pulls[-1] == ["reg.example:5000"] and runtime.started == ["app-1"]
