@@ -127,7 +127,9 @@ def registry_logins(conn: Conn, vault: Vault, wanted: list[ContainerSpec]) -> li
     """The logins for the registries this node's images come from, and no other."""
     images = [c.image for c in wanted]
     found = registries.sealed(conn, sorted({registry_host(i) for i in images})) if images else {}
-    stored = {h: RegistryAuth(host=h, username=u, password=vault.open(c).decode()) for h, (u, c) in found.items()}
+    stored = {
+        h: RegistryAuth(host=h, username=u, password=vault.open(c).decode()) for h, (u, c) in found.items()
+    }
     return logins_for(images, stored)
 
 
