@@ -31,6 +31,7 @@ from shoal.agent.runtime import Runtime, RuntimeConfig
 from shoal.client import Client
 from shoal.errors import NotFound
 from shoal.model.container import ContainerSpec, PullPolicy
+from shoal.model.registry import RegistryAuth
 from shoal.model.state import NodeState
 from shoal.model.status import PeerStatus
 
@@ -115,16 +116,23 @@ class ImagesAdapter:
 
     root: Path
     base_insecure: tuple[str, ...] = ()
+    auth_dir: Path | None = None  # per-pull auth files (tmpfs): agent.images.auth
     _stores: dict[tuple[str, ...], ImageStore] = field(default_factory=dict)
 
     def store(self, insecure: Sequence[str] = ()) -> ImageStore:
         key = tuple(sorted({*self.base_insecure, *insecure}))
         if key not in self._stores:
-            self._stores[key] = ImageStore(self.root, None, key)
+            self._stores[key] = ImageStore(self.root, None, key, auth_dir=self.auth_dir)
         return self._stores[key]
 
-    def pull(self, ref: str, insecure: Sequence[str], policy: PullPolicy = "always") -> PulledImage:
-        return self.store(insecure).pull(ref, policy)
+    def pull(
+        self,
+        ref: str,
+        insecure: Sequence[str],
+        policy: PullPolicy = "always",
+        logins: Sequence[RegistryAuth] = (),
+    ) -> PulledImage:
+        return self.store(insecure).pull(ref, policy, logins)
 
     def gc(self, in_use: Iterable[str]) -> list[str]:
         return self.store().gc(in_use)
@@ -155,7 +163,7 @@ def runtime_config(config: AgentConfig) -> RuntimeConfig:
 
 def build_containers(config: AgentConfig, network: NetworkAdapter | None = None) -> ContainersReconciler:
     runtime = RuntimeAdapter(Runtime(runtime_config(config)))
-    images = ImagesAdapter(config.images_dir, config.insecure_registries)
+    images = ImagesAdapter(config.images_dir, config.insecure_registries, config.run_dir / "pull-auth")
     return ContainersReconciler(
         runtime, images, SecretFs(config.secrets_dir), network, image_keep_s=config.image_keep_s
     )

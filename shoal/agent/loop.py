@@ -155,8 +155,8 @@ class Agent:
         current = self.state
         if current is not None and fresh.version <= current.version and fresh.node == current.node:
             return False
-        if fresh.secrets:
-            self.containers.secrets.ensure()  # the secrets file lives on tmpfs
+        if fresh.secrets or fresh.registry_auths:
+            self.containers.secrets.ensure()  # their files live on tmpfs
         save_state(self.config.state_file, fresh, self.secrets_file)
         self.state = fresh
         self._wake.set()

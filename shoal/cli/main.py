@@ -22,6 +22,7 @@ _COMMANDS = {
     "project": ("shoal.cli.projects", "project"),
     "secret": ("shoal.cli.secrets", "secret"),
     "volume": ("shoal.cli.volumes", "volume"),
+    "registry": ("shoal.cli.registries", "registry"),
     "policy": ("shoal.cli.policy", "policy"),
     "events": ("shoal.cli.events", "events"),
     "completion": ("shoal.cli.completion", "completion"),

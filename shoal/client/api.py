@@ -229,6 +229,17 @@ class Client:
     def remove_secret(self, name: str) -> None:
         self._ok("DELETE", f"/secrets/{_seg(name)}")
 
+    # --- registry logins
+    def registry_logins(self) -> list[m.RegistryLogin]:
+        return self._list(m.RegistryLogin, "/registries")
+
+    def registry_login(self, host: str, username: str, password: str) -> m.RegistryLogin:
+        body = {"host": host, "username": username, "password": password}
+        return self._one(m.RegistryLogin, "POST", "/registries", json=body)
+
+    def remove_registry_login(self, host: str) -> None:
+        self._ok("DELETE", f"/registries/{_seg(host)}")
+
     # --- the node policy (admin)
     def policy(self) -> node_policy.PolicyVersion:
         return self._one(node_policy.PolicyVersion, "GET", "/policy")

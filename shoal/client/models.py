@@ -143,6 +143,14 @@ class SecretInfo(Wire):
     created: str | None = None
 
 
+class RegistryLogin(Wire):
+    """A stored registry login as the API lists it (never its password)."""
+
+    host: str
+    username: str
+    created: str | None = None
+
+
 class Event(Wire):
     id: int
     time: str = ""

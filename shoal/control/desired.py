@@ -17,13 +17,14 @@ from pydantic import BaseModel
 
 from shoal.control.mesh import Mesh, MeshNode, plan_mesh
 from shoal.control.revision import RevisionSpec, container_for
-from shoal.control.store import nodes, secrets, services, tasks
+from shoal.control.store import nodes, registries, secrets, services, tasks
 from shoal.control.store import policy as node_policy
 from shoal.control.store.db import Conn, Row, cluster_version
 from shoal.control.vault import Vault
 from shoal.model.addressing import overlay_ip
 from shoal.model.container import ContainerSpec, networks_of
 from shoal.model.deploy_wire import split_qualified
+from shoal.model.registry import RegistryAuth, logins_for, registry_host
 from shoal.model.state import (
     DnsRecord,
     IngressRoute,
@@ -120,6 +121,16 @@ def secret_values(conn: Conn, vault: Vault, wanted: list[ContainerSpec]) -> list
         for n in names
         if n in found
     ]
+
+
+def registry_logins(conn: Conn, vault: Vault, wanted: list[ContainerSpec]) -> list[RegistryAuth]:
+    """The logins for the registries this node's images come from, and no other."""
+    images = [c.image for c in wanted]
+    found = registries.sealed(conn, sorted({registry_host(i) for i in images})) if images else {}
+    stored = {
+        h: RegistryAuth(host=h, username=u, password=vault.open(c).decode()) for h, (u, c) in found.items()
+    }
+    return logins_for(images, stored)
 
 
 @dataclass(frozen=True)
@@ -258,6 +269,7 @@ class Builder:
             ingress=view.ingress if shared and node["ingress"] else [],
             ingress_settings=self._ingress if node["ingress"] else None,
             secrets=secret_values(conn, self._vault, mine),
+            registry_auths=registry_logins(conn, self._vault, mine),
             insecure_registries=self._insecure,
             networks=networks_for(view.networks, mine),
             metadata_access=view.metadata_access,

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from shoal.control.api.agent import JoinRequest
 from shoal.control.api.nodes import LabelsRequest
 from shoal.control.api.policy import PolicyRequest
+from shoal.control.api.registries import RegistryLoginRequest
 from shoal.control.api.secrets import SecretRequest
 from shoal.control.api.services import ScaleRequest
 from shoal.control.api.tokens import JoinTokenRequest, TokenRequest
@@ -78,6 +79,17 @@ ROUTES: list[Route] = [
         OBJ,
         [("project", "string")],
     ),
+    (
+        "get",
+        "/api/v1/registries",
+        "List registry logins (host, username; never passwords)",
+        True,
+        None,
+        ARR,
+        [],
+    ),
+    ("post", "/api/v1/registries", "Store or replace a registry login", True, RegistryLoginRequest, OBJ, []),
+    ("delete", "/api/v1/registries/{host}", "Remove a registry login", True, None, OK, []),
     ("get", "/api/v1/events", "List events", True, None, ARR, [("since", "integer"), ("limit", "integer")]),
     ("get", "/api/v1/tokens", "List API tokens", True, None, ARR, []),
     ("get", "/api/v1/metrics", "The cluster's state as Prometheus metrics", True, None, TEXT, []),

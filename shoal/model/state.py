@@ -12,6 +12,7 @@ from pydantic import Field
 
 from shoal.model.base import WIRE_VERSION, Wire
 from shoal.model.container import ContainerSpec
+from shoal.model.registry import RegistryAuth
 
 
 class Peer(Wire):
@@ -80,6 +81,7 @@ class NodeState(Wire):
     ingress: list[IngressRoute] = Field(default_factory=list)
     ingress_settings: IngressSettings | None = None  # set on ingress nodes only
     secrets: list[SecretValue] = Field(default_factory=list)  # only those its containers use
+    registry_auths: list[RegistryAuth] = Field(default_factory=list)  # only its images' registries
     insecure_registries: list[str] = Field(default_factory=list)
     networks: list[NetworkMembers] = Field(default_factory=list)  # those its containers are on
     metadata_access: bool = False  # the node policy's `metadata`: containers may reach 169.254.169.254

@@ -19,7 +19,7 @@ import httpx
 
 from shoal.client.contexts import ContextStore
 from shoal.sandbox import state
-from shoal.sandbox.layout import SERVER_PORT
+from shoal.sandbox.layout import PRIVATE_REGISTRY_PORT, REGISTRY_IP, SERVER_PORT
 from shoal.sandbox.nodes import NodeError, alive, enter, last_lines, node_dir, run_in, spawn
 from shoal.sandbox.state import NodeRecord, ProcessRecord, SandboxState
 
@@ -79,7 +79,7 @@ def join(record: SandboxState, node: NodeRecord, token: str) -> None:
         "--set",
         f"cgroup_parent=shoal-sbx-{node.name}",
         "--set",
-        f"insecure_registries={record.registry}",
+        f"insecure_registries={record.registry},{REGISTRY_IP}:{PRIVATE_REGISTRY_PORT}",
     ]
     proc = run_in(node.holder_pid, argv, timeout_s=60)
     if proc.returncode != 0:

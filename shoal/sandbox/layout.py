@@ -28,6 +28,9 @@ INET_GATEWAY = "203.0.113.1"
 INET_PREFIXLEN = 24
 REGISTRY_IP = "203.0.113.2"
 REGISTRY_PORT = 5000
+# Free for a password-protected registry a test runs beside the sandbox one (plain HTTP as well,
+# so the agents are told it is insecure): tests/e2e/test_registry_auth.py.
+PRIVATE_REGISTRY_PORT = 5001
 ROUTER_WAN_IP = "203.0.113.254"
 ROUTER_WAN_IF = "wan0"
 ROUTER_WAN_PEER = "sbx-rtr"

@@ -13,6 +13,7 @@ import shutil
 import socket
 import tarfile
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,15 @@ HOSTILE = (
     "evil-device",
     "evil-symlink-parent",
 )
+
+
+def bcrypt_line(user: str, password: str) -> str:
+    """An htpasswd line with a bcrypt hash (libxcrypt's, through the stdlib ``crypt``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+        return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n"
 
 
 def free_port() -> int:

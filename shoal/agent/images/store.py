@@ -27,11 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from shoal.agent.images import oci
+from shoal.agent.images.auth import login_for, pull_auth_file
 from shoal.agent.images.errors import ImageError
 from shoal.agent.images.extract import unpack_blob
 from shoal.agent.sys import skopeo
 from shoal.errors import ShoalError
 from shoal.model.container import PullPolicy
+from shoal.model.registry import RegistryAuth, registry_host
+
+_UNAUTHORIZED = ("unauthorized", "authentication required", "denied")
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,16 @@ def hex_of(digest: str) -> str:
 class ImageStore:
     """A content-addressed store of pulled images under ``root``."""
 
-    def __init__(self, root: Path, auth_file: Path | None = None, insecure: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        root: Path,
+        auth_file: Path | None = None,
+        insecure: Sequence[str] = (),
+        auth_dir: Path | None = None,
+    ) -> None:
         self.root = root
         self.auth_file = auth_file
+        self.auth_dir = auth_dir  # where per-pull auth files live (tmpfs); None: the system temp dir
         self.insecure = list(insecure)
         self.layout = root / "oci"
         self.layers = root / "layers"
@@ -108,11 +119,14 @@ class ImageStore:
         """Where a layer is unpacked."""
         return self.layers / hex_of(digest)
 
-    def pull(self, ref: str, policy: PullPolicy = "always") -> PulledImage:
+    def pull(
+        self, ref: str, policy: PullPolicy = "always", logins: Sequence[RegistryAuth] = ()
+    ) -> PulledImage:
         """Pull, verify and unpack ``ref`` (tag or digest); idempotent.
 
         A digest is never fetched twice; a tag is asked for again unless ``policy`` is "missing"
-        (use what the tag gave last time) or "never" (only ever what is here).
+        (use what the tag gave last time) or "never" (only ever what is here). The login in
+        ``logins`` for the image's registry, if any, is used for this pull only.
         """
         try:
             parsed = skopeo.parse_reference(ref)
@@ -124,23 +138,30 @@ class ImageStore:
                 return cached
             if policy == "never":
                 raise ImageError(f"image {ref} is not on this node and its pull_policy is never")
-            return self.pull_locked(ref, parsed)
+            login = login_for(registry_host(ref), logins)
+            if login is not None:  # keyed as the reference spells its registry, which skopeo looks up
+                login = login.model_copy(update={"host": parsed.registry})
+            return self.pull_locked(ref, parsed, login)
 
-    def pull_locked(self, ref: str, parsed: skopeo.Reference) -> PulledImage:
+    def pull_locked(
+        self, ref: str, parsed: skopeo.Reference, login: RegistryAuth | None = None
+    ) -> PulledImage:
         """Fetch with skopeo, verify (re-fetching corrupt blobs once), unpack, record."""
         name = skopeo.layout_name(ref)
         try:
-            self.fetch(ref, parsed, name)
+            self.fetch(ref, parsed, name, login)
         except ImageError:
             cached = self.find(ref)  # registry unreachable: keep using what this ref gave last time
             if cached is None or not all(path.is_dir() for path in cached.layer_dirs):
                 raise
             return cached
-        image = self.verified(ref, parsed, name)
+        image = self.verified(ref, parsed, name, login)
         self.unpack_all(ref, image.manifest)
         return self.record(ref, image)
 
-    def verified(self, ref: str, parsed: skopeo.Reference, name: str) -> Resolved:
+    def verified(
+        self, ref: str, parsed: skopeo.Reference, name: str, login: RegistryAuth | None = None
+    ) -> Resolved:
         """The resolved image once every blob matches its digest; corrupt ones are fetched again."""
         image = self.resolve(ref, name)
         bad = self.corrupt(image.blobs)
@@ -148,19 +169,28 @@ class ImageStore:
             return image
         for digest in bad:
             self.blob(digest).unlink(missing_ok=True)
-        self.fetch(ref, parsed, name)
+        self.fetch(ref, parsed, name, login)
         image = self.resolve(ref, name)
         if bad := self.corrupt(image.blobs):
             raise ImageError(f"image {ref}: blob {bad[0]} does not match its digest")
         return image
 
-    def fetch(self, ref: str, parsed: skopeo.Reference, name: str) -> None:
+    def fetch(self, ref: str, parsed: skopeo.Reference, name: str, login: RegistryAuth | None = None) -> None:
         """Copy the image into the shared layout; blobs already present are reused."""
-        argv = skopeo.copy_argv(parsed, self.layout, name, self.insecure, self.auth_file)
-        try:
-            skopeo.run(argv)
-        except ShoalError as exc:
-            raise ImageError(f"image {ref}: {exc}") from None
+        with pull_auth_file(login, self.auth_file, self.auth_dir) as auth_file:
+            argv = skopeo.copy_argv(parsed, self.layout, name, self.insecure, auth_file)
+            try:
+                skopeo.run(argv)
+            except ShoalError as exc:
+                raise ImageError(f"image {ref}: {exc}{self.login_hint(parsed, login, str(exc))}") from None
+
+    def login_hint(self, parsed: skopeo.Reference, login: RegistryAuth | None, error: str) -> str:
+        """What to do about a refused anonymous pull (empty when a login was used or none applies)."""
+        if login is not None or self.auth_file is not None:
+            return ""
+        if not any(word in error.lower() for word in _UNAUTHORIZED):
+            return ""
+        return f" (no login for {parsed.registry}: shoal registry login {parsed.registry})"
 
     def resolve(self, ref: str, name: str) -> Resolved:
         """The image manifest named ``name`` in the layout (through an index to linux/amd64)."""

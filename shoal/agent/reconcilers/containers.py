@@ -24,6 +24,7 @@ from shoal.agent.net.nsthread import Background
 from shoal.agent.reconcilers.secretfs import SecretFile, SecretFs
 from shoal.errors import ShoalError
 from shoal.model.container import ContainerSpec, HealthCheck, Mount, PullPolicy, host_network, pulls_always
+from shoal.model.registry import RegistryAuth
 from shoal.model.state import NodeState
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,13 @@ class Runtime(Protocol):
 
 
 class Images(Protocol):
-    def pull(self, ref: str, insecure: Sequence[str], policy: PullPolicy = "always") -> Any: ...
+    def pull(
+        self,
+        ref: str,
+        insecure: Sequence[str],
+        policy: PullPolicy = "always",
+        logins: Sequence[RegistryAuth] = (),
+    ) -> Any: ...
     def gc(self, in_use: Iterable[str]) -> list[str]: ...
 
 
@@ -171,6 +178,7 @@ class ContainersReconciler:
     restarting: set[str] = field(default_factory=set)  # unhealthy ones stopped for a fresh start
     _seen: Mapping[str, Seen] = field(default_factory=dict)
     _next_retry: float = float("inf")
+    _logins: int = 0  # fingerprint of the state's registry logins: a new one retries failed pulls now
 
     def reconcile(
         self, state: NodeState, unhealthy: Iterable[str] = (), observed: Mapping[str, Seen] | None = None
@@ -179,6 +187,7 @@ class ContainersReconciler:
         self.graces.update({c.id: c.stop_grace_s for c in state.containers})
         observed = self.runtime.observe() if observed is None else observed
         now = self.clock()
+        self._retry_on_new_logins(state, now)
         waiting = [i for i, o in self.outcomes.items() if o.state == "failed" and o.retry_at > now]
         plan = plan_containers(state.containers, observed, unhealthy, waiting, now)
         self._seen = observed
@@ -186,6 +195,17 @@ class ContainersReconciler:
         self.digests.update({i: seen.image_digest for i, seen in observed.items() if seen.image_digest})
         self.apply(plan, state)
         return plan
+
+    def _retry_on_new_logins(self, state: NodeState, now: float) -> None:
+        """A registry login came or changed: a start that failed (most likely on its pull) need not
+        wait out its back-off."""
+        logins = hash(tuple((a.host, a.username, a.password) for a in state.registry_auths))
+        if logins == self._logins:
+            return
+        self._logins = logins
+        for outcome in self.outcomes.values():
+            if outcome.state == "failed":
+                outcome.retry_at = min(outcome.retry_at, now)
 
     def retry_due(self) -> bool:
         """Whether a failed start's back-off ran out since the last pass (the loop then reconciles)."""
@@ -264,7 +284,7 @@ class ContainersReconciler:
         values = _secret_values(spec, state)
         ref = _pinned(spec) if spec.image_digest else spec.image
         policy: PullPolicy = spec.pull_policy or ("always" if pulls_always(ref, None) else "missing")
-        image = self.images.pull(ref, state.insecure_registries, policy)
+        image = self.images.pull(ref, state.insecure_registries, policy, state.registry_auths)
         outcome.image_digest = str(getattr(image, "digest", ""))
         attached = self._attach(spec)
         outcome.ip = attached.ip

@@ -8,27 +8,19 @@ import os
 import shutil
 import subprocess
 import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shoal.agent.images import ImageError, ImageStore
+from shoal.model.registry import RegistryAuth
 from shoal.sandbox.images import ImageSpec, cached_build
 from shoal.sandbox.registry import start_registry
-from tests.support.registry_fixtures import CACHE, free_port
+from tests.support.registry_fixtures import CACHE, bcrypt_line, free_port
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 USER, PASSWORD = "shi-user", "shi-password"
-
-
-def bcrypt_line(user: str, password: str) -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-
-        return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n"
 
 
 @pytest.fixture
@@ -68,3 +60,27 @@ def test_pull_with_auth_file(work: Path, private_ref: str) -> None:
         ImageStore(work / "anonymous", insecure=[registry]).pull(private_ref)
     image = ImageStore(work / "store", auth_file=auth, insecure=[registry]).pull(private_ref)
     assert image.config["config"]["Cmd"] == ["true"]
+
+
+def test_pull_with_a_login_from_the_state(
+    work: Path, private_ref: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The node state's login reaches skopeo through a per-pull auth file that is gone after it."""
+    registry = private_ref.split("/", maxsplit=1)[0]
+    auth_dir = work / "run" / "pull-auth"
+    store = ImageStore(work / "store", insecure=[registry], auth_dir=auth_dir)
+    with pytest.raises(ImageError) as refused:
+        store.pull(private_ref)
+    assert "\n" not in str(refused.value)
+    assert f"no login for {registry}: shoal registry login {registry}" in str(refused.value)
+    wrong = [RegistryAuth(host=registry, username=USER, password="not-" + PASSWORD)]
+    with pytest.raises(ImageError, match=r"unauthorized|authentication") as bad:
+        store.pull(private_ref, logins=wrong)
+    assert "not-" + PASSWORD not in str(bad.value) and "shoal registry login" not in str(bad.value)
+    assert list(auth_dir.iterdir()) == []  # a failed pull leaves no auth file either
+    other = RegistryAuth(host="elsewhere.example", username="x", password="y")
+    good = [other, RegistryAuth(host=registry, username=USER, password=PASSWORD)]
+    image = store.pull(private_ref, logins=good)
+    assert image.config["config"]["Cmd"] == ["true"]
+    assert list(auth_dir.iterdir()) == []
+    assert PASSWORD not in caplog.text
