@@ -186,8 +186,16 @@ def _mount(v: VolumeLong, ctx: Context) -> Mount:
     size = v.tmpfs.size if v.tmpfs is not None else None
     mode = v.tmpfs.mode if v.tmpfs is not None else None
     source = _volume_name(v.source, ctx) if v.type == "volume" else v.source
+    top = ctx.doc.volumes.get(v.source) if v.type == "volume" else None
+    external = bool(top is not None and top.external)
     return Mount(
-        kind=v.type, target=v.target, source=source, read_only=v.read_only, size_bytes=size, mode=mode
+        kind=v.type,
+        target=v.target,
+        source=source,
+        read_only=v.read_only,
+        size_bytes=size,
+        mode=mode,
+        external=external,
     )
 
 

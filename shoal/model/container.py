@@ -20,6 +20,7 @@ class Mount(Wire):
     kind: MountKind
     target: str
     source: str = ""  # volume name, host path, or secret name
+    external: bool = False  # a volume declared `external: true`: shared by name, not the project's
     read_only: bool = False
     size_bytes: int | None = None  # tmpfs size
     content_b64: str = ""  # a config's content (kind config): written by the agent, mounted read-only

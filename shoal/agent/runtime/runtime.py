@@ -25,6 +25,7 @@ from shoal.agent.runtime import conmon, devices, logs, overlay, procs, records
 from shoal.agent.runtime.logs import LogLine
 from shoal.agent.runtime.policy import Exit, decide
 from shoal.agent.runtime.records import Record
+from shoal.agent.runtime.volumes import ensure_volume
 from shoal.agent.sys.runc import EXEC_OUTPUT_MAX, ExecResult, Runc, RuncState
 from shoal.errors import ConfigError, Conflict, NotFound, ShoalError
 from shoal.model.container import ContainerSpec
@@ -207,9 +208,11 @@ class Runtime:
         files: Mapping[str, Path],
         secrets_dir: Path | None,
     ) -> oci.BundleInputs:
-        volumes = {m.source: self.config.volumes_dir / m.source for m in spec.mounts if m.kind == "volume"}
-        for path in volumes.values():
-            path.mkdir(parents=True, exist_ok=True)
+        volumes = {
+            m.source: ensure_volume(self.config.volumes_dir, spec.project, m)
+            for m in spec.mounts
+            if m.kind == "volume"
+        }
         return oci.BundleInputs(
             rootfs=str(rootfs),
             cgroups_path=oci.cgroups_path(self.config.cgroup_parent, spec.id),
