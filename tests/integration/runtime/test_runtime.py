@@ -398,3 +398,19 @@ def test_compose_restart_reaches_the_supervisor(runtime: Runtime, rootfs: Path, 
     assert done.count("restart") >= 2 and "give_up" not in done
     wait_for(lambda: len(runtime.logs(container.id)) >= 3)
     assert runtime.get(container.id).restarts >= 2
+
+
+def test_two_projects_volumes_of_one_name_are_apart_on_the_node(runtime: Runtime, rootfs: Path) -> None:
+    for project in ("pa", "pb"):
+        s = spec(
+            f"shc-vol-{project}",
+            ["sh", "-c", f"ls /data; echo {project} > /data/{project}"],
+            project=project,
+            mounts=[Mount(kind="volume", source="data", target="/data")],
+        )
+        runtime.create_and_start(s, CONFIG, [rootfs])
+        wait_for(lambda p=project: exited(runtime, f"shc-vol-{p}"))  # type: ignore[misc]
+        assert [ln.text for ln in runtime.logs(f"shc-vol-{project}")] == []  # an empty volume each
+    root = runtime.config.volumes_dir
+    assert (root / "@pa" / "data" / "pa").read_text() == "pa\n"
+    assert sorted(p.name for p in (root / "@pb" / "data").iterdir()) == ["pb"]
