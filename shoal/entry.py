@@ -21,21 +21,24 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # click is imported in main(), while the collector is off (see below)
     import click
 
-# name → (module, attribute) of each command contributed by a package other than cli; a package
-# not yet present is skipped, so the command still works while it is built.
+# name → (module, attribute, help) of each command contributed by a package other than cli
 _PROCESS_COMMANDS = {
-    "server": ("shoal.control.commands", "server"),
-    "agent": ("shoal.agent.commands", "agent"),
-    "join": ("shoal.agent.commands", "join"),
-    "sandbox": ("shoal.sandbox.commands", "sandbox"),
+    "server": ("shoal.control.commands", "server", "The control plane: API, web UI and controller."),
+    "agent": ("shoal.agent.commands", "agent", "The node agent: runs this machine's share of the cluster."),
+    "join": ("shoal.agent.commands", "join", "Join this machine to a cluster as a node."),
+    "sandbox": (
+        "shoal.sandbox.commands",
+        "sandbox",
+        "A whole shoal cluster in namespaces on this machine, for trying and testing.",
+    ),
 }
 # Run without the people's CLI around them (their own errors are already one line).
 _DIRECT = ("agent", "join")
 
 
 def _add_process_commands(group: click.Group) -> None:
-    for name, (module_name, attr) in _PROCESS_COMMANDS.items():
-        group.add_lazy_command(name, module_name, attr)  # type: ignore[attr-defined]
+    for name, (module_name, attr, short) in _PROCESS_COMMANDS.items():
+        group.add_lazy_command(name, module_name, attr, short)  # type: ignore[attr-defined]
 
 
 def _direct_command(argv: Sequence[str]) -> click.Command | None:
@@ -47,7 +50,7 @@ def _direct_command(argv: Sequence[str]) -> click.Command | None:
     if list(argv[:2]) == ["agent", "start"]:
         use_system_malloc(list(argv))  # the long-running agent: its memory is a figure
     slim_imports()  # this process is the agent's: only the parts of pyroute2/httpx it uses
-    module_name, attr = _PROCESS_COMMANDS[argv[0]]
+    module_name, attr, _ = _PROCESS_COMMANDS[argv[0]]
     command: click.Command = getattr(importlib.import_module(module_name), attr)
     return command
 

@@ -24,36 +24,44 @@ FORMATS = click.Choice(["table", "json"])
 class ShoalGroup(click.Group):
     """The root group: a ShoalError anywhere below becomes `error: <line>` and exit 1.
 
-    Commands of other packages (server, agent, sandbox) may be added lazily by module name, so
-    `shoal ps` does not pay for importing Flask, psycopg and pyroute2.
+    Commands are added lazily by module name, with their help line, so `shoal ps` does not pay
+    for importing Flask, psycopg and pyroute2, and `shoal --help` imports no command at all.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lazy: dict[str, tuple[str, str]] = {}
+        self.lazy: dict[str, tuple[str, str, str]] = {}
 
-    def add_lazy_command(self, name: str, module: str, attr: str) -> None:
-        """Add command `name`, imported from `module`.`attr` only when it is used (or listed)."""
-        self.lazy[name] = (module, attr)
+    def add_lazy_command(self, name: str, module: str, attr: str, short_help: str) -> None:
+        """Add command `name`, imported from `module`.`attr` only when it is used."""
+        self.lazy[name] = (module, attr, short_help)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        names = {*super().list_commands(ctx), *self.lazy}
-        return sorted(n for n in names if self.get_command(ctx, n) is not None)
+        return sorted({*super().list_commands(ctx), *self.lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is not None or cmd_name not in self.lazy:
             return found
-        module_name, attr = self.lazy.pop(cmd_name)
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a package not built yet: the command is absent
-            if exc.name != module_name:
-                raise
-            return None
-        command: click.Command = getattr(module, attr)
+        module_name, attr, _ = self.lazy.pop(cmd_name)
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
         self.add_command(command, cmd_name)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the help lines given at registration: nothing is imported."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max((len(n) for n in names), default=0)
+        rows = [(name, self._help_of(ctx, name, limit)) for name in names]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def _help_of(self, ctx: click.Context, name: str, limit: int) -> str:
+        command = super().get_command(ctx, name)
+        if command is None:  # not imported: a stand-in cut to the width as click cuts the real one
+            command = click.Command(name, help=self.lazy[name][2] if name in self.lazy else "")
+        return command.get_short_help_str(limit=limit)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

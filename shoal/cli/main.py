@@ -10,22 +10,59 @@ import click
 from shoal import __version__
 from shoal.cli.common import FORMATS, OUTPUT_KEY, ShoalGroup
 
-# name → (module, attribute): each imported only when used, so a command pays for itself alone
+# name → (module, attribute, help): each imported only when used, so a command pays for itself
+# alone and `shoal --help` lists them all without importing any (tests check the help matches)
 _COMMANDS = {
-    "login": ("shoal.cli.login", "login"),
-    "context": ("shoal.cli.login", "context"),
-    "token": ("shoal.cli.tokens", "token"),
-    "node": ("shoal.cli.nodes", "node"),
-    "deploy": ("shoal.cli.deploy", "deploy"),
-    "service": ("shoal.cli.services", "service"),
-    "ps": ("shoal.cli.ps", "ps"),
-    "project": ("shoal.cli.projects", "project"),
-    "secret": ("shoal.cli.secrets", "secret"),
-    "volume": ("shoal.cli.volumes", "volume"),
-    "registry": ("shoal.cli.registries", "registry"),
-    "policy": ("shoal.cli.policy", "policy"),
-    "events": ("shoal.cli.events", "events"),
-    "completion": ("shoal.cli.completion", "completion"),
+    "login": (
+        "shoal.cli.login",
+        "login",
+        "Log in to a cluster: pin its CA, check the token and store both as the current context.",
+    ),
+    "context": ("shoal.cli.login", "context", "The clusters this CLI knows (`shoal login` adds one)."),
+    "token": (
+        "shoal.cli.tokens",
+        "token",
+        "API tokens for people and scripts (metrics < viewer < operator < admin).",
+    ),
+    "node": ("shoal.cli.nodes", "node", "The machines of the cluster."),
+    "deploy": (
+        "shoal.cli.deploy",
+        "deploy",
+        "Deploy a Compose file and wait until every service is healthy (or one fails).",
+    ),
+    "service": ("shoal.cli.services", "service", "Services deployed from Compose files."),
+    "ps": ("shoal.cli.ps", "ps", "List replicas: project, service, replica, node, state, health, ip, image."),
+    "project": (
+        "shoal.cli.projects",
+        "project",
+        "Projects: the namespaces of services (`shoal deploy -p NAME`, or the file's name:).",
+    ),
+    "secret": (
+        "shoal.cli.secrets",
+        "secret",
+        "Secrets: encrypted at rest, mounted on tmpfs in the replicas that use them.",
+    ),
+    "volume": (
+        "shoal.cli.volumes",
+        "volume",
+        "Named volumes: each lives on one node, and the replicas that use it run there.",
+    ),
+    "registry": (
+        "shoal.cli.registries",
+        "registry",
+        "Logins for private registries: a deploy naming an image on HOST then pulls with it.",
+    ),
+    "policy": (
+        "shoal.cli.policy",
+        "policy",
+        "The node policy: which roles or projects may use privileged keys and host binds.",
+    ),
+    "events": ("shoal.cli.events", "events", "Show cluster events (deploys, node changes, failures)."),
+    "completion": (
+        "shoal.cli.completion",
+        "completion",
+        'Print the shell completion script (use: eval "$(shoal completion bash)").',
+    ),
 }
 
 
@@ -45,5 +82,5 @@ def cli(ctx: click.Context, output: str | None) -> None:
         ctx.meta.setdefault(OUTPUT_KEY, output)
 
 
-for _name, (_module, _attr) in _COMMANDS.items():
-    cli.add_lazy_command(_name, _module, _attr)
+for _name, (_module, _attr, _help) in _COMMANDS.items():
+    cli.add_lazy_command(_name, _module, _attr, _help)

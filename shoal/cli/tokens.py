@@ -10,7 +10,7 @@ from shoal.cli.render import age, print_json, print_table
 
 @click.group("token")
 def token() -> None:
-    """API tokens for people and scripts (viewer < operator < admin)."""
+    """API tokens for people and scripts (metrics < viewer < operator < admin)."""
 
 
 @token.command("create")
