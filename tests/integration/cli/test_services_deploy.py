@@ -111,7 +111,10 @@ def test_deploy_wait_times_out(server: Server) -> None:
     store_service(server, "lonely")  # no node: never placed
     outcome = _wait_in_thread(server, "lonely", timeout=1.5)
     outcome["thread"].join(30)  # type: ignore[attr-defined]
-    assert outcome["error"] == "not healthy after 1.5s: lonely: 0/1 pulled, 0/1 started, 0/1 healthy"
+    assert outcome["error"] == (
+        "not healthy after 1.5s: lonely: 0/1 pulled, 0/1 started, 0/1 healthy"
+        " (unplaced: replica 1: no nodes in the cluster)"
+    )
 
 
 COMPOSE = """services:
