@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from shoal.control.mesh import Mesh, MeshNode, plan_mesh
+from shoal.control.mesh import Mesh, MeshNode, may_relay, plan_mesh
 from shoal.control.revision import RevisionSpec, container_for
 from shoal.control.store import nodes, secrets, services, tasks
 from shoal.control.store import policy as node_policy
@@ -178,12 +178,15 @@ def cluster_view(conn: Conn, server_route: ServerRoute | None = None) -> Cluster
         ingress=ingress,
         dns_json=_json_list(dns),
         ingress_json=_json_list(ingress),
-        mesh=plan_mesh(
-            [MeshNode(n["name"], n["subnet"], n["public_key"], n["endpoint"] or None) for n in all_nodes]
-        ),
+        mesh=plan_mesh([mesh_node(n) for n in all_nodes]),
         networks=network_members(specs, tasks.addressed(conn)),
         metadata_access=node_policy.current_document(conn).metadata,
     )
+
+
+def mesh_node(row: Row) -> MeshNode:
+    relays = may_relay(row["labels"] or {})
+    return MeshNode(row["name"], row["subnet"], row["public_key"], row["endpoint"] or None, relays)
 
 
 def _json_list(items: Sequence[BaseModel]) -> str:
@@ -254,6 +257,8 @@ class Builder:
             containers=mine,
             peers=part.peers,
             relay=part.relay,
+            relays=part.relays,
+            relayed=part.relayed,
             dns=view.dns if shared else [],
             ingress=view.ingress if shared and node["ingress"] else [],
             ingress_settings=self._ingress if node["ingress"] else None,

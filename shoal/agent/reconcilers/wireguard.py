@@ -7,17 +7,23 @@ their handshakes. A desired endpoint of None (the peer is behind NAT) never over
 endpoint the peer roamed to. The cluster CIDR is routed into the tunnel with the bridge address
 as preferred source: the node's overlay address is its bridge's, so the tunnel itself carries no
 address (traffic the node sends into the mesh leaves from an address the peers' AllowedIPs accept).
+
+On a NAT'd node the relayed subnets go on the relay the node picks itself (render.relays): each
+pass and each `watch()` tick (every second, between passes) reads the peers' counters, and a relay
+gone silent hands its subnets to the next live candidate, touching only those two peers.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from shoal.agent.net.config import NetConfig
 from shoal.agent.net.ipam import bridge_address
+from shoal.agent.render.relays import Liveness, choose, current_relay, observe, routed_peers
 from shoal.agent.sys.netlink import Link, Netlink, Route
 from shoal.agent.sys.wireguard import (
     KernelWg,
@@ -127,6 +133,9 @@ class WireguardReconciler:
             KernelWg(config.wg_interface, config.node_netns) if self.kernel else Uapi(config.wg_socket)
         )
         self.private_key = load_private_key(config.wg_key_file)
+        self.relay = ""  # the relay this node routes the relayed subnets through ("" until known)
+        self.liveness = Liveness()
+        self.started = False  # the device exists (a watch tick before the first pass does nothing)
 
     @property
     def public_key(self) -> str:
@@ -158,15 +167,49 @@ class WireguardReconciler:
             self.netlink.replace_route(todo.route[0], index, prefsrc=todo.route[1])
 
     def reconcile(self, desired: NodeState) -> WgPlan:
-        resolved = desired.model_copy(update={"peers": [_resolved(p) for p in desired.peers]})
-        todo = plan(resolved, self.private_key, self.config, self.observe(desired.cluster_cidr))
+        observed = self.observe(desired.cluster_cidr)
+        self.started = True
+        self._pick_relay(desired, observed.device)
+        peers = [_resolved(p) for p in routed_peers(desired, self.relay)]
+        todo = plan(desired.model_copy(update={"peers": peers}), self.private_key, self.config, observed)
         if not todo.empty:
             self.apply(todo)
         return todo
 
-    def peer_status(self, names: dict[str, str] | None = None) -> list[PeerStatus]:
-        """Per peer: endpoint, latest handshake, bytes in/out (for the status report)."""
+    def watch(self, desired: NodeState) -> bool:
+        """Between passes: one read of the device; a pass when the relay must change (True)."""
+        if not self.started or not desired.relays:
+            return False
+        before = self.relay
+        self._pick_relay(desired, self.backend.get())
+        if self.relay == before:
+            return False
+        self.reconcile(desired)
+        return True
+
+    def _pick_relay(self, desired: NodeState, device: WgDevice) -> None:
+        names = {p.public_key: p.name for p in desired.peers}
+        seen = {names[k]: p for k, p in device.peers.items() if k in names}
+        self.liveness = observe(self.liveness, {n: p.rx_bytes for n, p in seen.items()}, time.monotonic())
+        current = self.relay or current_relay(desired, {n: p.allowed_ips for n, p in seen.items()})
+        chosen = choose(current, desired.relays, self.liveness, time.monotonic())
+        if chosen != self.relay and self.relay:
+            log.warning("relay %s is silent: NAT'd peers now go through %s", self.relay, chosen)
+        self.relay = chosen
+
+    def peer_status(
+        self, names: dict[str, str] | None = None, relayed: list[Peer] | None = None
+    ) -> list[PeerStatus]:
+        """Per peer: endpoint, latest handshake, bytes in/out (for the status report); the nodes
+        reached through the relay are listed after the tunnels, with the relay they go through."""
         names = names or {}
+        through = [
+            PeerStatus(public_key=p.public_key, name=p.name, path="relayed", via=self.relay)
+            for p in relayed or []
+        ]
+        return self._tunnel_status(names) + through
+
+    def _tunnel_status(self, names: dict[str, str]) -> list[PeerStatus]:
         return [
             PeerStatus(
                 public_key=p.public_key,

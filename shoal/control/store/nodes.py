@@ -8,6 +8,7 @@ from typing import Any, LiteralString
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from shoal.control.mesh import NO_RELAY_LABEL
 from shoal.control.store.db import Conn, Row, cluster_changed, notify_all_nodes, notify_nodes
 from shoal.errors import Conflict, NotFound
 
@@ -152,6 +153,8 @@ def set_labels(conn: Conn, name: str, changes: dict[str, str | None]) -> Row:
         else:
             labels[key] = value
     conn.execute("UPDATE nodes SET labels = %s WHERE name = %s", (Jsonb(labels), name))
+    if NO_RELAY_LABEL in changes:  # the relay candidates are in every NAT'd node's state
+        notify_all_nodes(conn)
     return require(conn, name)
 
 

@@ -200,6 +200,8 @@ class Topology:
                 cluster_cidr=CLUSTER,
                 peers=meshes[n.name].peers,
                 relay=meshes[n.name].relay,
+                relays=meshes[n.name].relays,
+                relayed=meshes[n.name].relayed,
                 dns=dns,
                 containers=specs.get(n.name, []),
                 networks=wire,
