@@ -140,6 +140,16 @@ def last_status(conn: Conn, name: str) -> dict[str, Any]:
     return {} if row is None else dict(row["status"])
 
 
+def relays_in_use(conn: Conn) -> dict[str, str]:
+    """Per node that reports relayed peers: the relay(s) it goes through, comma-joined."""
+    rows = conn.execute(
+        "SELECT node, (SELECT string_agg(DISTINCT p->>'via', ',' ORDER BY p->>'via')"
+        " FROM jsonb_array_elements(status->'peers') AS p WHERE p->>'path' = 'relayed') AS via"
+        " FROM node_status"
+    ).fetchall()
+    return {r["node"]: r["via"] for r in rows if r["via"]}
+
+
 def set_availability(conn: Conn, name: str, availability: str) -> Row:
     conn.execute("UPDATE nodes SET availability = %s WHERE name = %s", (availability, name))
     return require(conn, name)
