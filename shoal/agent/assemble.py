@@ -238,7 +238,8 @@ class Networking:
 
     def peers(self, agent: Agent) -> Callable[[], list[PeerStatus]]:
         def read() -> list[PeerStatus]:
-            names = {p.public_key: p.name for p in agent.state.peers} if agent.state else {}
+            known = [*agent.state.peers, *agent.state.relayed] if agent.state else []
+            names = {p.public_key: p.name for p in known}
             return self.wireguard.peer_status(names, agent.state.relayed if agent.state else [])
 
         return read

@@ -34,6 +34,8 @@ class MeshNode:
     public_key: str
     endpoint: str | None  # host:port; None when behind NAT
     may_relay: bool = True  # the admin's word; only public nodes relay at all
+    observed: str | None = None  # NAT'd: the public host:port its WireGuard packets come from
+    lan: str | None = None  # NAT'd: its own address:port on the network behind its NAT
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,27 @@ def peers_of(
     ]
 
 
+def direct_endpoint(me: MeshNode, other: MeshNode) -> str | None:
+    """Where `me` may try `other` directly: its LAN address behind the same NAT (the same observed
+    public address), else its observed public endpoint (the NAT may or may not let it through)."""
+    if me.observed and other.observed and _host(me.observed) == _host(other.observed):
+        return other.lan or other.observed
+    return other.observed
+
+
+def _host(endpoint: str) -> str:
+    return endpoint.rpartition(":")[0]
+
+
 def relayed_of(me: MeshNode, nodes: Sequence[MeshNode]) -> list[Peer]:
-    """The NAT'd nodes a NAT'd node reaches through a relay (no tunnel of their own)."""
+    """The NAT'd nodes a NAT'd node reaches through a relay, each with the endpoint where a direct
+    tunnel may be tried (None: relayed only)."""
     if me.endpoint:
         return []
-    return [_peer(o, 0) for o in nodes if o.name != me.name and o.public_key and not o.endpoint]
+    others = [o for o in nodes if o.name != me.name and o.public_key and not o.endpoint]
+    return [
+        _peer(o, RELAY_KEEPALIVE_S).model_copy(update={"endpoint": direct_endpoint(me, o)}) for o in others
+    ]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from shoal.agent.net.config import NetConfig
 from shoal.agent.net.ipam import bridge_address
-from shoal.agent.render.relays import Liveness, choose, current_relay, observe, routed_peers
+from shoal.agent.render.relays import Liveness, choose, current_relay, direct_alive, observe, routed_peers
 from shoal.agent.sys.netlink import Link, Netlink, Route
 from shoal.agent.sys.wireguard import (
     KernelWg,
@@ -75,7 +75,7 @@ def normal_cidrs(cidrs: list[str]) -> tuple[str, ...]:
 
 
 def plan_peer(want: Peer, seen: WgPeer | None) -> PeerUpdate | None:
-    allowed = normal_cidrs(want.allowed_ips or [want.subnet])
+    allowed = normal_cidrs(want.allowed_ips or ([want.subnet] if want.subnet else []))
     if seen is None:
         return PeerUpdate(want.public_key, True, want.endpoint, want.keepalive_s, allowed)
     update = PeerUpdate(
@@ -134,6 +134,7 @@ class WireguardReconciler:
         )
         self.private_key = load_private_key(config.wg_key_file)
         self.relay = ""  # the relay this node routes the relayed subnets through ("" until known)
+        self.direct: set[str] = set()  # relayed nodes reached over their own tunnel now
         self.liveness = Liveness()
         self.started = False  # the device exists (a watch tick before the first pass does nothing)
 
@@ -170,7 +171,7 @@ class WireguardReconciler:
         observed = self.observe(desired.cluster_cidr)
         self.started = True
         self._pick_relay(desired, observed.device)
-        peers = [_resolved(p) for p in routed_peers(desired, self.relay)]
+        peers = [_resolved(p) for p in routed_peers(desired, self.relay, self.direct)]
         todo = plan(desired.model_copy(update={"peers": peers}), self.private_key, self.config, observed)
         if not todo.empty:
             self.apply(todo)
@@ -180,22 +181,26 @@ class WireguardReconciler:
         """Between passes: one read of the device; a pass when the relay must change (True)."""
         if not self.started or not desired.relays:
             return False
-        before = self.relay
+        before = (self.relay, set(self.direct))
         self._pick_relay(desired, self.backend.get())
-        if self.relay == before:
+        if (self.relay, self.direct) == before:
             return False
         self.reconcile(desired)
         return True
 
     def _pick_relay(self, desired: NodeState, device: WgDevice) -> None:
-        names = {p.public_key: p.name for p in desired.peers}
+        names = {p.public_key: p.name for p in [*desired.peers, *desired.relayed]}
         seen = {names[k]: p for k, p in device.peers.items() if k in names}
-        self.liveness = observe(self.liveness, {n: p.rx_bytes for n, p in seen.items()}, time.monotonic())
+        now = time.monotonic()
+        self.liveness = observe(self.liveness, {n: p.rx_bytes for n, p in seen.items()}, now)
         current = self.relay or current_relay(desired, {n: p.allowed_ips for n, p in seen.items()})
-        chosen = choose(current, desired.relays, self.liveness, time.monotonic())
+        chosen = choose(current, desired.relays, self.liveness, now)
         if chosen != self.relay and self.relay:
             log.warning("relay %s is silent: NAT'd peers now go through %s", self.relay, chosen)
-        self.relay = chosen
+        direct = direct_alive(desired, self.liveness, now)
+        if direct != self.direct:
+            log.info("direct tunnels to %s; relayed: the other NAT'd nodes", sorted(direct) or "none")
+        self.relay, self.direct = chosen, direct
 
     def peer_status(
         self, names: dict[str, str] | None = None, relayed: list[Peer] | None = None
@@ -203,11 +208,11 @@ class WireguardReconciler:
         """Per peer: endpoint, latest handshake, bytes in/out (for the status report); the nodes
         reached through the relay are listed after the tunnels, with the relay they go through."""
         names = names or {}
-        through = [
-            PeerStatus(public_key=p.public_key, name=p.name, path="relayed", via=self.relay)
-            for p in relayed or []
+        through = [p for p in relayed or [] if p.name not in self.direct]
+        trying = {p.public_key for p in through}  # a tunnel tried but not alive carries nothing
+        return [s for s in self._tunnel_status(names) if s.public_key not in trying] + [
+            PeerStatus(public_key=p.public_key, name=p.name, path="relayed", via=self.relay) for p in through
         ]
-        return self._tunnel_status(names) + through
 
     def _tunnel_status(self, names: dict[str, str]) -> list[PeerStatus]:
         return [

@@ -46,7 +46,9 @@ def test_natted_node_reaches_the_other_natted_one_through_the_relay() -> None:
 def test_natted_node_gets_ranked_relays_and_the_nodes_it_reaches_through_them() -> None:
     part = mesh(NODES)["c-home"]
     assert part.relays == ["a-cloud", "b-cloud"]
-    assert [(p.name, p.subnet, p.public_key) for p in part.relayed] == [("d-home", "10.210.4.0/24", "kd")]
+    assert [(p.name, p.subnet, p.public_key, p.endpoint) for p in part.relayed] == [
+        ("d-home", "10.210.4.0/24", "kd", None)
+    ]
     assert mesh(NODES)["a-cloud"].relays == [] and mesh(NODES)["a-cloud"].relayed == []
 
 
@@ -74,3 +76,24 @@ def test_one_nodes_part_is_what_the_whole_mesh_gives_it() -> None:
     planned = plan_mesh(NODES)
     assert {n.name: planned.of(n.name) for n in NODES} == mesh(NODES)
     assert planned.of("not-a-member") == NodeMesh()
+
+
+def home(name: str, observed: str | None, lan: str | None) -> MeshNode:
+    return MeshNode(name, f"10.210.{len(name)}.0/24", f"k{name}", None, observed=observed, lan=lan)
+
+
+def test_natted_nodes_behind_one_nat_try_each_other_on_the_lan() -> None:
+    nodes = [*NODES[1:3], home("c", "198.51.100.9:40001", "192.168.1.3:51820")]
+    nodes.append(home("dd", "198.51.100.9:40002", "192.168.1.4:51820"))
+    relayed = mesh(nodes)["c"].relayed
+    assert [(p.name, p.endpoint, p.keepalive_s) for p in relayed] == [
+        ("dd", "192.168.1.4:51820", RELAY_KEEPALIVE_S)
+    ]
+
+
+def test_natted_nodes_behind_two_nats_try_the_observed_endpoints() -> None:
+    nodes = [*NODES[1:3], home("c", "198.51.100.9:40001", "192.168.1.3:51820")]
+    nodes.append(home("dd", "198.51.100.7:40002", "192.168.1.4:51820"))
+    assert [p.endpoint for p in mesh(nodes)["c"].relayed] == ["198.51.100.7:40002"]
+    nodes[-1] = home("dd", None, "192.168.1.4:51820")  # never seen by a relay: nothing to try
+    assert [p.endpoint for p in mesh(nodes)["c"].relayed] == [None]

@@ -8,6 +8,7 @@ from shoal.agent.render.relays import (
     alive,
     choose,
     current_relay,
+    direct_alive,
     observe,
     routed_peers,
 )
@@ -83,3 +84,42 @@ def test_routed_peers_for_the_servers_choice_are_the_servers_peers() -> None:
 def test_the_current_relay_is_read_from_the_device() -> None:
     assert current_relay(state(), {"n1": ["10.210.1.0/24"], "n2": ["10.210.2.0/24", "10.210.4.0/24"]}) == "n2"
     assert current_relay(state(), {}) == ""
+
+
+def test_a_counter_never_moved_is_no_sign_of_life() -> None:
+    """A tunnel just tried (nothing received) must not carry traffic before it works."""
+    fresh = observe(Liveness(), {"n4": 0}, 50.0)
+    assert not alive(fresh, "n4", 50.0)
+    assert alive(observe(fresh, {"n4": 32}, 51.0), "n4", 51.0)
+
+
+def with_direct(endpoint: str | None) -> NodeState:
+    relayed = [Peer(name="n4", public_key="k4", subnet=D, endpoint=endpoint, keepalive_s=2)]
+    return state().model_copy(update={"relayed": relayed})
+
+
+def test_a_tunnel_being_tried_carries_nothing_and_the_relay_carries_the_subnet() -> None:
+    peers = {p.name: p for p in routed_peers(with_direct("192.168.1.4:51820"), "n1")}
+    assert peers["n1"].allowed_ips == ["10.210.1.0/24", D]
+    assert (peers["n4"].allowed_ips, peers["n4"].subnet, peers["n4"].endpoint) == (
+        [],
+        "",
+        "192.168.1.4:51820",
+    )
+
+
+def test_a_live_direct_tunnel_takes_its_subnet_off_the_relay() -> None:
+    peers = {p.name: p for p in routed_peers(with_direct("192.168.1.4:51820"), "n2", {"n4"})}
+    assert peers["n1"].allowed_ips == ["10.210.1.0/24"] and peers["n2"].allowed_ips == ["10.210.2.0/24"]
+    assert peers["n4"].allowed_ips == [D] and peers["n4"].endpoint is None  # keeps where it roamed
+
+
+def test_no_endpoint_no_tunnel_tried() -> None:
+    assert [p.name for p in routed_peers(with_direct(None), "n1")] == ["n1", "n2"]
+
+
+def test_direct_alive_needs_an_endpoint_and_keepalives() -> None:
+    seen = seen_at(10, n4=9.5)
+    assert direct_alive(with_direct("192.168.1.4:51820"), seen, 10) == {"n4"}
+    assert direct_alive(with_direct("192.168.1.4:51820"), seen, 9.5 + STALE_S) == set()
+    assert direct_alive(with_direct(None), seen, 10) == set()
