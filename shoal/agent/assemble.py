@@ -312,6 +312,7 @@ def build_agent(config: AgentConfig, node: NodeRecord, client: ControlClient | N
         agent.late_steps += networking.late_steps()
         agent.ticks += networking.ticks()
         agent.peers = networking.peers(agent)
+        agent.lan_endpoint = lambda: networking.wireguard.lan_endpoint
         agent.on_stop.append(networking.stop)
     agent.late_steps += [s for s in (ingress_step(config),) if s is not None]
     assert isinstance(containers.runtime, RuntimeAdapter)

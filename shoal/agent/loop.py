@@ -78,6 +78,7 @@ class Agent:
     late_steps: list[Step] = field(default_factory=list)  # after the status: none of it is a replica's
     ticks: list[Step] = field(default_factory=list)  # every supervise tick between passes (cheap reads)
     peers: Callable[[], list[PeerStatus]] = list
+    lan_endpoint: Callable[[], str] = str  # a NAT'd node's WireGuard address behind its NAT
     metrics: AgentMetrics = field(default_factory=AgentMetrics)
     health: HealthMonitor | None = None
     capacity: Capacity = field(default_factory=read_capacity)
@@ -313,6 +314,7 @@ class Agent:
             time=time.time(),
             containers=statuses,
             peers=self._peers(),
+            lan_endpoint=self.lan_endpoint(),
             capacity=self.capacity,
             agent_version=AGENT_VERSION,
         )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from shoal.control.mesh import Mesh, MeshNode, may_relay, plan_mesh
+from shoal.control.mesh import Mesh, MeshNode, may_direct, may_relay, plan_mesh
 from shoal.control.revision import RevisionSpec, container_for
 from shoal.control.store import nodes, secrets, services, tasks
 from shoal.control.store import policy as node_policy
@@ -178,15 +178,28 @@ def cluster_view(conn: Conn, server_route: ServerRoute | None = None) -> Cluster
         ingress=ingress,
         dns_json=_json_list(dns),
         ingress_json=_json_list(ingress),
-        mesh=plan_mesh([mesh_node(n) for n in all_nodes]),
+        mesh=plan_mesh(mesh_nodes(conn, all_nodes)),
         networks=network_members(specs, tasks.addressed(conn)),
         metadata_access=node_policy.current_document(conn).metadata,
     )
 
 
-def mesh_node(row: Row) -> MeshNode:
-    relays = may_relay(row["labels"] or {})
-    return MeshNode(row["name"], row["subnet"], row["public_key"], row["endpoint"] or None, relays)
+def mesh_nodes(conn: Conn, rows: list[Row]) -> list[MeshNode]:
+    """The mesh's view of the nodes: rows, plus where NAT'd ones were seen and their LAN address."""
+    seen, lan = nodes.observed_endpoints(conn), nodes.lan_endpoints(conn)
+    return [
+        MeshNode(
+            r["name"],
+            r["subnet"],
+            r["public_key"],
+            r["endpoint"] or None,
+            may_relay(r["labels"] or {}),
+            observed=None if r["endpoint"] else seen.get(r["name"]),
+            lan=None if r["endpoint"] else lan.get(r["name"]),
+            may_direct=may_direct(r["labels"] or {}),
+        )
+        for r in rows
+    ]
 
 
 def _json_list(items: Sequence[BaseModel]) -> str:

@@ -25,6 +25,7 @@ from shoal.model.state import Peer
 KEEPALIVE_S = 25
 RELAY_KEEPALIVE_S = 2
 NO_RELAY_LABEL = "shoal.relay"  # an admin's `shoal.relay=false` keeps a public node from relaying
+NO_DIRECT_LABEL = "shoal.direct"  # `shoal.direct=false`: a NAT'd node always goes through a relay
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class MeshNode:
     may_relay: bool = True  # the admin's word; only public nodes relay at all
     observed: str | None = None  # NAT'd: the public host:port its WireGuard packets come from
     lan: str | None = None  # NAT'd: its own address:port on the network behind its NAT
+    may_direct: bool = True  # the admin's word: direct tunnels to other NAT'd nodes may be tried
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,16 @@ class NodeMesh:
     relayed: list[Peer] = field(default_factory=list)
 
 
+def _allowed(labels: dict[str, str], key: str) -> bool:
+    return labels.get(key, "true").lower() not in ("false", "no", "0")
+
+
 def may_relay(labels: dict[str, str]) -> bool:
-    return labels.get(NO_RELAY_LABEL, "true").lower() not in ("false", "no", "0")
+    return _allowed(labels, NO_RELAY_LABEL)
+
+
+def may_direct(labels: dict[str, str]) -> bool:
+    return _allowed(labels, NO_DIRECT_LABEL)
 
 
 def relay_candidates(nodes: Sequence[MeshNode]) -> list[MeshNode]:
@@ -93,6 +103,8 @@ def peers_of(
 def direct_endpoint(me: MeshNode, other: MeshNode) -> str | None:
     """Where `me` may try `other` directly: its LAN address behind the same NAT (the same observed
     public address), else its observed public endpoint (the NAT may or may not let it through)."""
+    if not (me.may_direct and other.may_direct):
+        return None
     if me.observed and other.observed and _host(me.observed) == _host(other.observed):
         return other.lan or other.observed
     return other.observed

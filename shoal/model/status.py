@@ -58,3 +58,4 @@ class NodeStatus(Wire):
     peers: list[PeerStatus] = Field(default_factory=list)
     capacity: Capacity = Field(default_factory=Capacity)
     agent_version: str = ""
+    lan_endpoint: str = ""  # a NAT'd node: its WireGuard address:port on the network behind its NAT

@@ -37,7 +37,7 @@ services:
 URL = "http://srv.relay.shoal.internal:8080/"
 LOOP = (
     "i=0; while [ $i -lt {tries} ]; do "
-    "if wget -q -T 1 -O /dev/null {url}; then r=ok; else r=fail; fi; "
+    "if timeout 1 wget -q -O /dev/null {url}; then r=ok; else r=fail; fi; "
     'echo "$r $(cut -d" " -f1 /proc/uptime)"; sleep 0.2; i=$((i+1)); done'
 )
 
@@ -56,7 +56,9 @@ def pair(cluster: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def _fetches(cluster: Sandbox) -> bool:
-    return "hello" in runc_exec(cluster, "n4", "relay-cli-", "wget", "-q", "-T", "2", "-O", "-", URL).stdout
+    return (
+        "hello" in runc_exec(cluster, "n4", "relay-cli-", "timeout", "2", "wget", "-q", "-O", "-", URL).stdout
+    )
 
 
 def _relayed_via(cluster: Sandbox, node: str) -> dict[str, str]:

@@ -135,6 +135,8 @@ class WireguardReconciler:
         self.private_key = load_private_key(config.wg_key_file)
         self.relay = ""  # the relay this node routes the relayed subnets through ("" until known)
         self.direct: set[str] = set()  # relayed nodes reached over their own tunnel now
+        self.lan_endpoint = ""  # a NAT'd node's address:port behind its NAT (for its status)
+        self._relay_names: set[str] = set()
         self.liveness = Liveness()
         self.started = False  # the device exists (a watch tick before the first pass does nothing)
 
@@ -175,7 +177,14 @@ class WireguardReconciler:
         todo = plan(desired.model_copy(update={"peers": peers}), self.private_key, self.config, observed)
         if not todo.empty:
             self.apply(todo)
+        self.lan_endpoint = self._lan_endpoint(peers) if desired.relays else ""
         return todo
+
+    def _lan_endpoint(self, peers: list[Peer]) -> str:
+        """The address the node sends from towards its public peers, with the WireGuard port."""
+        public = [p.endpoint for p in peers if p.endpoint and p.name in self._relay_names]
+        source = self.netlink.source_for(public[0].rpartition(":")[0].strip("[]")) if public else None
+        return f"{source}:{self.config.wg_port}" if source else ""
 
     def watch(self, desired: NodeState) -> bool:
         """Between passes: one read of the device; a pass when the relay must change (True)."""
@@ -201,6 +210,7 @@ class WireguardReconciler:
         if direct != self.direct:
             log.info("direct tunnels to %s; relayed: the other NAT'd nodes", sorted(direct) or "none")
         self.relay, self.direct = chosen, direct
+        self._relay_names = set(desired.relays)
 
     def peer_status(
         self, names: dict[str, str] | None = None, relayed: list[Peer] | None = None

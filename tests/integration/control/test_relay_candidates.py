@@ -30,3 +30,31 @@ def test_natted_nodes_get_every_allowed_relay_and_lose_a_forbidden_one(server: S
     assert later["version"] > first["version"]
     peers = {p["name"]: p for p in later["peers"]}
     assert peers["rb"]["allowed_ips"] == [peers["rb"]["subnet"], later["relayed"][0]["subnet"]]
+
+
+def _report(server: Server, joined: dict[str, Any], name: str, **fields: Any) -> None:
+    body = {"node": name, "capacity": {"cpus": 4, "memory_bytes": 8 << 30}, **fields}
+    with node_client(server, joined) as client:
+        r = client.post(f"/api/v1/nodes/{name}/status", json=body)
+        assert r.status_code == 200, r.text
+
+
+def test_natted_nodes_learn_where_to_try_each_other_from_what_relays_see(server: Server) -> None:
+    relay = join(server, "sa", endpoint="192.0.2.1:51820")
+    c, d = join(server, "sc", endpoint=None), join(server, "sd", endpoint=None)
+    seen = [
+        {"public_key": "key-sc", "name": "sc", "endpoint": "198.51.100.9:40001"},
+        {"public_key": "key-sd", "name": "sd", "endpoint": "198.51.100.9:40002"},
+    ]
+    _report(server, relay, "sa", peers=seen)
+    _report(server, d, "sd", lan_endpoint="192.168.1.4:51820")
+    _report(server, c, "sc", lan_endpoint="192.168.1.3:51820")
+    got = wait_for(
+        lambda: (s := _state(server, c, "sc"))["relayed"] and s["relayed"][0]["endpoint"] and s, what="lan"
+    )
+    assert got["relayed"][0]["endpoint"] == "192.168.1.4:51820"  # one NAT: the LAN address
+    seen[1]["endpoint"] = "198.51.100.7:40002"  # sd moved behind another NAT
+    _report(server, relay, "sa", peers=seen)
+    wait_for(
+        lambda: _state(server, c, "sc")["relayed"][0]["endpoint"] == "198.51.100.7:40002", what="observed"
+    )

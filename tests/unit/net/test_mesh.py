@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from shoal.control.mesh import KEEPALIVE_S, RELAY_KEEPALIVE_S, MeshNode, NodeMesh, may_relay, mesh, plan_mesh
+from shoal.control.mesh import (
+    KEEPALIVE_S,
+    RELAY_KEEPALIVE_S,
+    MeshNode,
+    NodeMesh,
+    may_direct,
+    may_relay,
+    mesh,
+    plan_mesh,
+)
 
 NODES = [
     MeshNode("d-home", "10.210.4.0/24", "kd", None),
@@ -97,3 +106,10 @@ def test_natted_nodes_behind_two_nats_try_the_observed_endpoints() -> None:
     assert [p.endpoint for p in mesh(nodes)["c"].relayed] == ["198.51.100.7:40002"]
     nodes[-1] = home("dd", None, "192.168.1.4:51820")  # never seen by a relay: nothing to try
     assert [p.endpoint for p in mesh(nodes)["c"].relayed] == [None]
+
+
+def test_an_admin_may_keep_a_natted_node_on_relays() -> None:
+    nodes = [*NODES[1:3], home("c", "198.51.100.9:40001", "192.168.1.3:51820")]
+    nodes.append(MeshNode("dd", "10.210.2.0/24", "kdd", None, observed="198.51.100.9:1", may_direct=False))
+    assert [p.endpoint for p in mesh(nodes)["c"].relayed] == [None]
+    assert not may_direct({"shoal.direct": "false"}) and may_direct({})
