@@ -4,7 +4,9 @@ A replica on n3 serves, a replica on n4 fetches from it in a loop (one `runc exe
 loop that stamps each try with /proc/uptime). n1 — the server's machine and the preferred relay —
 is cut off the network; n3 and n4 move to n2 by themselves (the server is unreachable), and the
 fetches resume within 10 s and keep succeeding. The link is restored in `finally`, and the test
-waits for every node to be ready again. Figures come from `benchmarks/relay_failover.py`.
+waits for every node to be ready again. For that test n3 is kept on relays (`shoal.direct=false`):
+n3 and n4 sit behind one NAT, so they otherwise talk directly over their LAN, which the second
+test shows, with every relay cut off. Figures come from `benchmarks/relay_failover.py`.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def pair(cluster: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         yield cluster
     finally:
+        cluster.shoal("node", "label", "n3", "shoal.direct-")
         removed = cluster.shoal("service", "rm", "srv", "cli", "-p", "relay")
         assert removed.returncode == 0, removed.stderr or removed.stdout
 
@@ -99,18 +102,32 @@ def _ready(cluster: Sandbox) -> bool:
     return got.returncode == 0 and '"down"' not in got.stdout and '"state": "ready"' in got.stdout
 
 
+def _paths(cluster: Sandbox, node: str) -> dict[str, str]:
+    peers = cluster.shoal_json("node", "inspect", node)["peers"]
+    return {p["name"]: p["path"] for p in peers}
+
+
+def _cut(cluster: Sandbox, nodes: list[str], seconds: float) -> tuple[float, float]:
+    """Cut `nodes` off for `seconds` (restored even on failure); /proc/uptime at cut and restore."""
+    cut_at = _uptime()
+    try:
+        for node in nodes:
+            assert cluster.exec(node, "ip", "link", "set", "eth0", "down").returncode == 0
+        time.sleep(seconds)
+    finally:
+        for node in nodes:
+            cluster.exec(node, "ip", "link", "set", "eth0", "up")
+    return cut_at, _uptime()
+
+
 def test_natted_traffic_resumes_through_another_relay_with_the_server_cut_off(pair: Sandbox) -> None:
+    assert pair.shoal("node", "label", "n3", "shoal.direct=false").returncode == 0
+    wait_for(lambda: _paths(pair, "n3").get("n4") == "relayed", 30, "n3 goes to n4 through a relay")
     wait_for(lambda: _fetches(pair), 90, "cli (n4) -> srv (n3) through the relay")
     wait_for(lambda: _relayed_via(pair, "n3").get("n4") == "n1", 30, "n3 reports n4 relayed via n1")
     prober = _prober(pair, tries=100)
-    try:
-        time.sleep(3)
-        cut_at = _uptime()
-        assert pair.exec("n1", "ip", "link", "set", "eth0", "down").returncode == 0
-        time.sleep(20)
-    finally:
-        pair.exec("n1", "ip", "link", "set", "eth0", "up")
-    restored_at = _uptime()
+    time.sleep(3)
+    cut_at, restored_at = _cut(pair, ["n1"], 20)
     out, _ = prober.communicate(timeout=120)
     resumed_s, failed_after = _resumed_after(out.splitlines(), cut_at, restored_at)
     assert resumed_s <= 10, out
@@ -118,3 +135,19 @@ def test_natted_traffic_resumes_through_another_relay_with_the_server_cut_off(pa
     wait_for(lambda: _ready(pair), 90, "every node ready again")
     wait_for(lambda: _relayed_via(pair, "n3").get("n4") == "n2", 30, "n3 reports n4 relayed via n2")
     assert _relayed_via(pair, "n4") == {"n3": "n2"}  # n1 is back: no flap
+
+
+def test_natted_nodes_behind_one_nat_talk_over_their_lan_with_every_relay_cut(pair: Sandbox) -> None:
+    assert pair.shoal("node", "label", "n3", "shoal.direct-").returncode == 0
+    wait_for(lambda: _paths(pair, "n3").get("n4") == "direct", 60, "n3 reports a direct path to n4")
+    wait_for(lambda: _paths(pair, "n4").get("n3") == "direct", 30, "n4 reports a direct path to n3")
+    lan = pair.shoal_json("node", "inspect", "n3")["peers"]
+    assert next(p for p in lan if p["name"] == "n4")["endpoint"].startswith(pair.node("n4")["address"])
+    prober = _prober(pair, tries=50)
+    time.sleep(2)
+    cut_at, restored_at = _cut(pair, ["n1", "n2"], 10)
+    out, _ = prober.communicate(timeout=120)
+    tries = [line.split() for line in out.splitlines() if line.count(" ") == 1]
+    during = [r for r, t in tries if cut_at <= float(t) < restored_at]
+    assert len(during) >= 10 and set(during) == {"ok"}, out
+    wait_for(lambda: _ready(pair), 90, "every node ready again")
