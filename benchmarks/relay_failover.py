@@ -6,8 +6,10 @@ and d use now (its underlay link down) while their agents' relay watch ticks eve
 the agent loop does between passes, and times from the cut to the first reply after it; then the
 link comes back (c and d stay where they are: no flap) and the next run cuts the other relay.
 Same-run baseline: one run with the watch off (what agents did before: nothing, for a window of
-`--window` seconds). Prints JSON with the median. Run as root:
-``.venv/bin/python benchmarks/relay_failover.py [--runs 5]``.
+`--window` seconds). Then c and d behind two port-preserving NATs: TCP throughput (iperf3) and
+ping latency container → container through the relay, then over the direct tunnel they punch.
+Prints JSON with the medians. Run as root:
+``.venv/bin/python benchmarks/relay_failover.py [--runs 5] [--seconds 5]``.
 """
 
 from __future__ import annotations
@@ -130,19 +132,58 @@ def measure(topology: Topology, runs: int, window_s: float) -> dict[str, object]
     }
 
 
+def path_figures(topology: Topology, seconds: int) -> dict[str, float]:
+    """iperf3 c → d (Mbit/s) and the median ping RTT (ms) over the path in use now."""
+    source, sink = topology.nodes["c"].containers["api-1"], topology.nodes["d"].containers["api-2"]
+    server = topology.spawn(sink, "iperf3", "-s", "-1", "-B", target(topology))
+    time.sleep(0.5)
+    out = nsexec(source, "iperf3", "-J", "-c", target(topology), "-t", str(seconds), timeout=seconds + 30)
+    server.wait(timeout=10)
+    rate = float(json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e6
+    pings = nsexec(source, "ping", "-n", "-c", "20", "-i", "0.05", target(topology)).stdout
+    rtts = [float(x) for x in re.findall(r"time=([\d.]+) ms", pings)]
+    return {"mbit_s": round(rate, 1), "rtt_median_ms": round(statistics.median(rtts), 3)}
+
+
+def direct_vs_relayed(seconds: int) -> dict[str, object]:
+    topology = Topology(["a", "b"], ["c", "d"], separate_nats=True)
+    try:
+        topology.build()
+        topology.start({"c": ["api-1"], "d": ["api-2"]})
+        nsexec(topology.nodes["c"].containers["api-1"], "ping", "-c", "3", "-W", "2", target(topology))
+        relayed = path_figures(topology, seconds)
+        topology.learn_endpoints()
+        watch = Watch(topology)
+        for name in PAIR:
+            topology.nodes[name].wireguard.reconcile(topology.states[name])  # type: ignore[union-attr]
+        watch.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(topology.nodes[n].wireguard.direct for n in PAIR):  # type: ignore[union-attr]
+            time.sleep(0.5)
+        watch.stopped.set()
+        watch.join()
+        direct = path_figures(topology, seconds)
+        return {"relayed": relayed, "direct": direct, "nat": "two port-preserving NATs, punched"}
+    finally:
+        topology.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--window", type=float, default=20.0)
+    parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
     topology = Topology(["a", "b"], ["c", "d"])
     try:
         topology.build()
         topology.start({"c": ["api-1"], "d": ["api-2"]})
         nsexec(topology.nodes["c"].containers["api-1"], "ping", "-c", "3", "-W", "2", target(topology))
-        print(json.dumps(measure(topology, args.runs, args.window), indent=2))
+        figures = measure(topology, args.runs, args.window)
     finally:
         topology.close()
+    figures["nat_to_nat"] = direct_vs_relayed(args.seconds)
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import SANDBOX, Sandbox, wait_for
-from tests.e2e.test_failures import runc_exec, runc_roots
+from tests.e2e.test_failures import runc_roots
 
 PAIR = """
 services:
