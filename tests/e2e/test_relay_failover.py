@@ -11,6 +11,7 @@ test shows, with every relay cut off. Figures come from `benchmarks/relay_failov
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -58,10 +59,21 @@ def pair(cluster: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         assert removed.returncode == 0, removed.stderr or removed.stdout
 
 
+def _running(cluster: Sandbox, node: str, prefix: str) -> tuple[str, str]:
+    """(runc root, id) of the node's running container whose id starts with `prefix` (a replica
+    replaced after its node came back may still be listed, stopped)."""
+    for root in runc_roots(cluster, node):
+        got = cluster.exec(node, "runc", "--root", root, "list", "--format", "json")
+        for listed in json.loads(got.stdout or "null") or []:
+            if listed["id"].startswith(prefix) and listed["status"] == "running":
+                return root, listed["id"]
+    raise AssertionError(f"no running container {prefix}* on {node}")
+
+
 def _fetches(cluster: Sandbox) -> bool:
-    return (
-        "hello" in runc_exec(cluster, "n4", "relay-cli-", "timeout", "2", "wget", "-q", "-O", "-", URL).stdout
-    )
+    root, cid = _running(cluster, "n4", "relay-cli-")
+    fetch = ["timeout", "2", "wget", "-q", "-O", "-", URL]
+    return "hello" in cluster.exec("n4", "runc", "--root", root, "exec", cid, *fetch).stdout
 
 
 def _relayed_via(cluster: Sandbox, node: str) -> dict[str, str]:
@@ -71,9 +83,7 @@ def _relayed_via(cluster: Sandbox, node: str) -> dict[str, str]:
 
 def _prober(cluster: Sandbox, tries: int) -> subprocess.Popen[str]:
     """The fetch loop in n4's client container, in the background (one line per try)."""
-    root = next(iter(runc_roots(cluster, "n4")))
-    listed = cluster.exec("n4", "runc", "--root", root, "list", "-q").stdout.split()
-    cid = next(c for c in listed if c.startswith("relay-cli-"))
+    root, cid = _running(cluster, "n4", "relay-cli-")
     argv = [*_sandbox_exec(cluster), "n4", "--", "runc", "--root", root, "exec", cid]
     script = LOOP.format(tries=tries, url=URL)
     return subprocess.Popen([*argv, "sh", "-c", script], stdout=subprocess.PIPE, text=True, env=cluster.env)
@@ -139,10 +149,12 @@ def test_natted_traffic_resumes_through_another_relay_with_the_server_cut_off(pa
 
 def test_natted_nodes_behind_one_nat_talk_over_their_lan_with_every_relay_cut(pair: Sandbox) -> None:
     assert pair.shoal("node", "label", "n3", "shoal.direct-").returncode == 0
+    wait_for(lambda: _fetches(pair), 90, "cli (n4) -> srv (n3) once the nodes are back")
     wait_for(lambda: _paths(pair, "n3").get("n4") == "direct", 60, "n3 reports a direct path to n4")
     wait_for(lambda: _paths(pair, "n4").get("n3") == "direct", 30, "n4 reports a direct path to n3")
     lan = pair.shoal_json("node", "inspect", "n3")["peers"]
     assert next(p for p in lan if p["name"] == "n4")["endpoint"].startswith(pair.node("n4")["address"])
+    wait_for(lambda: _fetches(pair), 30, "cli (n4) -> srv (n3) over the LAN")
     prober = _prober(pair, tries=50)
     time.sleep(2)
     cut_at, restored_at = _cut(pair, ["n1", "n2"], 10)
