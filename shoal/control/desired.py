@@ -178,10 +178,19 @@ def cluster_view(conn: Conn, server_route: ServerRoute | None = None) -> Cluster
         ingress=ingress,
         dns_json=_json_list(dns),
         ingress_json=_json_list(ingress),
-        mesh=plan_mesh(mesh_nodes(conn, all_nodes)),
+        mesh=plan_mesh(mesh_nodes(conn, all_nodes), relay_use(nodes.relays_in_use(conn))),
         networks=network_members(specs, tasks.addressed(conn)),
         metadata_access=node_policy.current_document(conn).metadata,
     )
+
+
+def relay_use(in_use: dict[str, str]) -> dict[str, int]:
+    """How many NAT'd nodes go through each relay, from each node's reported relay(s)."""
+    counts: dict[str, int] = defaultdict(int)
+    for relays in in_use.values():
+        for relay in relays.split(","):
+            counts[relay] += 1
+    return dict(counts)
 
 
 def mesh_nodes(conn: Conn, rows: list[Row]) -> list[MeshNode]:

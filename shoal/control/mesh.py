@@ -7,7 +7,7 @@ peers get no endpoint and it keeps its tunnels open with PersistentKeepalive.
 
 Two NAT'd nodes reach each other through a relay. Every public node an admin allows to relay
 (label `shoal.relay=false` forbids it) is a candidate and forwards between its WireGuard peers.
-A NAT'd node gets the candidates ranked (`relays`, by name: the server's preference first) and
+A NAT'd node gets the candidates ranked (`relays`: the one most in use, then by name) and
 the NAT'd nodes it reaches through one (`relayed`); its agent picks the relay it uses from the
 handshakes it sees (agent.net.relaychoice), so the server's choice is a preference, not a
 dependency. The preferred relay's peer entry carries the relayed subnets, as agents of old did.
@@ -17,7 +17,7 @@ watches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from shoal.model.state import Peer
@@ -60,9 +60,12 @@ def may_direct(labels: dict[str, str]) -> bool:
     return _allowed(labels, NO_DIRECT_LABEL)
 
 
-def relay_candidates(nodes: Sequence[MeshNode]) -> list[MeshNode]:
-    """Public nodes allowed to relay, ranked by name (deterministic, the same on every node)."""
-    return sorted((n for n in nodes if n.endpoint and n.may_relay and n.public_key), key=lambda n: n.name)
+def relay_candidates(nodes: Sequence[MeshNode], in_use: Mapping[str, int] | None = None) -> list[MeshNode]:
+    """Public nodes allowed to relay, the one most NAT'd nodes use now first (a node joining
+    then picks the relay its NAT'd peers are on), then by name (the same on every node)."""
+    used = in_use or {}
+    allowed = (n for n in nodes if n.endpoint and n.may_relay and n.public_key)
+    return sorted(allowed, key=lambda n: (-used.get(n.name, 0), n.name))
 
 
 def choose_relay(nodes: Sequence[MeshNode]) -> MeshNode | None:
@@ -155,10 +158,11 @@ class Mesh:
         )
 
 
-def plan_mesh(nodes: Sequence[MeshNode]) -> Mesh:
+def plan_mesh(nodes: Sequence[MeshNode], in_use: Mapping[str, int] | None = None) -> Mesh:
+    """The mesh; `in_use`: how many NAT'd nodes report going through each relay now."""
     ordered = sorted(nodes, key=lambda n: n.name)
     behind = sum(1 for n in ordered if not n.endpoint and n.public_key)
-    return Mesh({n.name: n for n in ordered}, relay_candidates(ordered), behind >= 2)
+    return Mesh({n.name: n for n in ordered}, relay_candidates(ordered, in_use), behind >= 2)
 
 
 def mesh(nodes: Sequence[MeshNode]) -> dict[str, NodeMesh]:

@@ -158,9 +158,11 @@ _last_facts: dict[str, tuple[object, ...]] = {}  # node → what its last report
 
 
 def _mesh_facts(status: NodeStatus) -> tuple[object, ...]:
-    """What a report tells the mesh: where its tunnels' peers are seen from, its LAN address."""
+    """What a report tells the mesh: where its tunnels' peers are seen from, its LAN address, the
+    relay it goes through (counters are not news)."""
     seen = sorted((p.name, p.endpoint) for p in status.peers if p.endpoint and p.path == "direct")
-    return (status.lan_endpoint, *seen)
+    via = sorted({p.via for p in status.peers if p.path == "relayed"})
+    return (status.lan_endpoint, *seen, *via)
 
 
 def _record_status(conn: Conn, name: str, status: NodeStatus, repeat: bool, mesh_news: bool = False) -> bool:

@@ -58,3 +58,13 @@ def test_natted_nodes_learn_where_to_try_each_other_from_what_relays_see(server:
     wait_for(
         lambda: _state(server, c, "sc")["relayed"][0]["endpoint"] == "198.51.100.7:40002", what="observed"
     )
+
+
+def test_the_relay_natted_nodes_report_using_is_ranked_first(server: Server) -> None:
+    join(server, "ua", endpoint="192.0.2.1:51820")
+    join(server, "ub", endpoint="192.0.2.2:51820")
+    c, d = join(server, "uc", endpoint=None), join(server, "ud", endpoint=None)
+    wait_for(lambda: _state(server, c, "uc")["relays"] == ["ua", "ub"], what="by name")
+    moved = [{"public_key": "key-uc", "name": "uc", "path": "relayed", "via": "ub"}]
+    _report(server, d, "ud", peers=moved)  # ud failed over to ub while ua was away
+    wait_for(lambda: _state(server, c, "uc")["relays"] == ["ub", "ua"], what="the relay in use first")

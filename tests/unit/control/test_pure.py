@@ -85,7 +85,7 @@ def test_what_a_report_tells_the_mesh_is_its_tunnels_endpoints_and_lan_address()
         PeerStatus(public_key="k4", name="n4", path="relayed", via="n1"),
     ]
     status = NodeStatus(node="n1", peers=peers, lan_endpoint="")
-    assert _mesh_facts(status) == ("", ("n3", "198.51.100.254:40001"))
+    assert _mesh_facts(status) == ("", ("n3", "198.51.100.254:40001"), "n1")
     later = [peers[0].model_copy(update={"rx_bytes": 9}), peers[1]]
     counters_only = status.model_copy(update={"peers": later})
     assert _mesh_facts(counters_only) == _mesh_facts(status)  # a heartbeat is no news

@@ -113,3 +113,8 @@ def test_an_admin_may_keep_a_natted_node_on_relays() -> None:
     nodes.append(MeshNode("dd", "10.210.2.0/24", "kdd", None, observed="198.51.100.9:1", may_direct=False))
     assert [p.endpoint for p in mesh(nodes)["c"].relayed] == [None]
     assert not may_direct({"shoal.direct": "false"}) and may_direct({})
+
+
+def test_the_relay_most_natted_nodes_use_is_ranked_first() -> None:
+    assert plan_mesh(NODES, {"b-cloud": 2}).of("c-home").relays == ["b-cloud", "a-cloud"]
+    assert plan_mesh(NODES, {"b-cloud": 1, "a-cloud": 1}).of("c-home").relays == ["a-cloud", "b-cloud"]
