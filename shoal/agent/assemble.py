@@ -235,14 +235,20 @@ class Networking:
         firewall matches its link by name, so it needs no link yet)."""
         return [("wireguard", self.wireguard.reconcile)]
 
+    def ticks(self) -> list[Step]:
+        """Every supervise tick between passes: the relay watch (a silent relay is left within
+        seconds, on the saved state, with or without the server)."""
+        return [("relay-watch", self.wireguard.watch)]
+
     def stop(self) -> None:
         """On agent exit: the DNS server thread ends; links, rules and wireguard-go stay up."""
         self.dns.stop()
 
     def peers(self, agent: Agent) -> Callable[[], list[PeerStatus]]:
         def read() -> list[PeerStatus]:
-            names = {p.public_key: p.name for p in agent.state.peers} if agent.state else {}
-            return self.wireguard.peer_status(names)
+            known = [*agent.state.peers, *agent.state.relayed] if agent.state else []
+            names = {p.public_key: p.name for p in known}
+            return self.wireguard.peer_status(names, agent.state.relayed if agent.state else [])
 
         return read
 
@@ -312,7 +318,9 @@ def build_agent(config: AgentConfig, node: NodeRecord, client: ControlClient | N
         agent.pre_steps += networking.pre_steps()
         agent.steps += networking.steps()
         agent.late_steps += networking.late_steps()
+        agent.ticks += networking.ticks()
         agent.peers = networking.peers(agent)
+        agent.lan_endpoint = lambda: networking.wireguard.lan_endpoint
         agent.on_stop.append(networking.stop)
     agent.late_steps += [s for s in (ingress_step(config),) if s is not None]
     assert isinstance(containers.runtime, RuntimeAdapter)

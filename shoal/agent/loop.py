@@ -76,7 +76,9 @@ class Agent:
     steps: list[Step] = field(default_factory=list)  # after containers, in order
     pre_steps: list[Step] = field(default_factory=list)  # before containers (the bridge)
     late_steps: list[Step] = field(default_factory=list)  # after the status: none of it is a replica's
+    ticks: list[Step] = field(default_factory=list)  # every supervise tick between passes (cheap reads)
     peers: Callable[[], list[PeerStatus]] = list
+    lan_endpoint: Callable[[], str] = str  # a NAT'd node's WireGuard address behind its NAT
     metrics: AgentMetrics = field(default_factory=AgentMetrics)
     health: HealthMonitor | None = None
     capacity: Capacity = field(default_factory=read_capacity)
@@ -179,7 +181,10 @@ class Agent:
             self._wake.clear()
 
     def _supervise(self, state: NodeState) -> None:
-        """Between full passes: the runtime's restart policies; a report when one acted."""
+        """Between full passes: the ticks (the relay watch), the runtime's restart policies; a
+        report when one acted."""
+        for name, run in self.ticks:
+            self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
         try:
             acted = self.containers.runtime.supervise(force=False)
         except Exception:  # the supervisor is retried on the next tick
@@ -309,6 +314,7 @@ class Agent:
             time=time.time(),
             containers=statuses,
             peers=self._peers(),
+            lan_endpoint=self.lan_endpoint(),
             capacity=self.capacity,
             agent_version=AGENT_VERSION,
         )

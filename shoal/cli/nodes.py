@@ -10,6 +10,7 @@ from shoal.cli.common import client, output_option, say, wants_json
 from shoal.cli.render import age, labels_text, print_fields, print_json, print_table, size
 from shoal.client.models import Node, NodeDetail
 from shoal.errors import ConfigError
+from shoal.model.status import PeerStatus
 
 NODE_COLUMNS = [
     "name",
@@ -18,6 +19,7 @@ NODE_COLUMNS = [
     "address",
     "endpoint",
     "labels",
+    "relay",
     "tasks",
     "cpu",
     "memory",
@@ -52,6 +54,7 @@ def node_row(node: Node) -> list[str]:
         node.address,
         node.endpoint or "-",
         labels,
+        node.relay or "-",
         str(node.allocated.tasks),
         cpu,
         memory,
@@ -94,9 +97,16 @@ def _show_node(detail: NodeDetail) -> None:
     )
     click.echo("\nPeers:")
     print_table(
-        ["name", "endpoint", "handshake", "rx", "tx"],
+        ["name", "path", "endpoint", "handshake", "rx", "tx"],
         [
-            [p.name, p.endpoint or "-", _handshake(p.latest_handshake), size(p.rx_bytes), size(p.tx_bytes)]
+            [
+                p.name,
+                _path(p),
+                p.endpoint or "-",
+                _handshake(p.latest_handshake),
+                size(p.rx_bytes),
+                size(p.tx_bytes),
+            ]
             for p in detail.peers
         ],
     )
@@ -109,6 +119,10 @@ def _show_node(detail: NodeDetail) -> None:
             if t.desired == "run"
         ],
     )
+
+
+def _path(peer: PeerStatus) -> str:
+    return f"relayed via {peer.via or '?'}" if peer.path == "relayed" else "direct"
 
 
 def _capacity(node: Node) -> str:

@@ -71,6 +71,7 @@ class Node(Wire):
     capacity: Capacity = Field(default_factory=Capacity)
     allocated: Allocation = Field(default_factory=Allocation)
     last_seen: str | None = None
+    relay: str = ""  # a NAT'd node: the relay its relayed peers go through now (its agent's report)
 
 
 class NodeDetail(Node):

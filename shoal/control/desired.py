@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from shoal.control.mesh import Mesh, MeshNode, plan_mesh
+from shoal.control.mesh import Mesh, MeshNode, may_direct, may_relay, plan_mesh
 from shoal.control.revision import RevisionSpec, container_for
 from shoal.control.store import nodes, registries, secrets, services, tasks
 from shoal.control.store import policy as node_policy
@@ -189,12 +189,37 @@ def cluster_view(conn: Conn, server_route: ServerRoute | None = None) -> Cluster
         ingress=ingress,
         dns_json=_json_list(dns),
         ingress_json=_json_list(ingress),
-        mesh=plan_mesh(
-            [MeshNode(n["name"], n["subnet"], n["public_key"], n["endpoint"] or None) for n in all_nodes]
-        ),
+        mesh=plan_mesh(mesh_nodes(conn, all_nodes), relay_use(nodes.relays_in_use(conn))),
         networks=network_members(specs, tasks.addressed(conn)),
         metadata_access=node_policy.current_document(conn).metadata,
     )
+
+
+def relay_use(in_use: dict[str, str]) -> dict[str, int]:
+    """How many NAT'd nodes go through each relay, from each node's reported relay(s)."""
+    counts: dict[str, int] = defaultdict(int)
+    for relays in in_use.values():
+        for relay in relays.split(","):
+            counts[relay] += 1
+    return dict(counts)
+
+
+def mesh_nodes(conn: Conn, rows: list[Row]) -> list[MeshNode]:
+    """The mesh's view of the nodes: rows, plus where NAT'd ones were seen and their LAN address."""
+    seen, lan = nodes.observed_endpoints(conn), nodes.lan_endpoints(conn)
+    return [
+        MeshNode(
+            r["name"],
+            r["subnet"],
+            r["public_key"],
+            r["endpoint"] or None,
+            may_relay(r["labels"] or {}),
+            observed=None if r["endpoint"] else seen.get(r["name"]),
+            lan=None if r["endpoint"] else lan.get(r["name"]),
+            may_direct=may_direct(r["labels"] or {}),
+        )
+        for r in rows
+    ]
 
 
 def _json_list(items: Sequence[BaseModel]) -> str:
@@ -265,6 +290,8 @@ class Builder:
             containers=mine,
             peers=part.peers,
             relay=part.relay,
+            relays=part.relays,
+            relayed=part.relayed,
             dns=view.dns if shared else [],
             ingress=view.ingress if shared and node["ingress"] else [],
             ingress_settings=self._ingress if node["ingress"] else None,

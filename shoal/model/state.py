@@ -77,6 +77,8 @@ class NodeState(Wire):
     containers: list[ContainerSpec] = Field(default_factory=list)
     peers: list[Peer] = Field(default_factory=list)
     relay: bool = False  # forward between peers (this node is reachable by NAT'd ones)
+    relays: list[str] = Field(default_factory=list)  # NAT'd node: relay candidates, preferred first
+    relayed: list[Peer] = Field(default_factory=list)  # NAT'd node: NAT'd nodes it reaches through one
     dns: list[DnsRecord] = Field(default_factory=list)
     ingress: list[IngressRoute] = Field(default_factory=list)
     ingress_settings: IngressSettings | None = None  # set on ingress nodes only

@@ -40,6 +40,8 @@ class PeerStatus(Wire):
     latest_handshake: float | None = None  # unix seconds
     rx_bytes: int = 0
     tx_bytes: int = 0
+    path: Literal["direct", "relayed"] = "direct"  # relayed: no tunnel of its own, through `via`
+    via: str = ""  # the relay's name when relayed
 
 
 class Capacity(Wire):
@@ -56,3 +58,4 @@ class NodeStatus(Wire):
     peers: list[PeerStatus] = Field(default_factory=list)
     capacity: Capacity = Field(default_factory=Capacity)
     agent_version: str = ""
+    lan_endpoint: str = ""  # a NAT'd node: its WireGuard address:port on the network behind its NAT

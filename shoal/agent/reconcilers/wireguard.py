@@ -7,17 +7,23 @@ their handshakes. A desired endpoint of None (the peer is behind NAT) never over
 endpoint the peer roamed to. The cluster CIDR is routed into the tunnel with the bridge address
 as preferred source: the node's overlay address is its bridge's, so the tunnel itself carries no
 address (traffic the node sends into the mesh leaves from an address the peers' AllowedIPs accept).
+
+On a NAT'd node the relayed subnets go on the relay the node picks itself (render.relays): each
+pass and each `watch()` tick (every second, between passes) reads the peers' counters, and a relay
+gone silent hands its subnets to the next live candidate, touching only those two peers.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from shoal.agent.net.config import NetConfig
 from shoal.agent.net.ipam import bridge_address
+from shoal.agent.render.relays import Liveness, choose, current_relay, direct_alive, observe, routed_peers
 from shoal.agent.sys.netlink import Link, Netlink, Route
 from shoal.agent.sys.wireguard import (
     KernelWg,
@@ -69,7 +75,7 @@ def normal_cidrs(cidrs: list[str]) -> tuple[str, ...]:
 
 
 def plan_peer(want: Peer, seen: WgPeer | None) -> PeerUpdate | None:
-    allowed = normal_cidrs(want.allowed_ips or [want.subnet])
+    allowed = normal_cidrs(want.allowed_ips or ([want.subnet] if want.subnet else []))
     if seen is None:
         return PeerUpdate(want.public_key, True, want.endpoint, want.keepalive_s, allowed)
     update = PeerUpdate(
@@ -127,6 +133,12 @@ class WireguardReconciler:
             KernelWg(config.wg_interface, config.node_netns) if self.kernel else Uapi(config.wg_socket)
         )
         self.private_key = load_private_key(config.wg_key_file)
+        self.relay = ""  # the relay this node routes the relayed subnets through ("" until known)
+        self.direct: set[str] = set()  # relayed nodes reached over their own tunnel now
+        self.lan_endpoint = ""  # a NAT'd node's address:port behind its NAT (for its status)
+        self._relay_names: set[str] = set()
+        self.liveness = Liveness()
+        self.started = False  # the device exists (a watch tick before the first pass does nothing)
 
     @property
     def public_key(self) -> str:
@@ -158,15 +170,61 @@ class WireguardReconciler:
             self.netlink.replace_route(todo.route[0], index, prefsrc=todo.route[1])
 
     def reconcile(self, desired: NodeState) -> WgPlan:
-        resolved = desired.model_copy(update={"peers": [_resolved(p) for p in desired.peers]})
-        todo = plan(resolved, self.private_key, self.config, self.observe(desired.cluster_cidr))
+        observed = self.observe(desired.cluster_cidr)
+        self.started = True
+        self._pick_relay(desired, observed.device)
+        peers = [_resolved(p) for p in routed_peers(desired, self.relay, self.direct)]
+        todo = plan(desired.model_copy(update={"peers": peers}), self.private_key, self.config, observed)
         if not todo.empty:
             self.apply(todo)
+        self.lan_endpoint = self._lan_endpoint(peers) if desired.relays else ""
         return todo
 
-    def peer_status(self, names: dict[str, str] | None = None) -> list[PeerStatus]:
-        """Per peer: endpoint, latest handshake, bytes in/out (for the status report)."""
+    def _lan_endpoint(self, peers: list[Peer]) -> str:
+        """The address the node sends from towards its public peers, with the WireGuard port."""
+        public = [p.endpoint for p in peers if p.endpoint and p.name in self._relay_names]
+        source = self.netlink.source_for(public[0].rpartition(":")[0].strip("[]")) if public else None
+        return f"{source}:{self.config.wg_port}" if source else ""
+
+    def watch(self, desired: NodeState) -> bool:
+        """Between passes: one read of the device; a pass when the relay must change (True)."""
+        if not self.started or not desired.relays:
+            return False
+        before = (self.relay, set(self.direct))
+        self._pick_relay(desired, self.backend.get())
+        if (self.relay, self.direct) == before:
+            return False
+        self.reconcile(desired)
+        return True
+
+    def _pick_relay(self, desired: NodeState, device: WgDevice) -> None:
+        names = {p.public_key: p.name for p in [*desired.peers, *desired.relayed]}
+        seen = {names[k]: p for k, p in device.peers.items() if k in names}
+        now = time.monotonic()
+        self.liveness = observe(self.liveness, {n: p.rx_bytes for n, p in seen.items()}, now)
+        current = self.relay or current_relay(desired, {n: p.allowed_ips for n, p in seen.items()})
+        chosen = choose(current, desired.relays, self.liveness, now)
+        if chosen != self.relay and self.relay:
+            log.warning("relay %s is silent: NAT'd peers now go through %s", self.relay, chosen)
+        direct = direct_alive(desired, self.liveness, now)
+        if direct != self.direct:
+            log.info("direct tunnels to %s; relayed: the other NAT'd nodes", sorted(direct) or "none")
+        self.relay, self.direct = chosen, direct
+        self._relay_names = set(desired.relays)
+
+    def peer_status(
+        self, names: dict[str, str] | None = None, relayed: list[Peer] | None = None
+    ) -> list[PeerStatus]:
+        """Per peer: endpoint, latest handshake, bytes in/out (for the status report); the nodes
+        reached through the relay are listed after the tunnels, with the relay they go through."""
         names = names or {}
+        through = [p for p in relayed or [] if p.name not in self.direct]
+        trying = {p.public_key for p in through}  # a tunnel tried but not alive carries nothing
+        return [s for s in self._tunnel_status(names) if s.public_key not in trying] + [
+            PeerStatus(public_key=p.public_key, name=p.name, path="relayed", via=self.relay) for p in through
+        ]
+
+    def _tunnel_status(self, names: dict[str, str]) -> list[PeerStatus]:
         return [
             PeerStatus(
                 public_key=p.public_key,

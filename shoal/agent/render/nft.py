@@ -102,6 +102,7 @@ def node_addresses(state: NodeState) -> list[str]:
     carries (their subnets are in the relay's allowed IPs, they are not peers of a NAT'd node)."""
     subnets = {state.subnet, *(p.subnet for p in state.peers)}
     subnets |= {s for p in state.peers for s in p.allowed_ips}
+    subnets |= {p.subnet for p in state.relayed}
     return sorted({overlay_ip(s) for s in subnets})
 
 

@@ -228,6 +228,13 @@ class Netlink:
             found = ipr.route("dump", family=2, table=254)
             return [parse_route(decoded(m, ("dst_len",), ROUTE_ATTRS)) for m in found]
 
+    def source_for(self, address: str) -> str | None:
+        """The address this netns sends from towards `address` (`ip route get`)."""
+        with self._ipr() as ipr:
+            found = ipr.route("get", dst=address)
+            routes = [parse_route(decoded(m, ("dst_len",), ROUTE_ATTRS)) for m in found]
+        return routes[0].prefsrc if routes else None
+
     # ---- writes ----------------------------------------------------------------------------
     def add_link(self, name: str, kind: str) -> None:
         self._write(f"add {kind} {name}", "link", "add", ifname=name, kind=kind)

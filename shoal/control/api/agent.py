@@ -158,13 +158,25 @@ def _repeats(name: str, digest: str) -> bool:
     return last is not None and last[0] == digest and time.monotonic() - last[1] < STATUS_REFRESH_S
 
 
-def _record_status(conn: Conn, name: str, status: NodeStatus, repeat: bool) -> bool:
+_last_facts: dict[str, tuple[object, ...]] = {}  # node → what its last report told of the mesh
+
+
+def _mesh_facts(status: NodeStatus) -> tuple[object, ...]:
+    """What a report tells the mesh: where its tunnels' peers are seen from, its LAN address, the
+    relay it goes through (counters are not news)."""
+    seen = sorted((p.name, p.endpoint) for p in status.peers if p.endpoint and p.path == "direct")
+    via = sorted({p.via for p in status.peers if p.path == "relayed"})
+    return (status.lan_endpoint, *seen, *via)
+
+
+def _record_status(conn: Conn, name: str, status: NodeStatus, repeat: bool, mesh_news: bool = False) -> bool:
     """Store a report; a heartbeat repeating the last report only marks the node seen. Whether
     the report was stored (not a repeat, nor one that crossed a later report in flight)."""
     # the node's row before its tasks: the order the controller locks them in
     was_down = nodes.heartbeat(conn, name, status.capacity.model_dump())
     stored = (not repeat or was_down) and nodes.store_status(conn, name, status.model_dump(mode="json"))
     changed = stored and _record_containers(conn, name, status)
+    changed = changed or (stored and mesh_news)  # NAT'd nodes learn where to try each other
     if changed or was_down:
         cluster_changed(conn)
     if was_down:
@@ -180,8 +192,11 @@ def node_status(name: str) -> Response:
         status = body(NodeStatus)
         digest = _digest(status)
         repeat = _repeats(name, digest)
-        if retrying(ctx().db, lambda conn: _record_status(conn, name, status, repeat)):
+        facts = _mesh_facts(status)
+        news = _last_facts.get(name) != facts
+        if retrying(ctx().db, lambda conn: _record_status(conn, name, status, repeat, news)):
             _last_status[name] = (digest, time.monotonic())  # once stored: a failed store is not one
+            _last_facts[name] = facts
     finally:
         release()
     return jsonify(ok=True)

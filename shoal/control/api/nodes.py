@@ -20,7 +20,7 @@ class LabelsRequest(BaseModel):
     labels: dict[str, str | None]
 
 
-def node_view(row: Row, allocated: dict[str, Any]) -> dict[str, Any]:
+def node_view(row: Row, allocated: dict[str, Any], relays: dict[str, str] | None = None) -> dict[str, Any]:
     state = nodes.state_of(row)
     view = {k: row[k] for k in ("name", "availability", "subnet", "endpoint", "labels", "ingress", "role")}
     return dict(
@@ -33,6 +33,7 @@ def node_view(row: Row, allocated: dict[str, Any]) -> dict[str, Any]:
                 "last_seen": row["last_seen"],
                 "address": overlay_ip(row["subnet"]),
                 "state_version": row["state_version"],
+                "relay": (relays or {}).get(row["name"], ""),
             }
         )
     )
@@ -42,15 +43,15 @@ def node_view(row: Row, allocated: dict[str, Any]) -> dict[str, Any]:
 def list_nodes() -> Response:
     caller("viewer")
     with ctx().db.transaction() as conn:
-        alloc = tasks.allocated(conn)
-        return jsonify([node_view(r, alloc) for r in nodes.all_nodes(conn)])
+        alloc, relays = tasks.allocated(conn), nodes.relays_in_use(conn)
+        return jsonify([node_view(r, alloc, relays) for r in nodes.all_nodes(conn)])
 
 
 @bp.get("/<name>")
 def inspect_node(name: str) -> Response:
     caller("viewer")
     with ctx().db.transaction() as conn:
-        view = node_view(nodes.require(conn, name), tasks.allocated(conn))
+        view = node_view(nodes.require(conn, name), tasks.allocated(conn), nodes.relays_in_use(conn))
         status = nodes.last_status(conn, name)
         view["peers"] = status.get("peers", [])
         view["agent_version"] = status.get("agent_version", "")

@@ -8,6 +8,7 @@ from typing import Any, LiteralString
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from shoal.control.mesh import NO_DIRECT_LABEL, NO_RELAY_LABEL
 from shoal.control.store.db import Conn, Row, cluster_changed, notify_all_nodes, notify_nodes
 from shoal.errors import Conflict, NotFound
 
@@ -144,6 +145,38 @@ def last_status(conn: Conn, name: str) -> dict[str, Any]:
     return {} if row is None else dict(row["status"])
 
 
+def relays_in_use(conn: Conn) -> dict[str, str]:
+    """Per node that reports relayed peers: the relay(s) it goes through, comma-joined."""
+    rows = conn.execute(
+        "SELECT node, (SELECT string_agg(DISTINCT p->>'via', ',' ORDER BY p->>'via')"
+        " FROM jsonb_array_elements(status->'peers') AS p WHERE p->>'path' = 'relayed') AS via"
+        " FROM node_status"
+    ).fetchall()
+    return {r["node"]: r["via"] for r in rows if r["via"]}
+
+
+def observed_endpoints(conn: Conn) -> dict[str, str]:
+    """Per node: the endpoint its WireGuard packets come from, as public nodes see it (their
+    reported peers; the smallest reporter's name wins, so every view agrees)."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (p->>'name') p->>'name' AS node, p->>'endpoint' AS seen"
+        " FROM node_status AS s JOIN nodes AS n ON n.name = s.node,"
+        " jsonb_array_elements(s.status->'peers') AS p"
+        " WHERE coalesce(n.endpoint, '') <> '' AND coalesce(p->>'endpoint', '') <> ''"
+        " AND coalesce(p->>'path', 'direct') = 'direct' ORDER BY p->>'name', s.node"
+    ).fetchall()
+    return {r["node"]: r["seen"] for r in rows}
+
+
+def lan_endpoints(conn: Conn) -> dict[str, str]:
+    """Per NAT'd node: its WireGuard address:port behind its NAT, as its agent reports it."""
+    rows = conn.execute(
+        "SELECT node, status->>'lan_endpoint' AS lan FROM node_status"
+        " WHERE coalesce(status->>'lan_endpoint', '') <> ''"
+    ).fetchall()
+    return {r["node"]: r["lan"] for r in rows}
+
+
 def set_availability(conn: Conn, name: str, availability: str) -> Row:
     conn.execute("UPDATE nodes SET availability = %s WHERE name = %s", (availability, name))
     return require(conn, name)
@@ -157,6 +190,8 @@ def set_labels(conn: Conn, name: str, changes: dict[str, str | None]) -> Row:
         else:
             labels[key] = value
     conn.execute("UPDATE nodes SET labels = %s WHERE name = %s", (Jsonb(labels), name))
+    if {NO_RELAY_LABEL, NO_DIRECT_LABEL} & changes.keys():  # the mesh is in every node's state
+        notify_all_nodes(conn)
     return require(conn, name)
 
 

@@ -20,7 +20,7 @@ from shoal.client.models import JoinRequest
 from shoal.client.trust import fetch_pinned_ca, join_token_fingerprint
 from shoal.errors import ShoalError
 from shoal.model.state import NodeState
-from shoal.model.status import Capacity, ContainerStatus, NodeStatus
+from shoal.model.status import Capacity, ContainerStatus, NodeStatus, PeerStatus
 from tests.support.server_fixtures import Server
 
 PREFIX = "shx"
@@ -62,6 +62,7 @@ class ScriptedNode:
     api: Client = field(init=False)
     ca: Path = field(init=False)
     containers: list[ContainerStatus] = field(default_factory=list)
+    peers: list[PeerStatus] = field(default_factory=list)  # reported as they are
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopped: threading.Event = field(default_factory=threading.Event)
     beating: threading.Thread | None = None
@@ -95,7 +96,10 @@ class ScriptedNode:
     def report(self, containers: list[ContainerStatus]) -> None:
         self.containers = containers
         status = NodeStatus(
-            node=self.name, containers=containers, capacity=Capacity(cpus=4, memory_bytes=8 << 30)
+            node=self.name,
+            containers=containers,
+            peers=self.peers,
+            capacity=Capacity(cpus=4, memory_bytes=8 << 30),
         )
         self.api.post_status(self.name, status)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from shoal.cli.deploy import EventWake
 from shoal.client import Client
+from shoal.model.status import PeerStatus
 from tests.integration.cli.conftest import ScriptedNode, Shoal
 from tests.support.server_fixtures import Server
 
@@ -32,6 +33,25 @@ def test_node_ls_inspect_label_drain_activate_rm(shoal: Shoal, node: ScriptedNod
     assert missing.exit_code == 1 and len(missing.stderr.splitlines()) == 1 and "shx-nope" in missing.stderr
     assert shoal("node", "rm", node.name).stdout.strip() == f"removed node {node.name}"
     assert json.loads(shoal("node", "ls", "-o", "json").stdout) == []
+
+
+def test_node_ls_and_inspect_show_each_peers_path(shoal: Shoal, node: ScriptedNode) -> None:
+    with node.lock:
+        node.peers = [
+            PeerStatus(public_key="k1", name="shx-r1", endpoint="192.0.2.1:51820"),
+            PeerStatus(public_key="k9", name="shx-h9", path="relayed", via="shx-r1"),
+        ]
+        node.report(node.containers)
+    listed = json.loads(shoal("node", "ls", "-o", "json").stdout)
+    assert listed[0]["relay"] == "shx-r1"
+    assert "RELAY" in shoal("node", "ls").stdout
+    detail = json.loads(shoal("node", "inspect", node.name, "-o", "json").stdout)
+    assert [(p["name"], p["path"], p["via"]) for p in detail["peers"]] == [
+        ("shx-r1", "direct", ""),
+        ("shx-h9", "relayed", "shx-r1"),
+    ]
+    shown = shoal("node", "inspect", node.name).stdout
+    assert "relayed via shx-r1" in shown and "direct" in shown
 
 
 def test_node_join_token_lets_a_node_join(server: Server, shoal: Shoal) -> None:

@@ -2,9 +2,11 @@
 
 Namespaces (prefix `shn<hex>`): `inet` holds the "internet" bridge (192.0.2.0/24, itself
 192.0.2.100); public nodes sit on it; `r` is a NAT router (192.0.2.254 outside, 203.0.113.1 on
-its home bridge, masquerading) in front of the NAT'd nodes. Each node runs the real reconcilers
-(network, WireGuard via wireguard-go, firewall, DNS) against a NodeState built from
-shoal.control.mesh. `close()` removes every process, namespace and file it made.
+its home bridge, masquerading) in front of the NAT'd nodes — or, with `separate_nats`, one router
+per NAT'd node (`r`, `r2`, ...: 192.0.2.254, .253, ... outside), masquerading port-preserving, or
+`nat_random` (fully-random source ports: a NAT no hole punching gets through). Each node runs
+the real reconcilers (network, WireGuard via wireguard-go, firewall, DNS) against a NodeState
+built from shoal.control.mesh. `close()` removes every process, namespace and file it made.
 """
 
 from __future__ import annotations
@@ -79,7 +81,9 @@ class Node:
 
 
 class Topology:
-    def __init__(self, public: list[str], natted: list[str]) -> None:
+    def __init__(
+        self, public: list[str], natted: list[str], separate_nats: bool = False, nat_random: bool = False
+    ) -> None:
         self.prefix = f"shn{uuid.uuid4().hex[:4]}"
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-"))
         self.namespaces: list[Path] = []
@@ -87,13 +91,16 @@ class Topology:
         self.nodes: dict[str, Node] = {}
         self.networks: dict[str, list[str]] = {}
         self.public, self.natted = public, natted
+        self.separate_nats, self.nat_random = separate_nats, nat_random
+        self.facts: dict[str, tuple[str | None, str | None]] = {}  # NAT'd node → (observed, lan)
+        self.services: dict[str, list[str]] = {}
 
     def build(self) -> None:
         """The namespaces and the underlay; call inside try/finally with close()."""
         public, natted = self.public, self.natted
         self.inet = self._netns("inet")
-        self.router = self._netns("r")
-        self._underlay()
+        self._inet_bridge()
+        self.router = self._router("r", "192.0.2.254")
         for i, name in enumerate(public, start=1):
             self._node(name, i, f"192.0.2.{i}", nat=False)
         for i, name in enumerate(natted, start=len(public) + 1):
@@ -107,26 +114,36 @@ class Topology:
         run("ip", "-n", path.name, "link", "set", "lo", "up")
         return path
 
-    def _underlay(self) -> None:
-        inet, r = self.inet.name, self.router.name
+    def _inet_bridge(self) -> None:
+        inet = self.inet.name
         run("ip", "-n", inet, "link", "add", "br0", "type", "bridge")
         run("ip", "-n", inet, "addr", "add", "192.0.2.100/24", "dev", "br0")
         run("ip", "-n", inet, "link", "set", "br0", "up")
-        self._plug(inet, "br0", "r", r, "wan", "192.0.2.254/24")
+
+    def _router(self, name: str, wan: str) -> Path:
+        router = self._netns(name)
+        r = router.name
+        self._plug(self.inet.name, "br0", name, r, "wan", f"{wan}/24")
         run("ip", "-n", r, "link", "add", "home", "type", "bridge")
         run("ip", "-n", r, "addr", "add", "203.0.113.1/24", "dev", "home")
         run("ip", "-n", r, "link", "set", "home", "up")
-        nsexec(self.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        nsexec(router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        masquerade = ["masquerade", "fully-random"] if self.nat_random else ["masquerade"]
         for command in (
             ["add", "table", "ip", "nat"],
             ["add", "chain", "ip", "nat", "post", "{ type nat hook postrouting priority 100 ; }"],
-            ["add", "rule", "ip", "nat", "post", "oifname", "wan", "masquerade"],
+            ["add", "rule", "ip", "nat", "post", "oifname", "wan", *masquerade],
             # a NAT router drops unsolicited traffic from the internet to the home network
             ["add", "table", "ip", "guard"],
             ["add", "chain", "ip", "guard", "block", "{ type filter hook forward priority 0 ; }"],
             ["add", "rule", "ip", "guard", "block", "iifname", "wan", "ct", "state", "new", "drop"],
+            # ... and to itself: a refused packet leaves no conntrack entry that would take the
+            # port a later outgoing flow is mapped to (so simultaneous opens punch through)
+            ["add", "chain", "ip", "guard", "in", "{ type filter hook input priority 0 ; }"],
+            ["add", "rule", "ip", "guard", "in", "iifname", "wan", "ct", "state", "new", "drop"],
         ):
-            assert nsexec(self.router, "nft", *command).returncode == 0, command
+            assert nsexec(router, "nft", *command).returncode == 0, command
+        return router
 
     def _plug(self, ns: str, bridge: str, tag: str, other: str, ifname: str, cidr: str) -> None:
         run(
@@ -139,7 +156,8 @@ class Topology:
     def _node(self, name: str, index: int, underlay: str, nat: bool) -> None:
         path = self._netns(name)
         if nat:
-            self._plug(self.router.name, "home", name, path.name, "eth0", f"{underlay}/24")
+            router = self._nat_for(name)
+            self._plug(router.name, "home", name, path.name, "eth0", f"{underlay}/24")
             run("ip", "-n", path.name, "route", "add", "default", "via", "203.0.113.1")
         else:
             self._plug(self.inet.name, "br0", name, path.name, "eth0", f"{underlay}/24")
@@ -153,11 +171,31 @@ class Topology:
         )
         self.nodes[name] = Node(name, index, path, underlay, nat, config)
 
+    def _nat_for(self, name: str) -> Path:
+        """The router in front of a NAT'd node: the one router, or its own one."""
+        k = self.natted.index(name)
+        if not self.separate_nats or k == 0:
+            return self.router
+        return self._router(f"r{k + 1}", f"192.0.2.{254 - k}")
+
+    def learn_endpoints(self) -> None:
+        """What the server learns from reports: where public node `a` sees each NAT'd node's
+        packets come from, and each NAT'd node's own address; the states are rebuilt with them."""
+        observer = self.nodes[self.public[0]].wireguard
+        assert observer is not None
+        seen = {p.public_key: p.endpoint for p in observer.backend.get().peers.values()}
+        for name in self.natted:
+            node = self.nodes[name]
+            key = node.wireguard.public_key  # type: ignore[union-attr]
+            self.facts[name] = (seen.get(key), f"{node.underlay}:{node.config.wg_port}")
+        self.states = self.desired(self.services)
+
     # ---- the shoal side --------------------------------------------------------------------
     def start(self, services: dict[str, list[str]], networks: dict[str, list[str]] | None = None) -> None:
         """Reconcilers on every node; `services`: node -> container ids ("web-1" serves web);
         `networks`: container id -> the Compose networks it is on (default: all on one)."""
         self.networks = networks or {}
+        self.services = services
         for node in self.nodes.values():
             node.network = NetworkReconciler(node.config, node.subnet)
             node.wireguard = WireguardReconciler(node.config)
@@ -171,7 +209,14 @@ class Topology:
     def desired(self, services: dict[str, list[str]]) -> dict[str, NodeState]:
         """Every node's state: its containers, the mesh, DNS, and the members of each network."""
         members = [
-            MeshNode(n.name, n.subnet, n.wireguard.public_key, n.endpoint)  # type: ignore[union-attr]
+            MeshNode(
+                n.name,
+                n.subnet,
+                n.wireguard.public_key,  # type: ignore[union-attr]
+                n.endpoint,
+                observed=self.facts.get(n.name, (None, None))[0],
+                lan=self.facts.get(n.name, (None, None))[1],
+            )
             for n in self.nodes.values()
         ]
         meshes = mesh(members)
@@ -200,6 +245,8 @@ class Topology:
                 cluster_cidr=CLUSTER,
                 peers=meshes[n.name].peers,
                 relay=meshes[n.name].relay,
+                relays=meshes[n.name].relays,
+                relayed=meshes[n.name].relayed,
                 dns=dns,
                 containers=specs.get(n.name, []),
                 networks=wire,
@@ -259,13 +306,14 @@ class Topology:
 
 @contextlib.contextmanager
 def running_cluster(
-    services: dict[str, list[str]], networks: dict[str, list[str]] | None = None
+    services: dict[str, list[str]], networks: dict[str, list[str]] | None = None, **nats: bool
 ) -> Iterator[Topology]:
     """Nodes a, b public and c, d behind a NAT router, running ``services`` (node -> container
-    ids) on ``networks`` (container id -> network keys); everything removed on the way out."""
+    ids) on ``networks`` (container id -> network keys); ``nats``: Topology's NAT options.
+    Everything is removed on the way out."""
     if shutil.which("wireguard-go") is None:
         pytest.skip("wireguard-go is not installed")
-    topology = Topology(["a", "b"], ["c", "d"])
+    topology = Topology(["a", "b"], ["c", "d"], **nats)
     try:
         topology.build()
         topology.start(services, networks)

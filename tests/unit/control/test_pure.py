@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 
 from shoal.control import auth
+from shoal.control.api.agent import _mesh_facts
 from shoal.control.config import ServerConfig
 from shoal.control.desired import dns_records, ingress_routes
 from shoal.control.revision import RevisionSpec, container_for
 from shoal.control.store.migrate import migrations
 from shoal.control.store.nodes import subnet_for
 from shoal.errors import ConfigError
+from shoal.model.status import NodeStatus, PeerStatus
 
 
 def test_dns_names_every_healthy_replica() -> None:
@@ -75,3 +77,15 @@ def test_subnets_and_listen_address() -> None:
 
 def test_migrations_are_numbered_from_one() -> None:
     assert next(v for v, _ in migrations()) == 1
+
+
+def test_what_a_report_tells_the_mesh_is_its_tunnels_endpoints_and_lan_address() -> None:
+    peers = [
+        PeerStatus(public_key="k3", name="n3", endpoint="198.51.100.254:40001", rx_bytes=1),
+        PeerStatus(public_key="k4", name="n4", path="relayed", via="n1"),
+    ]
+    status = NodeStatus(node="n1", peers=peers, lan_endpoint="")
+    assert _mesh_facts(status) == ("", ("n3", "198.51.100.254:40001"), "n1")
+    later = [peers[0].model_copy(update={"rx_bytes": 9}), peers[1]]
+    counters_only = status.model_copy(update={"peers": later})
+    assert _mesh_facts(counters_only) == _mesh_facts(status)  # a heartbeat is no news

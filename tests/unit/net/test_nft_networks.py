@@ -175,3 +175,12 @@ def test_a_natted_node_accepts_every_node_behind_its_relay_as_a_node() -> None:
         r for r in forward_rules(natted, "shoal0", "wg0", []) if {"accept": None} in r and len(r) == 4
     )
     assert rule[2]["match"]["right"] == {"set": ["10.210.1.1", "10.210.3.1", "10.210.4.1"]}
+
+
+def test_a_natted_node_accepts_the_nodes_it_relays_whichever_relay_carries_them() -> None:
+    """The agent moves relayed subnets between relays (and onto direct tunnels) by itself: the
+    firewall takes the relayed nodes from the state's list, not from one peer's allowed IPs."""
+    relay = Peer(name="n2", public_key="k", subnet="10.210.2.0/24", allowed_ips=["10.210.2.0/24"])
+    far = Peer(name="n4", public_key="k4", subnet="10.210.4.0/24")
+    natted = NodeState(node="n3", subnet="10.210.3.0/24", peers=[relay], relays=["n2"], relayed=[far])
+    assert node_addresses(natted) == ["10.210.2.1", "10.210.3.1", "10.210.4.1"]
