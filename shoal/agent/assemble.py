@@ -18,6 +18,7 @@ from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.health import PROBE_OUTPUT_MAX
 from shoal.agent.httpd import AgentHttpd, create_app
 from shoal.agent.images import ImageStore, PulledImage
+from shoal.agent.images.limits import Deadline, UnpackLimits
 from shoal.agent.loop import Agent, ControlClient, Step
 from shoal.agent.memory import TrimStep
 from shoal.agent.net.config import NetConfig
@@ -115,16 +116,23 @@ class ImagesAdapter:
 
     root: Path
     base_insecure: tuple[str, ...] = ()
+    limits: UnpackLimits = field(default_factory=UnpackLimits)
     _stores: dict[tuple[str, ...], ImageStore] = field(default_factory=dict)
 
     def store(self, insecure: Sequence[str] = ()) -> ImageStore:
         key = tuple(sorted({*self.base_insecure, *insecure}))
         if key not in self._stores:
-            self._stores[key] = ImageStore(self.root, None, key)
+            self._stores[key] = ImageStore(self.root, None, key, self.limits)
         return self._stores[key]
 
-    def pull(self, ref: str, insecure: Sequence[str], policy: PullPolicy = "always") -> PulledImage:
-        return self.store(insecure).pull(ref, policy)
+    def pull(
+        self,
+        ref: str,
+        insecure: Sequence[str],
+        policy: PullPolicy = "always",
+        deadline: Deadline | None = None,
+    ) -> PulledImage:
+        return self.store(insecure).pull(ref, policy, deadline)
 
     def gc(self, in_use: Iterable[str]) -> list[str]:
         return self.store().gc(in_use)
@@ -155,9 +163,15 @@ def runtime_config(config: AgentConfig) -> RuntimeConfig:
 
 def build_containers(config: AgentConfig, network: NetworkAdapter | None = None) -> ContainersReconciler:
     runtime = RuntimeAdapter(Runtime(runtime_config(config)))
-    images = ImagesAdapter(config.images_dir, config.insecure_registries)
+    limits = UnpackLimits(config.unpack_max_bytes, config.unpack_max_entries, config.unpack_max_ratio)
+    images = ImagesAdapter(config.images_dir, config.insecure_registries, limits)
     return ContainersReconciler(
-        runtime, images, SecretFs(config.secrets_dir), network, image_keep_s=config.image_keep_s
+        runtime,
+        images,
+        SecretFs(config.secrets_dir),
+        network,
+        image_keep_s=config.image_keep_s,
+        pull_timeout_s=config.pull_timeout_s,
     )
 
 

@@ -8,6 +8,7 @@ later sessions only push them. The hostile images each try one escape towards ``
 
 from __future__ import annotations
 
+import gzip
 import io
 import shutil
 import socket
@@ -92,6 +93,25 @@ def hostile_layers(canary: Path = CANARY) -> dict[str, bytes]:
             link_entry("redirect", f"/{rel}"), file_entry("redirect/through-parent")
         ),
     }
+
+
+def sparse_entry(name: str, apparent: int, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
+    """A PAX 1.0 sparse file of ``apparent`` bytes: all holes but ``data`` at its very end."""
+    offset = apparent - len(data)
+    sparse_map = f"1\n{offset}\n{len(data)}\n".encode().ljust(512, b"\0")
+    info = tar_entry(f"GNUSparseFile.0/{name}", size=512 + len(data))
+    info.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": name,
+        "GNU.sparse.realsize": str(apparent),
+    }
+    return info, sparse_map + data
+
+
+def sparse_bomb(apparent: int = 1 << 40) -> bytes:
+    """A gzipped layer of a couple of hundred bytes that unpacks to a 1 TiB sparse file."""
+    return gzip.compress(crafted_tar(sparse_entry("bomb", apparent)), mtime=0)
 
 
 def multilayer_spec() -> ImageSpec:

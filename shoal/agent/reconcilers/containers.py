@@ -1,6 +1,7 @@
 """Containers reconciler: the node's runc containers brought to the state's `containers`.
 
-Second step of the agent's reconcile (images are pulled here too, just before a start).
+Second step of the agent's reconcile (images are pulled here too, for a start, on a thread of
+their own with a deadline: see ``pulls``; the container is "pulling" meanwhile).
 observe() lists the runtime's containers (those that outlived a previous agent are adopted:
 a running container whose id is still desired is never restarted); plan() is pure; apply()
 pulls, attaches the network, writes secrets onto tmpfs, starts, stops and deletes, and records
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shoal.agent import health
+from shoal.agent.images.limits import Deadline
 from shoal.agent.net.ipam import AddressTaken
 from shoal.agent.net.nsthread import Background
+from shoal.agent.reconcilers.pulls import Pulls
 from shoal.agent.reconcilers.secretfs import SecretFile, SecretFs
 from shoal.errors import ShoalError
 from shoal.model.container import ContainerSpec, HealthCheck, Mount, PullPolicy, pulls_always
@@ -119,7 +122,13 @@ class Runtime(Protocol):
 
 
 class Images(Protocol):
-    def pull(self, ref: str, insecure: Sequence[str], policy: PullPolicy = "always") -> Any: ...
+    def pull(
+        self,
+        ref: str,
+        insecure: Sequence[str],
+        policy: PullPolicy = "always",
+        deadline: Deadline | None = None,
+    ) -> Any: ...
     def gc(self, in_use: Iterable[str]) -> list[str]: ...
 
 
@@ -164,12 +173,23 @@ class ContainersReconciler:
     graces: dict[str, float] = field(default_factory=dict)  # container id -> stop grace, from specs
     progress: Callable[[], None] | None = None  # called as each start begins (status: "pulling")
     stopped: Callable[[], None] | None = None  # called when a background stop ends (wake the loop)
+    pulled: Callable[[], None] | None = None  # called when a background pull ends (wake the loop)
+    pull_timeout_s: float = 900.0  # a pull still running after this fails the start
+    pull_wait_s: float = 0.5  # a start waits this long for a new pull before leaving it "pulling"
     image_keep_s: float = 180.0  # unused images are kept this long: a redeploy or rollback finds them
     used_at: dict[str, float] = field(default_factory=dict)  # image digest -> when last in use
     stopping: dict[str, threading.Thread] = field(default_factory=dict)
     restarting: set[str] = field(default_factory=set)  # unhealthy ones stopped for a fresh start
     _seen: Mapping[str, Seen] = field(default_factory=dict)
     _next_retry: float = float("inf")
+    pulls: Pulls = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pulls = Pulls(self.images, self.pull_timeout_s, self.pull_wait_s, self._pull_ended)
+
+    def _pull_ended(self) -> None:
+        if self.pulled is not None:
+            self.pulled()
 
     def reconcile(
         self, state: NodeState, unhealthy: Iterable[str] = (), observed: Mapping[str, Seen] | None = None
@@ -197,6 +217,7 @@ class ContainersReconciler:
         for spec in plan.start:
             if spec.id not in self.stopping:
                 self._start(spec, state)
+        self.pulls.end_pass()
         self._stamp_in_use(state)
         if removed or plan.restart or self._gc_due():
             self._gc()
@@ -246,12 +267,16 @@ class ContainersReconciler:
             self._cleanup(spec.id)
             self.restarts[spec.id] = self.restarts.get(spec.id, 0) + 1
         outcome = self.outcomes.setdefault(spec.id, Outcome("pulling"))
-        outcome.attempts += 1
-        outcome.state = "pulling"
-        if self.progress is not None:
-            self.progress()
+        if outcome.state != "pulling" or not outcome.attempts:  # a new attempt, not its pull's wait
+            outcome.attempts += 1
+            outcome.state = "pulling"
+            if self.progress is not None:
+                self.progress()
         try:
-            self._start_once(spec, state, outcome)
+            image = self._pulled_image(spec, state)
+            if image is None:
+                return  # still pulling: the pull's end wakes the pass that starts it
+            self._start_once(spec, state, outcome, image)
         except AddressTaken as exc:
             self._wait_for_address(exc, state)
         except Exception as exc:  # any failure is this container's message, never the loop's end
@@ -259,11 +284,14 @@ class ContainersReconciler:
         else:
             outcome.state, outcome.message = "running", ""
 
-    def _start_once(self, spec: ContainerSpec, state: NodeState, outcome: Outcome) -> None:
-        values = _secret_values(spec, state)
+    def _pulled_image(self, spec: ContainerSpec, state: NodeState) -> Any | None:
+        """The container's image once its (background) pull ended; its error is raised."""
         ref = _pinned(spec) if spec.image_digest else spec.image
         policy: PullPolicy = spec.pull_policy or ("always" if pulls_always(ref, None) else "missing")
-        image = self.images.pull(ref, state.insecure_registries, policy)
+        return self.pulls.poll(ref, state.insecure_registries, policy)
+
+    def _start_once(self, spec: ContainerSpec, state: NodeState, outcome: Outcome, image: Any) -> None:
+        values = _secret_values(spec, state)
         outcome.image_digest = str(getattr(image, "digest", ""))
         attached = self.network.attach(spec) if self.network else Attached(ip=spec.ip)
         outcome.ip = attached.ip
