@@ -98,7 +98,7 @@ class Deadline:
         """``ImageError`` once the deadline has passed."""
         if self.at is not None and time.monotonic() >= self.at:
             raise ImageError(
-                f"{self.what}: did not finish within {self.seconds:.0f}s (agent config pull_timeout_s)"
+                f"{self.what}: did not finish within {self.seconds:g}s (agent config pull_timeout_s)"
             )
 
 
