@@ -3,7 +3,8 @@
 ``registry`` is ``127.0.0.1:PORT`` (ephemeral port, temp root, always stopped). ``test_images``
 maps a name to a pullable reference (``ADDR/shi/NAME:latest``). Images are built offline from
 busybox-static with umoci (``shoal.sandbox.images``), cached by content under the temp dir so
-later sessions only push them. The hostile images each try one escape towards ``CANARY``.
+later sessions only push them. The hostile images each try one escape towards ``CANARY``;
+``BOMB`` is an unpack bomb (a sparse file of 1 TiB).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ HOSTILE = (
     "evil-device",
     "evil-symlink-parent",
 )
+BOMB = "evil-sparse-bomb"  # a layer of a few hundred bytes that unpacks to a 1 TiB sparse file
 
 
 def free_port() -> int:
@@ -157,6 +159,7 @@ def image_specs() -> dict[str, ImageSpec]:
     }
     for name, layer in hostile_layers().items():
         specs[name] = ImageSpec(raw_layers=(layer,), cmd=("true",))
+    specs[BOMB] = ImageSpec(raw_layers=(crafted_tar(sparse_entry("bomb", 1 << 40)),), cmd=("true",))
     return specs
 
 

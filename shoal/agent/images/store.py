@@ -153,7 +153,11 @@ class ImageStore:
                 raise
             return cached
         image = self.verified(ref, parsed, name, deadline)
-        self.unpack_all(ref, image.manifest, deadline)
+        try:
+            self.unpack_all(ref, image.manifest, deadline)
+        except ImageError:  # a refused image leaves nothing behind: no layer dir, no blob
+            self.sweep_blobs({digest for record in self.records() for digest in record.blobs})
+            raise
         return self.record(ref, image)
 
     def verified(self, ref: str, parsed: skopeo.Reference, name: str, deadline: Deadline) -> Resolved:
