@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, Field
 
-from shoal.control import deploy
+from shoal.control import deploy, redact
 from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.store import events, services, tasks
 from shoal.control.store.db import Conn, Row, poke_controller, retrying
@@ -101,9 +101,10 @@ def resolved(conn: Conn, name: str) -> Row:
 
 @bp.get("/services/<name>")
 def inspect_service(name: str) -> Response:
-    caller("viewer")
+    who = caller("viewer")
     with ctx().db.transaction() as conn:
-        return jsonify(_inspect(conn, resolved(conn, name)["name"]))
+        view = _inspect(conn, resolved(conn, name)["name"])
+    return jsonify(redact.for_viewer(view) if who.role == "viewer" else view)
 
 
 def _inspect(conn: Conn, name: str) -> dict[str, Any]:
