@@ -122,6 +122,7 @@ class ExecResult(Wire):
 
 class SecretInfo(Wire):
     name: str
+    project: str = ""  # "": a global secret
     created: str | None = None
 
 

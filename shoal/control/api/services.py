@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, Field
 
-from shoal.control import deploy, redact
+from shoal.control import deploy, redact, secret_scope
 from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.store import events, services, tasks
 from shoal.control.store.db import Conn, Row, poke_controller, retrying
@@ -61,7 +61,8 @@ def deploy_compose() -> Response:
     with ctx().db.transaction() as conn:
         grant = deploy.grant_of(conn, who.role, str(ctx().config.data_dir))
     parsed = deploy.parse(req.compose, req.project, _files(req.files), grant)
-    specs = deploy.revisions_of(parsed)
+    with ctx().db.transaction() as conn:
+        specs = secret_scope.scoped(conn, parsed.project, deploy.revisions_of(parsed), grant(parsed.project))
     if req.dry_run:
         with ctx().db.transaction() as conn:
             planned = deploy.changes(conn, parsed.project, specs, req.keep)
