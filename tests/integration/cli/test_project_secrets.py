@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import ssl
 from pathlib import Path
 
+import httpx
+
 from tests.integration.cli.conftest import ScriptedNode, Shoal, wait_until
+from tests.support.server_fixtures import Server
 
 COMPOSE = """services:
   app:
@@ -89,3 +94,21 @@ def test_an_operator_needs_the_policy_for_a_global_secret(
     policy.write_text("grants:\n  - roles: [operator]\n    secrets: [db-pass]\n")
     assert shoal("policy", "set", "-f", str(policy)).exit_code == 0
     assert _deploy(shoal, tmp_path, "shxo", "db-pass", token) == (0, "")
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def test_the_ui_creates_lists_and_deletes_a_projects_secret(server: Server) -> None:
+    with httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=server.ca)) as web:
+        web.post("/login", data={"token": server.admin_token, "csrf_token": _csrf(web.get("/login").text)})
+        form = {"name": "ui-key", "value": "ui-value", "project": "shxui"}
+        web.post("/secrets", data={**form, "csrf_token": _csrf(web.get("/secrets").text)})
+        page = web.get("/secrets").text
+        assert "<td>ui-key</td><td>shxui</td>" in page and "ui-value" not in page
+        deleted = {"project": "shxui", "csrf_token": _csrf(page)}
+        web.post("/secrets/ui-key/delete", data=deleted)
+        assert "<td>ui-key</td>" not in web.get("/secrets").text
