@@ -10,7 +10,6 @@ a one-line message per container for whatever failed (never raising out of the l
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -24,9 +23,9 @@ from shoal.agent.images.limits import Deadline
 from shoal.agent.net.ipam import AddressTaken
 from shoal.agent.net.nsthread import Background
 from shoal.agent.reconcilers.pulls import Pulls
-from shoal.agent.reconcilers.secretfs import SecretFile, SecretFs
+from shoal.agent.reconcilers.secretfs import SecretFs, secret_files
 from shoal.errors import ShoalError
-from shoal.model.container import ContainerSpec, HealthCheck, Mount, PullPolicy, pulls_always
+from shoal.model.container import ContainerSpec, HealthCheck, PullPolicy, pulls_always
 from shoal.model.state import NodeState
 
 log = logging.getLogger(__name__)
@@ -217,10 +216,10 @@ class ContainersReconciler:
         for spec in plan.start:
             if spec.id not in self.stopping:
                 self._start(spec, state)
-        self.pulls.end_pass()
         self._stamp_in_use(state)
         if removed or plan.restart or self._gc_due():
             self._gc()
+        self.pulls.end_pass()
         self._forget_undesired(state)
 
     def _remove_or_begin_stop(self, container_id: str) -> bool:
@@ -291,7 +290,7 @@ class ContainersReconciler:
         return self.pulls.poll(ref, state.insecure_registries, policy)
 
     def _start_once(self, spec: ContainerSpec, state: NodeState, outcome: Outcome, image: Any) -> None:
-        values = _secret_values(spec, state)
+        values = secret_files(spec, state)
         outcome.image_digest = str(getattr(image, "digest", ""))
         attached = self.network.attach(spec) if self.network else Attached(ip=spec.ip)
         outcome.ip = attached.ip
@@ -367,10 +366,12 @@ class ContainersReconciler:
         return any(now - t >= self.image_keep_s for t in self.used_at.values())
 
     def _gc(self) -> None:
+        if self.pulls.running():
+            return  # an image pulled now is in no container yet: collect once pulls are quiet
         now = self.clock()
         self.used_at = {d: t for d, t in self.used_at.items() if now - t < self.image_keep_s}
         try:
-            removed = self.images.gc(list(self.used_at))
+            removed = self.images.gc([*self.used_at, *self.pulls.held()])
         except (ShoalError, OSError) as exc:
             log.warning("image gc: %s", exc)
             return
@@ -400,18 +401,3 @@ def _pinned(spec: ContainerSpec) -> str:
     if ":" in last:
         name = name[: len(name) - len(last)] + last.split(":", 1)[0]
     return f"{name}@{spec.image_digest}"
-
-
-def _secret_values(spec: ContainerSpec, state: NodeState) -> dict[str, SecretFile]:
-    """The files of the container's secrets, with the mode and owner of their mount."""
-    mounts = {m.source or m.target: m for m in spec.mounts if m.kind == "secret"}
-    values = {s.name: base64.b64decode(s.value_b64) for s in state.secrets if s.name in mounts}
-    missing = sorted(set(mounts) - set(values))
-    if missing:
-        raise ShoalError(f"secret {missing[0]!r} was not sent to this node")
-    return {name: _secret_file(value, mounts[name]) for name, value in values.items()}
-
-
-def _secret_file(value: bytes, mount: Mount) -> SecretFile:
-    mode = 0o400 if mount.mode is None else mount.mode
-    return SecretFile(value, mode, mount.uid or 0, mount.gid or 0)

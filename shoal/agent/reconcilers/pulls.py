@@ -55,10 +55,12 @@ class Pulls:
     done: Callable[[], None] | None = None
     _pulls: dict[Key, Pull] = field(default_factory=dict)
     _taken: set[Key] = field(default_factory=set)
+    _polled: set[Key] = field(default_factory=set)
 
     def poll(self, ref: str, insecure: Sequence[str], policy: PullPolicy) -> Any | None:
         """The pulled image, ``None`` while its pull runs; the pull's error is raised here."""
         key: Key = (ref, tuple(sorted(insecure)), policy)
+        self._polled.add(key)
         pull = self._pulls.get(key)
         if pull is None:
             pull = self._begin(key)
@@ -74,11 +76,18 @@ class Pulls:
         """The refs whose pulls have not ended."""
         return sorted(key[0] for key, pull in self._pulls.items() if not pull.finished.is_set())
 
+    def held(self) -> list[str]:
+        """Digests of images pulled but not yet taken by a start (image GC must keep them)."""
+        return [str(getattr(p.image, "digest", "")) for p in self._pulls.values() if p.image is not None]
+
     def end_pass(self) -> None:
-        """Forget the pulls whose outcome a start took: the next start asks afresh."""
-        for key in self._taken:
+        """Forget the pulls whose outcome a start took (the next start asks afresh), and ended
+        ones no start asked for in this pass (their container is no longer to start)."""
+        ended = {key for key, pull in self._pulls.items() if pull.finished.is_set()}
+        for key in self._taken | (ended - self._polled):
             self._pulls.pop(key, None)
         self._taken.clear()
+        self._polled.clear()
 
     def _begin(self, key: Key) -> Pull:
         pull = self._pulls[key] = Pull()

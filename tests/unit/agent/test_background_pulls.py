@@ -35,6 +35,7 @@ class SlowImages:
         self.slow = slow
         self.release = threading.Event()
         self.pulls: list[str] = []
+        self.gcs: list[list[str]] = []
 
     def pull(self, ref: str, insecure: Any, policy: str = "always", deadline: Deadline | None = None) -> Any:
         self.pulls.append(ref)
@@ -44,6 +45,7 @@ class SlowImages:
         return type("Image", (), {"digest": DIGEST, "config": {}})()
 
     def gc(self, in_use: Any) -> list[str]:
+        self.gcs.append(sorted(in_use))
         return []
 
 
@@ -92,6 +94,21 @@ def test_a_pull_past_its_deadline_fails_the_container_with_one_line(tmp_path: Pa
     outcome = rec.outcomes["huge-1"]
     assert outcome.state == "failed"
     assert outcome.message == "image r/huge:1: pull: did not finish within 0.5s (agent config pull_timeout_s)"
+
+
+def test_image_gc_waits_for_pulls_and_keeps_what_they_pulled(tmp_path: Path) -> None:
+    images = SlowImages("r/huge:1")
+    rec = reconciler(tmp_path, images)
+    huge = ContainerSpec(id="huge-1", image="r/huge:1")
+    rec.reconcile(state(huge), [], {})
+    rec._gc()
+    assert images.gcs == []  # a pull runs: its image is in no container yet
+    images.release.set()
+    assert wait_until(lambda: rec.pulls.running() == [])
+    rec._gc()
+    assert images.gcs == [[DIGEST]]  # pulled, not yet started: kept
+    rec.reconcile(state(), [], {})  # no longer wanted: the ended pull is forgotten
+    assert rec.pulls.held() == []
 
 
 def test_a_quick_pull_starts_in_the_same_pass(tmp_path: Path) -> None:
