@@ -18,6 +18,7 @@ from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.health import PROBE_OUTPUT_MAX
 from shoal.agent.httpd import AgentHttpd, create_app
 from shoal.agent.images import ImageStore, PulledImage
+from shoal.agent.images.limits import Deadline, UnpackLimits
 from shoal.agent.loop import Agent, ControlClient, Step
 from shoal.agent.memory import TrimStep
 from shoal.agent.net.config import NetConfig
@@ -117,12 +118,13 @@ class ImagesAdapter:
     root: Path
     base_insecure: tuple[str, ...] = ()
     auth_dir: Path | None = None  # per-pull auth files (tmpfs): agent.images.auth
+    limits: UnpackLimits = field(default_factory=UnpackLimits)
     _stores: dict[tuple[str, ...], ImageStore] = field(default_factory=dict)
 
     def store(self, insecure: Sequence[str] = ()) -> ImageStore:
         key = tuple(sorted({*self.base_insecure, *insecure}))
         if key not in self._stores:
-            self._stores[key] = ImageStore(self.root, None, key, auth_dir=self.auth_dir)
+            self._stores[key] = ImageStore(self.root, None, key, auth_dir=self.auth_dir, limits=self.limits)
         return self._stores[key]
 
     def pull(
@@ -131,8 +133,9 @@ class ImagesAdapter:
         insecure: Sequence[str],
         policy: PullPolicy = "always",
         logins: Sequence[RegistryAuth] = (),
+        deadline: Deadline | None = None,
     ) -> PulledImage:
-        return self.store(insecure).pull(ref, policy, logins)
+        return self.store(insecure).pull(ref, policy, logins, deadline)
 
     def gc(self, in_use: Iterable[str]) -> list[str]:
         return self.store().gc(in_use)
@@ -163,9 +166,17 @@ def runtime_config(config: AgentConfig) -> RuntimeConfig:
 
 def build_containers(config: AgentConfig, network: NetworkAdapter | None = None) -> ContainersReconciler:
     runtime = RuntimeAdapter(Runtime(runtime_config(config)))
-    images = ImagesAdapter(config.images_dir, config.insecure_registries, config.run_dir / "pull-auth")
+    limits = UnpackLimits(config.unpack_max_bytes, config.unpack_max_entries, config.unpack_max_ratio)
+    images = ImagesAdapter(
+        config.images_dir, config.insecure_registries, config.run_dir / "pull-auth", limits
+    )
     return ContainersReconciler(
-        runtime, images, SecretFs(config.secrets_dir), network, image_keep_s=config.image_keep_s
+        runtime,
+        images,
+        SecretFs(config.secrets_dir),
+        network,
+        image_keep_s=config.image_keep_s,
+        pull_timeout_s=config.pull_timeout_s,
     )
 
 

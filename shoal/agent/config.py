@@ -58,6 +58,10 @@ class AgentConfig:
     backoff_max_s: float = 5.0
     image_keep_s: float = 180.0  # an image no container uses is kept this long (Nomad's image_delay)
     insecure_registries: tuple[str, ...] = ()
+    unpack_max_bytes: int = 20 << 30  # a layer unpacking to more (sparse files by apparent size) is refused
+    unpack_max_entries: int = 1_000_000  # a layer with more entries is refused
+    unpack_max_ratio: int = 1000  # a layer unpacking to more than this times its compressed size is refused
+    pull_timeout_s: float = 900.0  # a pull (fetch, verify, unpack) still running after this fails
     manage_network: bool = True  # bridge, WireGuard, firewall, DNS; off: containers only (tests)
 
     @property

@@ -110,6 +110,7 @@ class Agent:
             self.health = HealthMonitor(self.containers.runtime.exec_probe, self._health_changed)
         self.health.start()
         self.containers.stopped = self._wake.set  # the pass after a background stop removes it
+        self.containers.pulled = self._wake.set  # the pass after a background pull starts it
         self._spawn("poller", self._poll_forever)
         self._spawn("reporter", self._report_forever)
         try:

@@ -24,6 +24,11 @@ def secret_value(from_file: Path | None) -> bytes:
     return sys.stdin.buffer.read()
 
 
+secret_project = click.option(
+    "--project", "-p", default="", help="the project the secret belongs to (default: a global secret)"
+)
+
+
 @click.group("secret")
 def secret() -> None:
     """Secrets: encrypted at rest, mounted on tmpfs in the replicas that use them."""
@@ -34,11 +39,13 @@ def secret() -> None:
 @click.option(
     "--from-file", type=click.Path(dir_okay=False, path_type=Path), help="read the value from this file"
 )
+@secret_project
 @output_option
-def secret_create(name: str, from_file: Path | None) -> None:
-    """Store secret NAME (replacing its value if it exists); the value comes from stdin otherwise."""
-    client().create_secret(name, secret_value(from_file))
-    say(f"stored secret {name}", {"name": name})
+def secret_create(name: str, from_file: Path | None, project: str) -> None:
+    """Store secret NAME (replacing its value if it exists); the value comes from stdin otherwise.
+    With -p, the secret is the project's own: only that project's services may use it."""
+    client().create_secret(name, secret_value(from_file), project)
+    say(f"stored secret {name}{_in(project)}", {"name": name, "project": project})
 
 
 @secret.command("ls")
@@ -49,14 +56,21 @@ def secret_ls() -> None:
     if wants_json():
         print_json(found)
         return
-    print_table(["name", "age"], [[s.name, age(s.created)] for s in found])
+    print_table(
+        ["name", "project", "age"], [[s.name, s.project or "(global)", age(s.created)] for s in found]
+    )
 
 
 @secret.command("rm")
 @click.argument("names", nargs=-1, required=True, metavar="NAME ...")
+@secret_project
 @output_option
-def secret_rm(names: tuple[str, ...]) -> None:
-    """Remove secrets."""
+def secret_rm(names: tuple[str, ...], project: str) -> None:
+    """Remove secrets (a project's own with -p, else global ones)."""
     for name in names:
-        client().remove_secret(name)
-    say("\n".join(f"removed secret {n}" for n in names), {"removed": list(names)})
+        client().remove_secret(name, project)
+    say("\n".join(f"removed secret {n}{_in(project)}" for n in names), {"removed": list(names)})
+
+
+def _in(project: str) -> str:
+    return f" in project {project}" if project else ""

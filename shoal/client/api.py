@@ -222,12 +222,12 @@ class Client:
     def secrets(self) -> list[m.SecretInfo]:
         return self._list(m.SecretInfo, "/secrets")
 
-    def create_secret(self, name: str, value: bytes) -> None:
-        body = {"name": name, "value_b64": base64.b64encode(value).decode()}
+    def create_secret(self, name: str, value: bytes, project: str = "") -> None:
+        body = {"name": name, "value_b64": base64.b64encode(value).decode(), "project": project}
         self._ok("POST", "/secrets", json=body)
 
-    def remove_secret(self, name: str) -> None:
-        self._ok("DELETE", f"/secrets/{_seg(name)}")
+    def remove_secret(self, name: str, project: str = "") -> None:
+        self._ok("DELETE", f"/secrets/{_seg(name)}", params={"project": project} if project else None)
 
     # --- registry logins
     def registry_logins(self) -> list[m.RegistryLogin]:

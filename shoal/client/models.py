@@ -141,6 +141,7 @@ class Volume(Wire):
 
 class SecretInfo(Wire):
     name: str
+    project: str = ""  # "": a global secret
     created: str | None = None
 
 

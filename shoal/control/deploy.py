@@ -220,8 +220,9 @@ def revision_from(svc: ServiceSpec) -> RevisionSpec:
 
 
 def change_text(old: dict[str, Any] | None, new: RevisionSpec) -> str:
-    """What a revision changed, for `service inspect` (one line)."""
+    """What a revision changed, for `service inspect` (one line; environment values left out)."""
     if old is None or not old.get("source") or not new.source:
         return "created"
-    lines = diff_specs(ServiceSpec.model_validate(old["source"]), ServiceSpec.model_validate(new.source))
+    old_spec, new_spec = ServiceSpec.model_validate(old["source"]), ServiceSpec.model_validate(new.source)
+    lines = diff_specs(old_spec, new_spec, hide_env=True)  # shown to viewers: no env values
     return "; ".join(lines)[:500] or "no change"

@@ -60,7 +60,7 @@ ROUTES: list[Route] = [
     ("get", "/api/v1/tasks", "List tasks (ps)", True, None, ARR, [("node", "string"), ("service", "string")]),
     ("get", "/api/v1/secrets", "List secrets (names only)", True, None, ARR, []),
     ("post", "/api/v1/secrets", "Create or replace a secret", True, SecretRequest, OBJ, []),
-    ("delete", "/api/v1/secrets/{name}", "Delete a secret", True, None, OK, []),
+    ("delete", "/api/v1/secrets/{name}", "Delete a secret", True, None, OK, [("project", "string")]),
     (
         "get",
         "/api/v1/volumes",

@@ -64,6 +64,7 @@ class PolicyGrant(Strict):
     pid_host: bool = False
     userns_mode: bool = False
     binds: list[BindPrefix] = Field(default_factory=list)
+    secrets: list[str] = Field(default_factory=list)  # global secrets it may use, or "*" for any
 
     @field_validator("cap_add")
     @classmethod
@@ -147,7 +148,12 @@ class Grant:
     pid_host: bool = False
     userns_mode: bool = False
     binds: tuple[tuple[str, str], ...] = ()  # (prefix, "ro"|"rw")
+    secrets: frozenset[str] = frozenset()  # global secrets granted (a project's own need no grant)
     forbidden: tuple[str, ...] = field(default=())  # host paths no bind may reach
+
+    def may_use_global_secret(self, name: str) -> bool:
+        """Admins may (as before projects had secrets); others where the policy grants it."""
+        return self.role == "admin" or name in self.secrets or "*" in self.secrets
 
     def bind_mode(self, path: str) -> str | None:
         """The most permissive mode a prefix grants for `path` ("rw" > "ro"), None if none."""
@@ -186,6 +192,7 @@ def grant_for(doc: PolicyDocument, role: str, project: str, forbidden: tuple[str
         pid_host=any(g.pid_host for g in found),
         userns_mode=any(g.userns_mode for g in found),
         binds=tuple((b.path, b.mode) for g in found for b in g.binds),
+        secrets=frozenset(name for g in found for name in g.secrets),
         forbidden=tuple(normalise(p) for p in forbidden),
     )
 

@@ -16,6 +16,8 @@ from shoal.model.container import ContainerSpec, Mount, PortMapping, Resources, 
 
 _RESTART_NAMES: dict[str, RestartName] = {"none": "no", "on-failure": "on-failure", "any": "always"}
 _SHOWN_WIDTH = 60
+ENV_PREFIX = "environment."
+REDACTED = "(redacted)"
 
 
 def container_id(service: str, replica: int, generation: int) -> str:
@@ -113,14 +115,26 @@ def spec_hash(service: ServiceSpec) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def diff_specs(a: ServiceSpec, b: ServiceSpec) -> list[str]:
-    """What changed from a to b, one line per changed setting: ["image: app:1 → app:2", ...]."""
+def diff_specs(a: ServiceSpec, b: ServiceSpec, hide_env: bool = False) -> list[str]:
+    """What changed from a to b, one line per changed setting: ["image: app:1 → app:2", ...].
+    With `hide_env`, an environment variable's line names it but not its values (a stored
+    revision's change text is shown to viewers, and env values are often credentials)."""
     old, new = _flatten(a.model_dump(mode="json")), _flatten(b.model_dump(mode="json"))
     return [
-        f"{key}: {_shown(old.get(key))} → {_shown(new.get(key))}"
+        _changed(key, old.get(key), new.get(key), hide_env)
         for key in sorted(old.keys() | new.keys())
         if old.get(key) != new.get(key)
     ]
+
+
+def _changed(key: str, old: Any, new: Any, hide_env: bool) -> str:
+    if hide_env and key.startswith(ENV_PREFIX):
+        return f"{key}: {_hidden(old)} → {_hidden(new)}"
+    return f"{key}: {_shown(old)} → {_shown(new)}"
+
+
+def _hidden(value: Any) -> str:
+    return "(none)" if value is None else REDACTED
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -3,11 +3,13 @@
 ``registry`` is ``127.0.0.1:PORT`` (ephemeral port, temp root, always stopped). ``test_images``
 maps a name to a pullable reference (``ADDR/shi/NAME:latest``). Images are built offline from
 busybox-static with umoci (``shoal.sandbox.images``), cached by content under the temp dir so
-later sessions only push them. The hostile images each try one escape towards ``CANARY``.
+later sessions only push them. The hostile images each try one escape towards ``CANARY``;
+``BOMB`` is an unpack bomb (a sparse file of 1 TiB).
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import shutil
 import socket
@@ -42,6 +44,7 @@ HOSTILE = (
     "evil-device",
     "evil-symlink-parent",
 )
+BOMB = "evil-sparse-bomb"  # a layer of a few hundred bytes that unpacks to a 1 TiB sparse file
 
 
 def bcrypt_line(user: str, password: str) -> str:
@@ -104,6 +107,25 @@ def hostile_layers(canary: Path = CANARY) -> dict[str, bytes]:
     }
 
 
+def sparse_entry(name: str, apparent: int, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
+    """A PAX 1.0 sparse file of ``apparent`` bytes: all holes but ``data`` at its very end."""
+    offset = apparent - len(data)
+    sparse_map = f"1\n{offset}\n{len(data)}\n".encode().ljust(512, b"\0")
+    info = tar_entry(f"GNUSparseFile.0/{name}", size=512 + len(data))
+    info.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": name,
+        "GNU.sparse.realsize": str(apparent),
+    }
+    return info, sparse_map + data
+
+
+def sparse_bomb(apparent: int = 1 << 40) -> bytes:
+    """A gzipped layer of a couple of hundred bytes that unpacks to a 1 TiB sparse file."""
+    return gzip.compress(crafted_tar(sparse_entry("bomb", apparent)), mtime=0)
+
+
 def multilayer_spec() -> ImageSpec:
     """Three layers: files, then whiteouts and an opaque dir, then more files."""
     first = LayerStep(
@@ -147,6 +169,7 @@ def image_specs() -> dict[str, ImageSpec]:
     }
     for name, layer in hostile_layers().items():
         specs[name] = ImageSpec(raw_layers=(layer,), cmd=("true",))
+    specs[BOMB] = ImageSpec(raw_layers=(crafted_tar(sparse_entry("bomb", 1 << 40)),), cmd=("true",))
     return specs
 
 

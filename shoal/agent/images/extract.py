@@ -6,7 +6,9 @@ resolved openat-style from the layer root: each parent component is opened with 
 so an entry can never be written through a symlink, and ``..`` components, absolute paths,
 symlinks or hard links that climb out, and device nodes are rejected. OCI whiteouts become
 overlayfs whiteouts (a 0:0 char device; ``trusted.overlay.opaque=y`` on opaque dirs), so the layer
-dirs stack directly as overlay lowerdirs.
+dirs stack directly as overlay lowerdirs. Each entry is counted against the layer's
+``UnpackLimits`` before it is written (see ``limits``); the zeros of a file are seeked over, not
+written, so a sparse file stays sparse on disk.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import IO, cast
 import zstandard
 
 from shoal.agent.images.errors import ImageError
+from shoal.agent.images.limits import Budget, Deadline, LimitedStream, LimitExceeded, UnpackLimits, stream_cap
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -32,6 +35,8 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 XATTR_PAX = "SCHILY.xattr."
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_CHUNK = 1 << 20
+_ZEROS = bytes(_CHUNK)
 
 
 class UnsafeEntry(Exception):
@@ -75,15 +80,18 @@ def open_layer(path: Path, compression: str) -> Iterator[IO[bytes]]:
             yield raw
 
 
-def extract_layer(stream: IO[bytes], root: Path, what: str) -> None:
-    """Extract a layer tar stream into the empty dir ``root``; ``ImageError`` on a bad entry."""
+def extract_layer(stream: IO[bytes], root: Path, what: str, budget: Budget | None = None) -> None:
+    """Extract a layer tar stream into the empty dir ``root``; ``ImageError`` on a bad entry
+    or (with a ``budget``) on an entry past the layer's limits."""
     root_fd = os.open(root, _DIR_FLAGS)
     try:
-        extractor = _Extractor(root_fd)
+        extractor = _Extractor(root_fd, budget)
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
                 extractor.guarded(member, tar, what)
         extractor.finish()
+    except LimitExceeded as exc:
+        raise ImageError(f"{what}: refused: {exc}") from None
     except (tarfile.TarError, EOFError, OSError, zstandard.ZstdError) as exc:
         raise ImageError(f"{what}: cannot read layer: {exc}") from exc
     finally:
@@ -93,13 +101,16 @@ def extract_layer(stream: IO[bytes], root: Path, what: str) -> None:
 class _Extractor:
     """Writes entries below one root fd, never following a symlink on the way."""
 
-    def __init__(self, root_fd: int) -> None:
+    def __init__(self, root_fd: int, budget: Budget | None = None) -> None:
         self.root_fd = root_fd
+        self.budget = budget
         self.as_root = os.geteuid() == 0
         self.dir_times: list[tuple[list[str], int]] = []
 
     def guarded(self, member: tarfile.TarInfo, tar: tarfile.TarFile, what: str) -> None:
         """Extract one entry; an unsafe one becomes an ``ImageError`` naming it."""
+        if self.budget is not None:
+            self.budget.add(member.size if member.isreg() else 0)  # a sparse file: its apparent size
         try:
             self.add(member, tar)
         except UnsafeEntry as exc:
@@ -188,8 +199,7 @@ class _Extractor:
         try:
             source = tar.extractfile(member)
             if source is not None:
-                with open(fd, "wb", closefd=False) as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
+                write_sparse(source, fd, member.size)
             self.metadata(fd, member)
             os.utime(fd, ns=(int(member.mtime * 1e9),) * 2)
         finally:
@@ -258,6 +268,18 @@ def open_dir(fd: int, part: str, create: bool, shown: str) -> int:
         raise UnsafeEntry(f"parent {shown!r} is {kind}") from None
 
 
+def write_sparse(source: IO[bytes], fd: int, size: int) -> None:
+    """Copy ``source`` into ``fd``, seeking over all-zero chunks so holes stay holes."""
+    while chunk := source.read(_CHUNK):
+        if chunk == _ZEROS[: len(chunk)]:
+            os.lseek(fd, len(chunk), os.SEEK_CUR)
+        else:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+    os.ftruncate(fd, size)
+
+
 def remove(pfd: int, name: str) -> None:
     """Remove whatever ``name`` is in ``pfd`` (a dir recursively), if anything."""
     try:
@@ -280,7 +302,18 @@ def xattrs(member: tarfile.TarInfo) -> dict[str, bytes]:
     return found
 
 
-def unpack_blob(blob: Path, compression: str, root: Path, what: str) -> None:
-    """Open a verified layer blob and extract it into ``root``."""
+def unpack_blob(
+    blob: Path,
+    compression: str,
+    root: Path,
+    what: str,
+    limits: UnpackLimits | None = None,
+    *,
+    deadline: Deadline | None = None,
+) -> None:
+    """Open a verified layer blob and extract it into ``root`` within ``limits``."""
+    limits = limits or UnpackLimits()
+    compressed = blob.stat().st_size
     with open_layer(blob, compression) as stream:
-        extract_layer(stream, root, what)
+        limited = LimitedStream(stream, stream_cap(limits, compressed), deadline)
+        extract_layer(cast(IO[bytes], limited), root, what, Budget(limits, compressed))

@@ -9,7 +9,9 @@ First stage of the agent's reconcile (images → containers): ``ImageStore.pull(
 
 Every blob (manifest, config, layers) is checked against its sha256 before use; a corrupt one is
 deleted and fetched again once. A layer is unpacked into a temp dir renamed into place only when
-the whole layer extracted safely, so a hostile layer leaves nothing behind.
+the whole layer extracted safely, so a hostile layer leaves nothing behind, nor one past the
+store's ``UnpackLimits``. A pull may carry a ``Deadline``: the wait for the store's lock, skopeo and
+each layer's unpack stop when it passes, with one line naming the image.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -30,6 +33,7 @@ from shoal.agent.images import oci
 from shoal.agent.images.auth import login_for, pull_auth_file
 from shoal.agent.images.errors import ImageError
 from shoal.agent.images.extract import unpack_blob
+from shoal.agent.images.limits import Deadline, UnpackLimits
 from shoal.agent.sys import skopeo
 from shoal.errors import ShoalError
 from shoal.model.container import PullPolicy
@@ -93,8 +97,10 @@ class ImageStore:
         auth_file: Path | None = None,
         insecure: Sequence[str] = (),
         auth_dir: Path | None = None,
+        limits: UnpackLimits | None = None,
     ) -> None:
         self.root = root
+        self.limits = limits or UnpackLimits()
         self.auth_file = auth_file
         self.auth_dir = auth_dir  # where per-pull auth files live (tmpfs); None: the system temp dir
         self.insecure = list(insecure)
@@ -105,10 +111,14 @@ class ImageStore:
             path.mkdir(parents=True, exist_ok=True)
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Serialise pulls and GC (across threads and processes) on one lock file."""
+    def locked(self, deadline: Deadline | None = None) -> Iterator[None]:
+        """Serialise pulls and GC (across threads and processes) on one lock file; with a
+        ``deadline`` the wait for it ends when the deadline passes."""
         with (self.root / "lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            if deadline is None or deadline.at is None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            else:
+                wait_for_lock(handle.fileno(), deadline)
             yield
 
     def blob(self, digest: str) -> Path:
@@ -120,19 +130,24 @@ class ImageStore:
         return self.layers / hex_of(digest)
 
     def pull(
-        self, ref: str, policy: PullPolicy = "always", logins: Sequence[RegistryAuth] = ()
+        self,
+        ref: str,
+        policy: PullPolicy = "always",
+        logins: Sequence[RegistryAuth] = (),
+        deadline: Deadline | None = None,
     ) -> PulledImage:
-        """Pull, verify and unpack ``ref`` (tag or digest); idempotent.
+        """Pull, verify and unpack ``ref`` (tag or digest) before ``deadline``; idempotent.
 
         A digest is never fetched twice; a tag is asked for again unless ``policy`` is "missing"
         (use what the tag gave last time) or "never" (only ever what is here). The login in
         ``logins`` for the image's registry, if any, is used for this pull only.
         """
+        deadline = deadline or Deadline(None)
         try:
             parsed = skopeo.parse_reference(ref)
         except ShoalError as exc:
             raise ImageError(str(exc)) from None
-        with self.locked():
+        with self.locked(deadline):
             cached = self.find(ref) if parsed.digest or policy != "always" else None
             if cached is not None and all(path.is_dir() for path in cached.layer_dirs):
                 return cached
@@ -141,26 +156,35 @@ class ImageStore:
             login = login_for(registry_host(ref), logins)
             if login is not None:  # keyed as the reference spells its registry, which skopeo looks up
                 login = login.model_copy(update={"host": parsed.registry})
-            return self.pull_locked(ref, parsed, login)
+            return self.pull_locked(ref, parsed, deadline, login)
 
     def pull_locked(
-        self, ref: str, parsed: skopeo.Reference, login: RegistryAuth | None = None
+        self, ref: str, parsed: skopeo.Reference, deadline: Deadline, login: RegistryAuth | None = None
     ) -> PulledImage:
         """Fetch with skopeo, verify (re-fetching corrupt blobs once), unpack, record."""
         name = skopeo.layout_name(ref)
         try:
-            self.fetch(ref, parsed, name, login)
+            self.fetch(ref, parsed, name, deadline, login)
         except ImageError:
             cached = self.find(ref)  # registry unreachable: keep using what this ref gave last time
             if cached is None or not all(path.is_dir() for path in cached.layer_dirs):
                 raise
             return cached
-        image = self.verified(ref, parsed, name, login)
-        self.unpack_all(ref, image.manifest)
+        image = self.verified(ref, parsed, name, deadline, login)
+        try:
+            self.unpack_all(ref, image.manifest, deadline)
+        except ImageError:  # a refused image leaves nothing behind: no layer dir, no blob
+            self.sweep_blobs({digest for record in self.records() for digest in record.blobs})
+            raise
         return self.record(ref, image)
 
     def verified(
-        self, ref: str, parsed: skopeo.Reference, name: str, login: RegistryAuth | None = None
+        self,
+        ref: str,
+        parsed: skopeo.Reference,
+        name: str,
+        deadline: Deadline,
+        login: RegistryAuth | None = None,
     ) -> Resolved:
         """The resolved image once every blob matches its digest; corrupt ones are fetched again."""
         image = self.resolve(ref, name)
@@ -169,19 +193,28 @@ class ImageStore:
             return image
         for digest in bad:
             self.blob(digest).unlink(missing_ok=True)
-        self.fetch(ref, parsed, name, login)
+        self.fetch(ref, parsed, name, deadline, login)
         image = self.resolve(ref, name)
         if bad := self.corrupt(image.blobs):
             raise ImageError(f"image {ref}: blob {bad[0]} does not match its digest")
         return image
 
-    def fetch(self, ref: str, parsed: skopeo.Reference, name: str, login: RegistryAuth | None = None) -> None:
+    def fetch(
+        self,
+        ref: str,
+        parsed: skopeo.Reference,
+        name: str,
+        deadline: Deadline,
+        login: RegistryAuth | None = None,
+    ) -> None:
         """Copy the image into the shared layout; blobs already present are reused."""
         with pull_auth_file(login, self.auth_file, self.auth_dir) as auth_file:
             argv = skopeo.copy_argv(parsed, self.layout, name, self.insecure, auth_file)
+            remaining = deadline.remaining()
             try:
-                skopeo.run(argv)
+                skopeo.run(argv, 600 if remaining is None else max(remaining, 0.1))
             except ShoalError as exc:
+                deadline.check()  # skopeo was stopped by the pull's deadline: say that
                 raise ImageError(f"image {ref}: {exc}{self.login_hint(parsed, login, str(exc))}") from None
 
     def login_hint(self, parsed: skopeo.Reference, login: RegistryAuth | None, error: str) -> str:
@@ -220,13 +253,13 @@ class ImageStore:
         """The blobs that are missing or whose content does not hash to their digest."""
         return [d for d in digests if not self.blob(d).is_file() or sha256_file(self.blob(d)) != d]
 
-    def unpack_all(self, ref: str, manifest: oci.Manifest) -> None:
+    def unpack_all(self, ref: str, manifest: oci.Manifest, deadline: Deadline | None = None) -> None:
         """Unpack each missing layer; on failure remove the layers this pull created."""
         created: list[Path] = []
         try:
             for layer in manifest.layers:
                 if not self.layer_dir(layer.digest).is_dir():
-                    self.unpack(ref, layer)
+                    self.unpack(ref, layer, deadline)
                     created.append(self.layer_dir(layer.digest))
         except BaseException:
             used = {d for image in self.records() for d in image.layer_digests}
@@ -235,13 +268,14 @@ class ImageStore:
                     shutil.rmtree(path, ignore_errors=True)
             raise
 
-    def unpack(self, ref: str, layer: oci.Descriptor) -> None:
+    def unpack(self, ref: str, layer: oci.Descriptor, deadline: Deadline | None = None) -> None:
         """Unpack one layer into a temp dir, then rename it into place atomically."""
         what = f"image {ref} layer {layer.digest}"
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{hex_of(layer.digest)[:12]}-", dir=self.layers))
         try:
             tmp.chmod(0o755)
-            unpack_blob(self.blob(layer.digest), oci.compression(layer, f"image {ref}"), tmp, what)
+            compression = oci.compression(layer, f"image {ref}")
+            unpack_blob(self.blob(layer.digest), compression, tmp, what, self.limits, deadline=deadline)
             os.rename(tmp, self.layer_dir(layer.digest))
         finally:
             if tmp.exists():
@@ -310,3 +344,14 @@ class ImageStore:
         for path in blob_dir.iterdir() if blob_dir.is_dir() else ():
             if "sha256:" + path.name not in live:
                 path.unlink()
+
+
+def wait_for_lock(fd: int, deadline: Deadline) -> None:
+    """Take an exclusive flock on ``fd``, polling, until ``deadline`` passes (then ImageError)."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            deadline.check()
+            time.sleep(0.05)

@@ -1,6 +1,7 @@
 """Containers reconciler: the node's runc containers brought to the state's `containers`.
 
-Second step of the agent's reconcile (images are pulled here too, just before a start).
+Second step of the agent's reconcile (images are pulled here too, for a start, on a thread of
+their own with a deadline: see ``pulls``; the container is "pulling" meanwhile).
 observe() lists the runtime's containers (those that outlived a previous agent are adopted:
 a running container whose id is still desired is never restarted); plan() is pure; apply()
 pulls, attaches the network, writes secrets onto tmpfs, starts, stops and deletes, and records
@@ -9,7 +10,6 @@ a one-line message per container for whatever failed (never raising out of the l
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shoal.agent import health
+from shoal.agent.images.limits import Deadline
 from shoal.agent.net.ipam import AddressTaken
 from shoal.agent.net.nsthread import Background
-from shoal.agent.reconcilers.secretfs import SecretFile, SecretFs
+from shoal.agent.reconcilers.pulls import Pulls
+from shoal.agent.reconcilers.secretfs import SecretFs, secret_files
 from shoal.errors import ShoalError
-from shoal.model.container import ContainerSpec, HealthCheck, Mount, PullPolicy, host_network, pulls_always
+from shoal.model.container import ContainerSpec, HealthCheck, PullPolicy, host_network, pulls_always
 from shoal.model.registry import RegistryAuth
 from shoal.model.state import NodeState
 
@@ -127,6 +129,7 @@ class Images(Protocol):
         insecure: Sequence[str],
         policy: PullPolicy = "always",
         logins: Sequence[RegistryAuth] = (),
+        deadline: Deadline | None = None,
     ) -> Any: ...
     def gc(self, in_use: Iterable[str]) -> list[str]: ...
 
@@ -172,6 +175,9 @@ class ContainersReconciler:
     graces: dict[str, float] = field(default_factory=dict)  # container id -> stop grace, from specs
     progress: Callable[[], None] | None = None  # called as each start begins (status: "pulling")
     stopped: Callable[[], None] | None = None  # called when a background stop ends (wake the loop)
+    pulled: Callable[[], None] | None = None  # called when a background pull ends (wake the loop)
+    pull_timeout_s: float = 900.0  # a pull still running after this fails the start
+    pull_wait_s: float = 0.5  # a start waits this long for a new pull before leaving it "pulling"
     image_keep_s: float = 180.0  # unused images are kept this long: a redeploy or rollback finds them
     used_at: dict[str, float] = field(default_factory=dict)  # image digest -> when last in use
     stopping: dict[str, threading.Thread] = field(default_factory=dict)
@@ -179,6 +185,14 @@ class ContainersReconciler:
     _seen: Mapping[str, Seen] = field(default_factory=dict)
     _next_retry: float = float("inf")
     _logins: int = 0  # fingerprint of the state's registry logins: a new one retries failed pulls now
+    pulls: Pulls = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pulls = Pulls(self.images, self.pull_timeout_s, self.pull_wait_s, self._pull_ended)
+
+    def _pull_ended(self) -> None:
+        if self.pulled is not None:
+            self.pulled()
 
     def reconcile(
         self, state: NodeState, unhealthy: Iterable[str] = (), observed: Mapping[str, Seen] | None = None
@@ -221,6 +235,7 @@ class ContainersReconciler:
         self._stamp_in_use(state)
         if removed or plan.restart or self._gc_due():
             self._gc()
+        self.pulls.end_pass()
         self._forget_undesired(state)
 
     def _remove_or_begin_stop(self, container_id: str) -> bool:
@@ -267,12 +282,16 @@ class ContainersReconciler:
             self._cleanup(spec.id)
             self.restarts[spec.id] = self.restarts.get(spec.id, 0) + 1
         outcome = self.outcomes.setdefault(spec.id, Outcome("pulling"))
-        outcome.attempts += 1
-        outcome.state = "pulling"
-        if self.progress is not None:
-            self.progress()
+        if outcome.state != "pulling" or not outcome.attempts:  # a new attempt, not its pull's wait
+            outcome.attempts += 1
+            outcome.state = "pulling"
+            if self.progress is not None:
+                self.progress()
         try:
-            self._start_once(spec, state, outcome)
+            image = self._pulled_image(spec, state)
+            if image is None:
+                return  # still pulling: the pull's end wakes the pass that starts it
+            self._start_once(spec, state, outcome, image)
         except AddressTaken as exc:
             self._wait_for_address(exc, state)
         except Exception as exc:  # any failure is this container's message, never the loop's end
@@ -280,11 +299,14 @@ class ContainersReconciler:
         else:
             outcome.state, outcome.message = "running", ""
 
-    def _start_once(self, spec: ContainerSpec, state: NodeState, outcome: Outcome) -> None:
-        values = _secret_values(spec, state)
+    def _pulled_image(self, spec: ContainerSpec, state: NodeState) -> Any | None:
+        """The container's image once its (background) pull ended; its error is raised."""
         ref = _pinned(spec) if spec.image_digest else spec.image
         policy: PullPolicy = spec.pull_policy or ("always" if pulls_always(ref, None) else "missing")
-        image = self.images.pull(ref, state.insecure_registries, policy, state.registry_auths)
+        return self.pulls.poll(ref, state.insecure_registries, policy, state.registry_auths)
+
+    def _start_once(self, spec: ContainerSpec, state: NodeState, outcome: Outcome, image: Any) -> None:
+        values = secret_files(spec, state)
         outcome.image_digest = str(getattr(image, "digest", ""))
         attached = self._attach(spec)
         outcome.ip = attached.ip
@@ -365,10 +387,12 @@ class ContainersReconciler:
         return any(now - t >= self.image_keep_s for t in self.used_at.values())
 
     def _gc(self) -> None:
+        if self.pulls.running():
+            return  # an image pulled now is in no container yet: collect once pulls are quiet
         now = self.clock()
         self.used_at = {d: t for d, t in self.used_at.items() if now - t < self.image_keep_s}
         try:
-            removed = self.images.gc(list(self.used_at))
+            removed = self.images.gc([*self.used_at, *self.pulls.held()])
         except (ShoalError, OSError) as exc:
             log.warning("image gc: %s", exc)
             return
@@ -398,18 +422,3 @@ def _pinned(spec: ContainerSpec) -> str:
     if ":" in last:
         name = name[: len(name) - len(last)] + last.split(":", 1)[0]
     return f"{name}@{spec.image_digest}"
-
-
-def _secret_values(spec: ContainerSpec, state: NodeState) -> dict[str, SecretFile]:
-    """The files of the container's secrets, with the mode and owner of their mount."""
-    mounts = {m.source or m.target: m for m in spec.mounts if m.kind == "secret"}
-    values = {s.name: base64.b64decode(s.value_b64) for s in state.secrets if s.name in mounts}
-    missing = sorted(set(mounts) - set(values))
-    if missing:
-        raise ShoalError(f"secret {missing[0]!r} was not sent to this node")
-    return {name: _secret_file(value, mounts[name]) for name, value in values.items()}
-
-
-def _secret_file(value: bytes, mount: Mount) -> SecretFile:
-    mode = 0o400 if mount.mode is None else mount.mode
-    return SecretFile(value, mode, mount.uid or 0, mount.gid or 0)

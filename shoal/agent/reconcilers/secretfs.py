@@ -8,6 +8,7 @@ directory per container, each file with the mode and owner its Compose `secrets`
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.errors import ShoalError
+from shoal.model.container import ContainerSpec, Mount
+from shoal.model.state import NodeState
 
 
 def mount_fs_type(mountinfo: str, path: str) -> str:
@@ -89,3 +92,18 @@ def _write(path: Path, file: SecretFile) -> Path:
         os.fchmod(handle.fileno(), file.mode & 0o777)  # after the chown, which would clear set-id bits
     os.replace(tmp, path)
     return path
+
+
+def secret_files(spec: ContainerSpec, state: NodeState) -> dict[str, SecretFile]:
+    """The files of the container's secrets, with the mode and owner of their mount."""
+    mounts = {m.source or m.target: m for m in spec.mounts if m.kind == "secret"}
+    values = {s.name: base64.b64decode(s.value_b64) for s in state.secrets if s.name in mounts}
+    missing = sorted(set(mounts) - set(values))
+    if missing:
+        raise ShoalError(f"secret {missing[0]!r} was not sent to this node")
+    return {name: secret_file(value, mounts[name]) for name, value in values.items()}
+
+
+def secret_file(value: bytes, mount: Mount) -> SecretFile:
+    mode = 0o400 if mount.mode is None else mount.mode
+    return SecretFile(value, mode, mount.uid or 0, mount.gid or 0)

@@ -2,7 +2,8 @@
 
 Used by agent.runtime: ``mount_root`` before the first start (and again after a reboot),
 ``unmount_root`` at delete. Also reads the image's /etc/passwd and /etc/group without following
-symlinks, which are the image's (untrusted) and would otherwise resolve on the host.
+symlinks, which are the image's (untrusted) and would otherwise resolve on the host, and only
+when they are regular files (a FIFO there would block the agent's start).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ctypes.util
 import errno
 import functools
 import os
+import stat
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,20 +64,32 @@ def unmount_root(bundle: Path) -> None:
 
 
 def read_image_file(rootfs: Path, relative: str, limit: int = 1 << 20) -> str:
-    """A small text file of the image, "" if absent or reached through a symlink."""
-    fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY)
+    """A small text file of the image, "" if absent, reached through a symlink or not a regular
+    file (a FIFO would block the open, a device could be endless): every component is opened
+    with ``O_NOFOLLOW``, the leaf also ``O_NONBLOCK``, then checked with ``fstat``."""
+    fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         parts = relative.split("/")
         for i, part in enumerate(parts):
-            flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECTORY if i < len(parts) - 1 else 0)
-            try:
-                next_fd = os.open(part, flags, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
-                    return ""
-                raise
+            leaf = i == len(parts) - 1
+            next_fd = _open_component(fd, part, os.O_NONBLOCK if leaf else os.O_DIRECTORY)
+            if next_fd is None:
+                return ""
             os.close(fd)
             fd = next_fd
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
         return os.read(fd, limit).decode(errors="replace")
     finally:
         os.close(fd)
+
+
+def _open_component(dir_fd: int, part: str, extra: int) -> int | None:
+    """Open one path component below ``dir_fd`` without following it; None when it is absent,
+    a symlink or not a directory on the way."""
+    try:
+        return os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | extra, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR, errno.ENXIO):
+            return None
+        raise

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, Field
 
-from shoal.control import deploy
+from shoal.control import deploy, redact, secret_scope
 from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.api.volumes import forgotten
 from shoal.control.store import events, services, tasks, volumes
@@ -62,7 +62,8 @@ def deploy_compose() -> Response:
     with ctx().db.transaction() as conn:
         grant = deploy.grant_of(conn, who.role, str(ctx().config.data_dir))
     parsed = deploy.parse(req.compose, req.project, _files(req.files), grant)
-    specs = deploy.revisions_of(parsed)
+    with ctx().db.transaction() as conn:
+        specs = secret_scope.scoped(conn, parsed.project, deploy.revisions_of(parsed), grant(parsed.project))
     server_host = ctx().config.ingress_host
     if req.dry_run:
         with ctx().db.transaction() as conn:
@@ -107,9 +108,10 @@ def resolved(conn: Conn, name: str) -> Row:
 
 @bp.get("/services/<name>")
 def inspect_service(name: str) -> Response:
-    caller("viewer")
+    who = caller("viewer")
     with ctx().db.transaction() as conn:
-        return jsonify(_inspect(conn, resolved(conn, name)["name"]))
+        view = _inspect(conn, resolved(conn, name)["name"])
+    return jsonify(redact.for_viewer(view) if who.role == "viewer" else view)
 
 
 def _inspect(conn: Conn, name: str) -> dict[str, Any]:

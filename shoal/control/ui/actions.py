@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -141,8 +142,10 @@ def secrets() -> str | Response:
         if request.method == "POST":
             value = request.form.get("value", "").encode()
             name = request.form.get("name", "").strip()
-            client.post("/secrets", {"name": name, "value_b64": base64.b64encode(value).decode()})
-            flash(f"Secret {name} created.", "info")
+            project = request.form.get("project", "").strip()
+            body = {"name": name, "value_b64": base64.b64encode(value).decode(), "project": project}
+            client.post("/secrets", body)
+            flash(f"Secret {name} created{f' in project {project}' if project else ''}.", "info")
             return redirect(url_for("ui.secrets"))
         return render_template("secrets.html", secrets=client.get("/secrets"))
 
@@ -150,8 +153,9 @@ def secrets() -> str | Response:
 @bp.post("/secrets/<name>/delete")
 @login_required
 def secret_delete(name: str) -> Response:
+    project = request.form.get("project", "")
     with api() as client:
-        client.delete(f"/secrets/{name}")
+        client.delete(f"/secrets/{name}?{urlencode({'project': project})}")
     flash(f"Secret {name} deleted.", "info")
     return redirect(url_for("ui.secrets"))
 

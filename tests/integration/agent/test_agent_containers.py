@@ -20,6 +20,7 @@ from shoal.agent.images import ImageStore, PulledImage
 from shoal.model.container import ContainerSpec, HealthCheck, Mount, RestartPolicy, Security
 from shoal.model.state import DnsRecord, NodeState, SecretValue
 from shoal.model.status import ContainerStatus
+from tests.support.registry_fixtures import BOMB
 
 from .conftest import SECRET, AgentEnv, wait_for
 
@@ -149,6 +150,25 @@ def test_hostile_image_is_reported_failed(
     assert "sha256:" in failed.message
     assert "\n" not in failed.message
     assert env.runtime().list() == []
+
+
+def test_an_unpack_bomb_fails_its_replica_and_the_others_run(
+    agent_env: AgentEnv, registry: str, test_images: dict[str, str]
+) -> None:
+    env = agent_env
+    bomb, fine = spec("sha-bomb-1-1", test_images[BOMB]), spec("sha-fine-1-1", test_images["sleep"])
+    env.set_state(state(registry, bomb, fine))
+    env.start()
+    failed = wait_for(
+        lambda: (c := by_id(env, bomb.id)) is not None and c.state == "failed" and c,
+        60,
+        lambda: f"failed\n{env.log()}",
+    )
+    assert isinstance(failed, ContainerStatus)
+    assert "refused: unpacks to more than 20 GiB (agent config unpack_max_bytes)" in failed.message
+    assert "\n" not in failed.message
+    wait_for(lambda: running(env, fine.id), 60, lambda: f"fine running\n{env.log()}")
+    assert [c.id for c in env.runtime().list()] == [fine.id]
 
 
 def test_unhealthy_is_reported_and_restarted(

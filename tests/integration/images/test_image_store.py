@@ -4,6 +4,7 @@ and every hostile image rejected with nothing written outside."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 from shoal.agent.images import ImageError, ImageStore, PulledImage, oci
 from shoal.agent.images.store import sha256_file
 from shoal.agent.sys import skopeo
-from tests.support.registry_fixtures import CANARY, HOSTILE
+from tests.support.registry_fixtures import BOMB, CANARY, HOSTILE
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -134,6 +135,28 @@ def test_app_images_carry_their_commands(store: ImageStore, test_images: dict[st
     assert os.access(httpd.layer_dirs[-1] / "bin" / "serve", os.X_OK)
 
 
+def test_an_unpack_bomb_is_refused_in_one_line_and_leaves_nothing(
+    store: ImageStore, test_images: dict[str, str], registry: str
+) -> None:
+    ref = test_images[BOMB]
+    bomb_layer = last_layer_digest(ref, registry)
+    with pytest.raises(ImageError) as caught:
+        store.pull(ref)
+    message = str(caught.value)
+    limit = "unpacks to more than 20 GiB (agent config unpack_max_bytes)"
+    assert message == f"image {ref} layer {bomb_layer}: refused: {limit}"
+    assert list(store.layers.iterdir()) == []  # no temp dir, no base layer, no partial bomb
+    assert store.records() == []
+    assert list((store.layout / "blobs" / "sha256").iterdir()) == []  # nor its blobs
+    assert json.loads((store.layout / "index.json").read_text())["manifests"] == []
+
+
+def test_the_bomb_layer_is_tiny(test_images: dict[str, str], registry: str) -> None:
+    ref = test_images[BOMB]
+    raw = skopeo.run(skopeo.inspect_raw_argv(skopeo.parse_reference(ref), [registry], None))
+    assert oci.parse_manifest(raw, ref).layers[-1].size < 512
+
+
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_images_are_rejected_with_nothing_written_outside(
     store: ImageStore, test_images: dict[str, str], registry: str, canary: Path, name: str
@@ -184,7 +207,7 @@ def test_pull_policy_missing_and_never_ask_no_registry_for_a_tag_held(
         store.pull(ref, "never")
     image = store.pull(ref, "missing")  # not here yet: fetched
 
-    def no_registry(argv: list[str]) -> None:
+    def no_registry(argv: list[str], timeout_s: float = 600) -> None:
         raise AssertionError(f"skopeo ran: {argv}")
 
     monkeypatch.setattr(skopeo, "run", no_registry)

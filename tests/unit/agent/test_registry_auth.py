@@ -113,7 +113,9 @@ class PrivateImages:
 
     pulls: list[list[str]] = field(default_factory=list)
 
-    def pull(self, ref: str, insecure: Any, policy: str = "always", logins: Any = ()) -> Any:
+    def pull(
+        self, ref: str, insecure: Any, policy: str = "always", logins: Any = (), deadline: Any = None
+    ) -> Any:
         self.pulls.append([login.host for login in logins])
         if PRIVATE not in logins:
             raise ShoalError(f"image {ref}: unauthorized (no login for reg.example:5000)")

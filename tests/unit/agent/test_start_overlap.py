@@ -71,7 +71,9 @@ class FakeRuntime:
 
 
 class FakeImages:
-    def pull(self, ref: str, insecure: Any, policy: str = "always", logins: Any = ()) -> Any:
+    def pull(
+        self, ref: str, insecure: Any, policy: str = "always", logins: Any = (), deadline: Any = None
+    ) -> Any:
         return type("Image", (), {"digest": "sha256:" + "a" * 64})()
 
     def gc(self, in_use: Any) -> list[str]:

@@ -102,6 +102,16 @@ def test_diff_specs_lists_what_changed() -> None:
     assert diff_specs(a, a) == []
 
 
+def test_diff_specs_can_hide_environment_values() -> None:
+    a = service("services:\n  web:\n    image: app:1\n    environment: {PW: old, KEEP: k}\n")
+    b = service("services:\n  web:\n    image: app:1\n    environment: {PW: new, ADDED: y}\n")
+    assert diff_specs(a, b, hide_env=True) == [
+        "environment.ADDED: (none) → (redacted)",
+        "environment.KEEP: (redacted) → (none)",
+        "environment.PW: (redacted) → (redacted)",
+    ]
+
+
 def test_diff_specs_shortens_long_values() -> None:
     a = service("services:\n  web:\n    image: a\n")
     b = service("services:\n  web:\n    image: a\n    command: " + "x" * 100 + "\n")
