@@ -2,12 +2,12 @@
 
 A start asks ``Pulls.poll(ref, insecure, policy, logins)`` (logins: the node's registry logins):
 the first ask begins the pull on its own thread and waits ``wait_s`` for it (a cached image
-answers at once, so a restart needs no second pass; later asks do not wait); while the pull is still running the answer is ``None`` and the
-container stays "pulling", so one slow or hostile image never holds up the node's other starts,
-stops and network work. A pull ends with the image or its one-line error, by the ``timeout_s``
-deadline at the latest (the store stops skopeo and the unpack then), and wakes the loop through
-``done``. Replicas of one image in one pass share its pull; ``end_pass`` forgets the pulls whose
-outcome was taken.
+answers at once, so a restart needs no second pass; later asks do not wait); while the pull is
+still running the answer is ``None`` and the container stays "pulling", so one slow or hostile
+image never holds up the node's other starts, stops and network work. A pull ends with the image
+or its one-line error, by the ``timeout_s`` deadline at the latest (the store stops skopeo and the
+unpack then), and wakes the loop through ``done``. Replicas of one image in one pass share its
+pull; ``end_pass`` forgets the pulls whose outcome was taken.
 """
 
 from __future__ import annotations
