@@ -11,6 +11,8 @@ have given it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from shoal.control.auth import Forbidden
 from shoal.control.revision import RevisionSpec
 from shoal.control.store import secrets
@@ -18,12 +20,15 @@ from shoal.control.store.db import Conn
 from shoal.model.policy import Grant
 
 
-def scoped(conn: Conn, project: str, specs: dict[str, RevisionSpec], grant: Grant) -> dict[str, RevisionSpec]:
-    """`specs` with every secret mount's source (and the revision's `secrets`) as its key."""
+def scoped(
+    conn: Conn, project: str, specs: dict[str, RevisionSpec], grant: Grant, own: Collection[str] = ()
+) -> dict[str, RevisionSpec]:
+    """`specs` with every secret mount's source (and the revision's `secrets`) as its key; `own`:
+    the project's secrets the deploy itself brings (Compose `file:`), stored or about to be."""
     names = sorted({m.source for spec in specs.values() for m in spec.template.mounts if m.kind == "secret"})
     if not names:
         return specs
-    found = secrets.existing(conn, project, names)
+    found = secrets.existing(conn, project, names) | {(project, name) for name in own}
     keys = {name: secret_key(project, name, found, grant) for name in names}
     return {service: rekeyed(spec, keys) for service, spec in specs.items()}
 

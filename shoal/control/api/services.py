@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -12,9 +13,10 @@ from pydantic import BaseModel, Field
 from shoal.control import deploy, redact, secret_scope
 from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.api.volumes import forgotten
-from shoal.control.store import events, services, tasks, volumes
+from shoal.control.store import events, secrets, services, tasks, volumes
 from shoal.control.store.db import Conn, Row, poke_controller, retrying
 from shoal.errors import ConfigError, Conflict, NotFound
+from shoal.model.compose_types import ProjectSecret
 from shoal.model.deploy_wire import DeployRequest, ProjectInfo, split_qualified
 from shoal.model.limits import MAX_REPLICAS
 
@@ -63,7 +65,10 @@ def deploy_compose() -> Response:
         grant = deploy.grant_of(conn, who.role, str(ctx().config.data_dir))
     parsed = deploy.parse(req.compose, req.project, _files(req.files), grant)
     with ctx().db.transaction() as conn:
-        specs = secret_scope.scoped(conn, parsed.project, deploy.revisions_of(parsed), grant(parsed.project))
+        own = [s.name for s in parsed.project_secrets]
+        specs = secret_scope.scoped(
+            conn, parsed.project, deploy.revisions_of(parsed), grant(parsed.project), own
+        )
     server_host = ctx().config.ingress_host
     if req.dry_run:
         with ctx().db.transaction() as conn:
@@ -75,13 +80,28 @@ def deploy_compose() -> Response:
         return jsonify(
             project=parsed.project, services=checked, changes=changes, orphans=orphans, dry_run=True
         )
-    result = retrying(
-        ctx().db,
-        lambda conn: deploy.store(
+
+    def store(conn: Conn) -> dict[str, Any]:
+        _store_file_secrets(conn, parsed.project, parsed.project_secrets)
+        return deploy.store(
             conn, parsed.project, specs, prune=req.prune, keep=req.keep, server_host=server_host
-        ),
-    )
-    return jsonify(project=parsed.project, **result)
+        )
+
+    return jsonify(project=parsed.project, **retrying(ctx().db, store))
+
+
+def _store_file_secrets(conn: Conn, project: str, found: Sequence[ProjectSecret]) -> None:
+    """Secrets with `file:` (their content came with the deploy) as the project's own; a changed
+    value wakes the nodes that mount it, an unchanged one writes nothing."""
+    vault = ctx().vault
+    stored = secrets.ciphertexts(conn, [secrets.key_of(project, s.name) for s in found])
+    for secret in found:
+        value = base64.b64decode(secret.value_b64)
+        old = stored.get(secrets.key_of(project, secret.name))
+        if old is not None and vault.open(old) == value:
+            continue
+        secrets.put(conn, secret.name, vault.seal(value), project=project)
+        secrets.touch_users(conn, secret.name, project)
 
 
 def _files(encoded: dict[str, str]) -> dict[str, bytes]:
