@@ -140,7 +140,8 @@ class IngressReconciler:
         paths = self.paths
         Path(paths.ca_cert_file).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _write_private(Path(paths.ca_cert_file), settings.ca_cert_pem)
-        _write_private(Path(paths.ca_key_file), settings.ca_key_pem)
+        if settings.ca_key_pem:  # a saved state read after a reboot has none: keep Caddy's copy
+            _write_private(Path(paths.ca_key_file), settings.ca_key_pem)
 
 
 def _without_ca(paths: CaddyPaths) -> CaddyPaths:
