@@ -72,6 +72,7 @@ class Node(Wire):
     allocated: Allocation = Field(default_factory=Allocation)
     last_seen: str | None = None
     relay: str = ""  # a NAT'd node: the relay its relayed peers go through now (its agent's report)
+    version: str = ""  # the shoal version its agent reported last
 
 
 class NodeDetail(Node):

@@ -1,4 +1,4 @@
-"""`shoal server init | start | install | backup | restore`: the control plane's process entry points.
+"""`shoal server init | start | install | backup | restore | upgrade-check`: the server process.
 
 `init` makes the data dir (CA, certificate, secrets key, private PostgreSQL unless --db), the
 first admin and join tokens; `start` migrates, serves the API over HTTPS and runs the controller.
@@ -17,18 +17,21 @@ from types import FrameType
 from urllib.parse import urlparse
 
 import click
+import psycopg
 
-from shoal.control import auth, pki, postgres, vault
+from shoal import __version__
+from shoal.control import auth, pki, postgres, upgrade, vault
 from shoal.control.app import close_app, create_app
 from shoal.control.backup_ops import make_backup, restore_backup
 from shoal.control.config import ServerConfig, load, save
 from shoal.control.controller import Controller
 from shoal.control.serve import Serving
-from shoal.control.store import tokens
+from shoal.control.store import nodes, services, tokens
 from shoal.control.store.db import connect
 from shoal.control.store.migrate import migrate
 from shoal.errors import ShoalError
 from shoal.malloc import limit_arenas
+from shoal.model.versions import next_minor
 
 DEFAULT_DATA_DIR = Path("/var/lib/shoal/server")
 JOIN_TTL_S = 7 * 86400
@@ -276,3 +279,34 @@ def restore_cmd(archive: Path, data_dir: Path, dsn: str, passphrase_file: Path |
     click.echo(
         f"restored into {config.data_dir}; start it with: shoal server start --data-dir {config.data_dir}"
     )
+
+
+@server.command("upgrade-check")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option("--to", "target", default="", help="The version to upgrade to (default: the next minor).")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+def upgrade_check_cmd(data_dir: Path, target: str, output: str) -> None:
+    """List what blocks upgrading the servers (agents too far behind, down nodes, rollouts)."""
+    target = target or next_minor(__version__)
+    try:
+        found = _upgrade_blockers(load(data_dir), target)
+    except (ShoalError, OSError, psycopg.Error) as exc:
+        _fail(ShoalError(str(exc).splitlines()[0]))
+    if output == "json":
+        click.echo(json.dumps({"server": __version__, "to": target, "blockers": found}))
+    else:
+        click.echo("\n".join(found) if found else f"nothing blocks an upgrade to {target}")
+    sys.exit(1 if found else 0)
+
+
+def _upgrade_blockers(config: ServerConfig, target: str) -> list[str]:
+    started = config.managed_postgres and not postgres.is_running(config.pg_dir)
+    if started:
+        postgres.start(config.pg_dir)
+    try:
+        with connect(config.dsn) as conn:
+            rows = nodes.all_nodes(conn), nodes.agent_versions(conn), services.all_services(conn)
+    finally:
+        if started:
+            postgres.stop(config.pg_dir)
+    return upgrade.blockers(target, *rows)

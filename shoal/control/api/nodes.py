@@ -20,7 +20,12 @@ class LabelsRequest(BaseModel):
     labels: dict[str, str | None]
 
 
-def node_view(row: Row, allocated: dict[str, Any], relays: dict[str, str] | None = None) -> dict[str, Any]:
+def node_view(
+    row: Row,
+    allocated: dict[str, Any],
+    relays: dict[str, str] | None = None,
+    versions: dict[str, str] | None = None,
+) -> dict[str, Any]:
     state = nodes.state_of(row)
     view = {k: row[k] for k in ("name", "availability", "subnet", "endpoint", "labels", "ingress", "role")}
     return dict(
@@ -34,6 +39,7 @@ def node_view(row: Row, allocated: dict[str, Any], relays: dict[str, str] | None
                 "address": overlay_ip(row["subnet"]),
                 "state_version": row["state_version"],
                 "relay": (relays or {}).get(row["name"], ""),
+                "version": (versions or {}).get(row["name"], ""),
             }
         )
     )
@@ -43,8 +49,8 @@ def node_view(row: Row, allocated: dict[str, Any], relays: dict[str, str] | None
 def list_nodes() -> Response:
     caller("viewer")
     with ctx().db.transaction() as conn:
-        alloc, relays = tasks.allocated(conn), nodes.relays_in_use(conn)
-        return jsonify([node_view(r, alloc, relays) for r in nodes.all_nodes(conn)])
+        alloc, relays, versions = tasks.allocated(conn), nodes.relays_in_use(conn), nodes.agent_versions(conn)
+        return jsonify([node_view(r, alloc, relays, versions) for r in nodes.all_nodes(conn)])
 
 
 @bp.get("/<name>")

@@ -145,6 +145,12 @@ def last_status(conn: Conn, name: str) -> dict[str, Any]:
     return {} if row is None else dict(row["status"])
 
 
+def agent_versions(conn: Conn) -> dict[str, str]:
+    """Per node: the version of shoal its agent reported last."""
+    rows = conn.execute("SELECT node, status->>'agent_version' AS version FROM node_status").fetchall()
+    return {r["node"]: r["version"] for r in rows if r["version"]}
+
+
 def relays_in_use(conn: Conn) -> dict[str, str]:
     """Per node that reports relayed peers: the relay(s) it goes through, comma-joined."""
     rows = conn.execute(
