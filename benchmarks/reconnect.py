@@ -4,8 +4,8 @@ The simulated nodes of `scale.py` (threads in a few processes: join, long-poll t
 join a server holding 50 services of 4 replicas. The server is stopped (SIGTERM) and started again
 on the same data dir and port; we time from the kill until every node's heartbeat has reached the
 new server (its reconnect; the database's `last_seen`), against the same-run baseline of the
-server's own restart (kill to its first healthy answer). Prints one JSON line. Run: ``.venv/bin/python benchmarks/reconnect.py
-[--nodes 200 --procs 4]`` (root).
+server's own restart (kill to its first healthy answer). Prints one JSON line.
+Run: ``.venv/bin/python benchmarks/reconnect.py [--nodes 200 --procs 4]`` (root).
 """
 
 from __future__ import annotations
