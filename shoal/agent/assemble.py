@@ -56,6 +56,7 @@ class RuntimeAdapter:
                 c.restarts,
                 c.spec.image_digest,
                 c.spec.healthcheck,
+                c.spec.ip,
             )
             for c in self.runtime.list()
         }

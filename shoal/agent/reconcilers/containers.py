@@ -46,6 +46,7 @@ class Seen:
     restarts: int = 0
     image_digest: str = ""  # the image its root is made of (kept in the runtime's record)
     healthcheck: HealthCheck | None = None  # the recorded spec's: the image's own when the file has none
+    ip: str | None = None  # its address, held until it is gone (reported while it stops)
 
 
 def health_check(spec: ContainerSpec, seen: Seen | None) -> HealthCheck | None:

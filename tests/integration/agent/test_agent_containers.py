@@ -236,8 +236,8 @@ def test_a_slow_stop_does_not_hold_up_a_start(
 ) -> None:
     """The old replica's grace runs in the background: its replacement starts at once (failover)."""
     env = agent_env
-    old = spec("sha-old-1-1", test_images["sleep"], stop_grace_s=8)  # pid 1 `sleep` ignores TERM
-    new = spec("sha-new-1-1", test_images["sleep"])
+    old = spec("sha-old-1-1", test_images["sleep"], stop_grace_s=8, ip="10.210.9.20")  # ignores TERM
+    new = spec("sha-new-1-1", test_images["sleep"], ip="10.210.9.21")
     env.set_state(state(registry, old))
     env.start()
     wait_for(lambda: running(env, old.id), 60, lambda: f"old running\n{env.log()}")
@@ -245,6 +245,11 @@ def test_a_slow_stop_does_not_hold_up_a_start(
     env.set_state(state(registry, new))
     wait_for(lambda: running(env, new.id), 5, lambda: f"new running within 5s\n{env.log()}")
     assert (env.config.bundles_dir / old.id).exists(), "the old one is still in its grace period"
+    # reported as stopping, with the address it still holds (the server gives it to no one)
+    wait_for(lambda: by_id(env, old.id) is not None, 5, "old reported while it stops")
+    left = by_id(env, old.id)
+    assert left is not None and (left.message, left.ip) == ("stopping", "10.210.9.20"), left
+    assert (env.config.bundles_dir / old.id).exists(), "still in its grace when new ran and was reported"
     wait_for(lambda: not (env.config.bundles_dir / old.id).exists(), 20, "old deleted after its grace")
     # the pass the stop's end wakes writes the next report; it lists the old one no more
     wait_for(lambda: by_id(env, old.id) is None, 5, "old gone from the report")
