@@ -69,3 +69,22 @@ def test_rollout_completes_after_monitor() -> None:
     rows = [task("w1", 1, "a", revision=2), task("w2", 2, "b", revision=2)]
     assert "web" not in planning.plan(NODES, [svc], rows, NOW.timestamp() + 1).rollout
     assert planning.plan(NODES, [svc], rows, NOW.timestamp() + 6).rollout["web"][0] == "completed"
+
+
+def test_max_failure_ratio_reaches_the_rollout() -> None:
+    """`deploy.update_config.max_failure_ratio` from the file is what the planner tolerates: one
+    failed replica of four (25 %) under a ratio of 0.5 neither pauses nor rolls back."""
+    from shoal.control.deploy import revision_from
+    from shoal.model.compose import parse_compose
+
+    text = (
+        "services:\n  web:\n    image: img\n    deploy:\n      replicas: 4\n"
+        "      update_config: {max_failure_ratio: 0.5, failure_action: rollback, parallelism: 0}\n"
+    )
+    spec = revision_from(parse_compose(text, "p").services["web"])
+    assert spec.update.max_failure_ratio == 0.5
+    svc = planning.Service("web", 2, 4, spec, "updating")
+    rows = [task("w1", 1, "a", revision=2, state="failed")]
+    rows += [task(f"w{i}", i, "b", revision=2) for i in (2, 3, 4)]
+    out = planning.plan(NODES, [svc], rows, NOW.timestamp())
+    assert out.revert == {} and out.rollout.get("web", ("",))[0] not in ("rolling back", "paused")
