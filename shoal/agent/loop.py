@@ -95,6 +95,7 @@ class Agent:
     _threads: list[threading.Thread] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # e.g. the HTTP server's stop
     _failing: dict[str, str] = field(default_factory=dict)  # step -> its last error line
+    _booted: bool = False  # a pass ran since the agent started (the first one supervises at boot)
 
     @property
     def secrets_file(self) -> Path:
@@ -198,7 +199,8 @@ class Agent:
             self._status_current.set()
 
     def _pass(self, state: NodeState) -> None:
-        self._timed("supervise", self.containers.runtime.supervise)
+        boot, self._booted = not self._booted, True  # the first pass since the agent started
+        self._timed("supervise", lambda: self.containers.runtime.supervise(boot=boot))
         for name, run in self.pre_steps:
             self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
         self._timed("containers", lambda: self._containers(state))

@@ -89,7 +89,7 @@ class Observed:
     def observe(self) -> dict[str, Seen]:
         return self.seen
 
-    def supervise(self) -> list[str]:
+    def supervise(self, force: bool = True, boot: bool = False) -> list[str]:
         return []
 
 
