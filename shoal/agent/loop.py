@@ -95,6 +95,8 @@ class Agent:
     _threads: list[threading.Thread] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # e.g. the HTTP server's stop
     _failing: dict[str, str] = field(default_factory=dict)  # step -> its last error line
+    _unsaved: bool = False  # the state held is not on disk yet
+    _save_error: str = ""  # the last failed save's error (logged once)
     _booted: bool = False  # a pass ran since the agent started (the first one supervises at boot)
 
     @property
@@ -142,7 +144,8 @@ class Agent:
                 continue
             self.server_ok = True
             backoff.ok()
-            self.accept(fresh)
+            if not self.accept(fresh) and self._unsaved:
+                self._save()  # a state not yet on disk (disk full): retried at each poll
 
     def _server_down(self, exc: Exception, backoff: Backoff) -> None:
         if self.server_ok or backoff.current == 0:
@@ -156,12 +159,30 @@ class Agent:
         current = self.state
         if current is not None and fresh.version <= current.version and fresh.node == current.node:
             return False
-        if fresh.secrets:
-            self.containers.secrets.ensure()  # the secrets file lives on tmpfs
-        save_state(self.config.state_file, fresh, self.secrets_file)
-        self.state = fresh
+        self.state, self._unsaved = fresh, True  # served even when it cannot be saved
+        self._save()
         self._wake.set()
         return True
+
+    def _save(self) -> None:
+        """Save the state held (for a restart without the server); a failure is one log line and
+        the poller tries again, never its end (it would leave the node on this state for good
+        while its heartbeats go on)."""
+        state = self.state
+        if state is None:
+            return
+        try:
+            if state.secrets:
+                self.containers.secrets.ensure()  # the secrets file lives on tmpfs
+            save_state(self.config.state_file, state, self.secrets_file)
+        except OSError as exc:
+            if self._save_error != str(exc):
+                log.warning("saving the node state failed (retried at the next poll): %s", exc)
+            self._save_error = str(exc)
+            return
+        if self._save_error:
+            log.info("node state saved again")
+        self._unsaved, self._save_error = False, ""
 
     # ---- reconciler ------------------------------------------------------------------------
     def _reconcile_forever(self) -> None:
