@@ -88,3 +88,15 @@ def test_max_failure_ratio_reaches_the_rollout() -> None:
     rows += [task(f"w{i}", i, "b", revision=2) for i in (2, 3, 4)]
     out = planning.plan(NODES, [svc], rows, NOW.timestamp())
     assert out.revert == {} and out.rollout.get("web", ("",))[0] not in ("rolling back", "paused")
+
+
+def test_a_new_services_rollout_completes_only_once_its_replicas_run() -> None:
+    """The deploy's first tick places the replicas: no "running on 0 replica(s)" then."""
+    svc = service(replicas=2, revision=1, state="updating")
+    first = planning.plan(NODES, [svc], [], NOW.timestamp())
+    assert len(first.start) == 2 and "web" not in first.rollout
+    starting = [task("w1", 1, "a", state="pulling"), task("w2", 2, "b")]
+    assert "web" not in planning.plan(NODES, [svc], starting, NOW.timestamp() + 6).rollout
+    running = [task("w1", 1, "a"), task("w2", 2, "b")]
+    done = planning.plan(NODES, [svc], running, NOW.timestamp() + 6).rollout["web"]
+    assert done == ("completed", "revision 1 running on 2 replica(s)")
