@@ -61,9 +61,7 @@ def files(cluster: Sandbox, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
         wait_for(lambda: not _lingering_pids(), GRACE_S + 30, "the lingering container gone")
 
 
-def test_a_deploy_is_not_held_up_by_a_stop_in_its_grace(
-    cluster: Sandbox, files: tuple[Path, Path]
-) -> None:
+def test_a_deploy_is_not_held_up_by_a_stop_in_its_grace(cluster: Sandbox, files: tuple[Path, Path]) -> None:
     lingering, quick = files
     got = cluster.shoal("deploy", "-f", str(lingering), "-p", "stopslow", timeout=300)
     assert got.returncode == 0, got.stderr or got.stdout
