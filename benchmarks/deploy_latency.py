@@ -178,7 +178,7 @@ def during_stop(
 
 
 class RunningEvents:
-    """When each `lat` replica.running event arrived (perf_counter), from a stream on a thread."""
+    """When each `lat` replica.running event (named by its task id) arrived, from a stream on a thread."""
 
     def __init__(self, api: Client) -> None:
         self.arrived: queue.Queue[float] = queue.Queue()
@@ -188,7 +188,7 @@ class RunningEvents:
     def _read(self, api: Client, since: int) -> None:
         try:
             for event in api.stream_events(since=since):
-                if event.kind == "replica.running" and event.subject.startswith("lat-"):
+                if event.kind == "replica.running" and event.subject.startswith("bench-lat-"):
                     self.arrived.put(time.perf_counter())
         except ShoalError:  # the sandbox went down at the end
             return
