@@ -4,6 +4,8 @@ Whole path: `shoal deploy -f` (CLI → API, which places the replica in the depl
 agent long-poll → runc) until the API reports the replica running (its `replica.running` event on
 the event stream), on a one-node sandbox, after a first deploy has cached the image; also split
 into the CLI's own time and what follows it.
+Also the same deploy while another container on that node is inside a 10 s stop grace period
+(its process ignores SIGTERM): a stop must not hold up a start (target: within 1.2x of idle).
 Same-run baselines: `podman run -d` and `runc run -d` of the same image (the example app, from
 its OCI layout), podman with its own throwaway storage, with a bridge network and with none; and
 the floor of any Python CLI on the libraries shoal's uses: a minimal click + httpx program that
@@ -51,6 +53,18 @@ services:
 """
 
 
+LINGER = """
+services:
+  linger:
+    image: {image}
+    pull_policy: missing
+    command: ["sleep", "3600"]  # pid 1 without a TERM handler: its stop waits out the grace
+    stop_grace_period: 10s
+    deploy:
+      placement: {{constraints: ["node.hostname == n1"]}}
+"""
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -63,7 +77,7 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def shoal_runs(session: Session, runs: int, workdir: Path) -> dict[str, list[float]]:
+def shoal_runs(session: Session, runs: int, workdir: Path, stop_runs: int) -> dict[str, list[float]]:
     """`shoal deploy --detach` (CLI → API) until the API reports the replica running (agent → runc).
 
     The end is the `replica.running` event, read from the API's event stream (server-sent, woken
@@ -104,6 +118,9 @@ def shoal_runs(session: Session, runs: int, workdir: Path) -> dict[str, list[flo
             found["after_cli"].append(after)
             removed(api, session)
             found["wait"].append(waited(run))
+        found["during_stop"] = [
+            during_stop(session, api, functools.partial(deploy, run), workdir) for run in range(stop_runs)
+        ]
         api.remove_service("lat")
         found["floor"] = [timed(functools.partial(_floor_request, compose, session)) for _ in range(runs)]
     return found
@@ -142,8 +159,26 @@ def removed(api: Client, session: Session) -> None:
         time.sleep(0.1)
 
 
+def during_stop(
+    session: Session, api: Client, deploy: Callable[[], tuple[float, float]], workdir: Path
+) -> float:
+    """Deploy to running of `lat` just after `linger` on the same node was removed: its 10 s
+    grace runs while `lat` starts. Then waits for `linger` to be gone, so each run starts alike."""
+    removed(api, session)
+    linger = workdir / "linger.yaml"
+    linger.write_text(LINGER.format(image=f"{session.record.registry}/{IMAGE}"))
+    session.check("deploy", "-f", str(linger), "--project", "bench")  # until it runs
+    api.remove_service("linger")
+    cli, after = deploy()
+    if not containers_left(session, "linger"):
+        raise SystemExit("the lingering container ended before the deploy: no stop to overlap")
+    while containers_left(session, "linger"):
+        time.sleep(0.2)
+    return cli + after
+
+
 class RunningEvents:
-    """When each `lat` replica.running event arrived (perf_counter), from a stream on a thread."""
+    """When each `lat` replica.running event (named by its task id) arrived, from a stream on a thread."""
 
     def __init__(self, api: Client) -> None:
         self.arrived: queue.Queue[float] = queue.Queue()
@@ -153,7 +188,7 @@ class RunningEvents:
     def _read(self, api: Client, since: int) -> None:
         try:
             for event in api.stream_events(since=since):
-                if event.kind == "replica.running" and event.subject.startswith("lat-"):
+                if event.kind == "replica.running" and event.subject.startswith("bench-lat-"):
                     self.arrived.put(time.perf_counter())
         except ShoalError:  # the sandbox went down at the end
             return
@@ -166,11 +201,12 @@ class RunningEvents:
         return self.arrived.get(timeout=60)
 
 
-def containers_left(session: Session) -> bool:
-    """Whether the node still has a `lat` container (stopping one takes its grace period)."""
+def containers_left(session: Session, service: str = "lat") -> bool:
+    """Whether the node still has a container of the service (stopping one takes its grace)."""
     holder = session.record.nodes[0].holder_pid
+    prefix = f"bench-{service}-"  # <project>-<service>-<replica>-<generation>
     return any(
-        cid.startswith("lat-") for _, cid in teardown.runc_containers(Path(f"/proc/{holder}/root/run"))
+        cid.startswith(prefix) for _, cid in teardown.runc_containers(Path(f"/proc/{holder}/root/run"))
     )
 
 
@@ -195,7 +231,9 @@ def podman_runs(layout: Path, runs: int, workdir: Path) -> dict[str, list[float]
     """`podman run -d` of the same image (pulled from its OCI layout), own storage: with a bridge
     network as shoal's replica has, and with none."""
     enter = podman_network(workdir)
-    base = [*enter, "podman", "--root", str(workdir / "root"), "--runroot", str(workdir / "runroot")]
+    # runc: podman's default crun refuses the cgroup mode of a fresh Debian 12 (hybrid)
+    base = [*enter, "podman", "--runtime", "runc", "--root", str(workdir / "root")]
+    base += ["--runroot", str(workdir / "runroot")]
     base += ["--network-config-dir", str(workdir / "net")]
     samples: dict[str, list[float]] = {"bridge": [], "none": []}
     try:
@@ -247,6 +285,7 @@ def _quiet(argv: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--stop-runs", type=int, default=8, help="runs during a stop (each waits 10 s)")
     args = parser.parse_args()
     # the CLI runs from bytecode, as an installed package does (setup.sh compiles it; a module
     # edited since would otherwise be compiled again by every command)
@@ -254,7 +293,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="sbx-bench-"))
     try:
         with temporary_sandbox(nodes=1, nat=0) as session:
-            shoal_parts = shoal_runs(session, args.runs, workdir)
+            shoal_parts = shoal_runs(session, args.runs, workdir, args.stop_runs)
         shoal = shoal_parts["whole"]
         print(json.dumps({"shoal_deploy": percentiles(shoal)}), file=sys.stderr)
         layout = images.cached_build(images.example_app_spec(), workdir / "cache", "latest")
@@ -267,6 +306,11 @@ def main() -> None:
         "shoal_cli_deploy_detach": percentiles(shoal_parts["cli"]),
         "shoal_after_cli_until_running": percentiles(shoal_parts["after_cli"]),
         "shoal_deploy_waiting_until_running": percentiles(shoal_parts["wait"]),
+        "shoal_deploy_during_a_10s_stop_grace": percentiles(shoal_parts["during_stop"]),
+        "during_stop_p50_over_idle_p50": round(
+            statistics.median(shoal_parts["during_stop"]) / statistics.median(shoal), 2
+        ),
+        "during_stop_target_ratio": 1.2,
         "python_click_httpx_request_floor": percentiles(shoal_parts["floor"]),
         "podman_run_d_bridge_network": percentiles(podman["bridge"]),
         "podman_run_d_network_none": percentiles(podman["none"]),

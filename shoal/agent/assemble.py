@@ -53,11 +53,12 @@ class RuntimeAdapter:
                 c.id,
                 c.state,
                 c.pid,
-                c.exit_code,
+                None if c.lost else c.exit_code,  # lost: the reconciler starts it afresh
                 c.started_at,
                 c.restarts,
                 c.spec.image_digest,
                 c.spec.healthcheck,
+                c.spec.ip,
             )
             for c in self.runtime.list()
         }
@@ -96,12 +97,13 @@ class RuntimeAdapter:
         result = self.runtime.exec(container_id, argv, timeout_s, PROBE_OUTPUT_MAX)
         return result.exit_code, result.output
 
-    def supervise(self, force: bool = True) -> list[str]:
-        """Restart policies and log rotation; unforced, only when an exit or a back-off is due."""
+    def supervise(self, force: bool = True, boot: bool = False) -> list[str]:
+        """Restart policies and log rotation; unforced, only when an exit or a back-off is due.
+        `boot`: the agent's first tick (``always`` brings back what its stop left stopped)."""
         marker = _mtime_ns(self.runtime.exit_dir)
         if not force and marker == self._exits_seen and not self._waiting:
             return []
-        actions = self.runtime.supervise()
+        actions = self.runtime.supervise(boot=boot, keep_lost=True)
         fresh_exit = marker != self._exits_seen  # a wait then is news: the replica is down
         self._exits_seen, self._waiting = marker, any(a.action == "wait" for a in actions)
         return [

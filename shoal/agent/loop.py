@@ -97,6 +97,9 @@ class Agent:
     _threads: list[threading.Thread] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # e.g. the HTTP server's stop
     _failing: dict[str, str] = field(default_factory=dict)  # step -> its last error line
+    _unsaved: bool = False  # the state held is not on disk yet
+    _save_error: str = ""  # the last failed save's error (logged once)
+    _booted: bool = False  # a pass ran since the agent started (the first one supervises at boot)
 
     @property
     def secrets_file(self) -> Path:
@@ -144,7 +147,8 @@ class Agent:
                 continue
             self.server_ok = True
             backoff.ok()
-            self.accept(fresh)
+            if not self.accept(fresh) and self._unsaved:
+                self._save()  # a state not yet on disk (disk full): retried at each poll
 
     def _server_down(self, exc: Exception, backoff: Backoff) -> None:
         if self.server_ok or backoff.current == 0:
@@ -158,12 +162,30 @@ class Agent:
         current = self.state
         if current is not None and fresh.version <= current.version and fresh.node == current.node:
             return False
-        if fresh.secrets or fresh.registry_auths:
-            self.containers.secrets.ensure()  # their files live on tmpfs
-        save_state(self.config.state_file, fresh, self.secrets_file)
-        self.state = fresh
+        self.state, self._unsaved = fresh, True  # served even when it cannot be saved
+        self._save()
         self._wake.set()
         return True
+
+    def _save(self) -> None:
+        """Save the state held (for a restart without the server); a failure is one log line and
+        the poller tries again, never its end (it would leave the node on this state for good
+        while its heartbeats go on)."""
+        state = self.state
+        if state is None:
+            return
+        try:
+            if state.secrets or state.registry_auths or state.ingress_settings:
+                self.containers.secrets.ensure()  # the files kept apart live on tmpfs
+            save_state(self.config.state_file, state, self.secrets_file)
+        except OSError as exc:
+            if self._save_error != str(exc):
+                log.warning("saving the node state failed (retried at the next poll): %s", exc)
+            self._save_error = str(exc)
+            return
+        if self._save_error:
+            log.info("node state saved again")
+        self._unsaved, self._save_error = False, ""
 
     # ---- reconciler ------------------------------------------------------------------------
     def _reconcile_forever(self) -> None:
@@ -204,7 +226,8 @@ class Agent:
             self._status_current.set()
 
     def _pass(self, state: NodeState) -> None:
-        self._timed("supervise", self.containers.runtime.supervise)
+        boot, self._booted = not self._booted, True  # the first pass since the agent started
+        self._timed("supervise", lambda: self.containers.runtime.supervise(boot=boot))
         for name, run in self.pre_steps:
             self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
         self._timed("containers", lambda: self._containers(state))

@@ -107,6 +107,7 @@ def leftover_statuses(desired: Iterable[str], observed: Mapping[str, Seen]) -> l
         ContainerStatus(
             id=cid,
             state=_RUNTIME_STATES.get(seen.state, "failed"),
+            ip=seen.ip,
             pid=seen.pid,
             exit_code=seen.exit_code,
             started_at=seen.started_at,

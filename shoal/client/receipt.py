@@ -52,9 +52,10 @@ def parse_deploy_result(data: Any) -> DeployResult:
     services = data.get("services", [])
     if not isinstance(services, list):
         raise BadAnswer("services: must be a list")
+    dry = data.get("dry_run") is True  # nothing stored: a server may answer no revision
     return DeployResult(
         project,
-        [_service(i, s) for i, s in enumerate(services)],
+        [_service(i, s, dry) for i, s in enumerate(services)],
         [_change(i, c) for i, c in enumerate(_list(data, "changes"))],
         [str(n) for n in _list(data, "orphans")],
         [str(n) for n in _list(data, "pruned")],
@@ -75,10 +76,12 @@ def _change(index: int, data: Any) -> ServiceChange:
     return ServiceChange(data["name"], str(data.get("change", "")), [str(k) for k in keys or []])
 
 
-def _service(index: int, data: Any) -> DeployedService:
+def _service(index: int, data: Any, dry: bool = False) -> DeployedService:
     if not isinstance(data, dict):
         raise BadAnswer(f"services.{index}: must be an object")
     name, revision = data.get("name"), data.get("revision")
+    if dry and revision is None:
+        revision = 0  # 0: nothing stored (what this server answers to a dry run)
     if not isinstance(name, str):
         raise BadAnswer(f"services.{index}.name: must be a string")
     if not isinstance(revision, int) or isinstance(revision, bool):

@@ -189,7 +189,18 @@ def _rollout(svc: Service, tasks: list[dict[str, Any]], now: float, out: Plan) -
     )
     out.stop += step.stop
     out.start += [(svc.name, s.replica, s.generation, s.node_hint) for s in step.start]
+    if step.outcome == "done" and not _all_ready(svc, tasks, out):
+        return  # a new service's first tick has no task yet: not "running on 0 replica(s)"
     _outcome(svc, step.outcome, step.failure_action, step.message, out)
+
+
+def _all_ready(svc: Service, tasks: list[dict[str, Any]], out: Plan) -> bool:
+    """Every replica the service wants runs its revision, ready, and none is being placed now."""
+    if any(start[0] == svc.name for start in out.start):
+        return False
+    current = [t for t in tasks if t["revision"] == svc.revision and _rollout_task(t).ready_since]
+    wanted = len(tasks) if svc.spec.mode == "global" else svc.replicas
+    return len(current) >= wanted
 
 
 def _outcome(svc: Service, outcome: str, action: str | None, message: str, out: Plan) -> None:

@@ -26,6 +26,7 @@ class UpdateSpec(BaseModel):
     order: Literal["stop-first", "start-first"] = "stop-first"
     failure_action: Literal["pause", "rollback", "continue"] = "pause"
     monitor_s: float = 5.0
+    max_failure_ratio: float = 0.0  # failed share of the replicas the update tolerates
 
 
 class RevisionSpec(BaseModel):

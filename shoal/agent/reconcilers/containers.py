@@ -50,6 +50,7 @@ class Seen:
     restarts: int = 0
     image_digest: str = ""  # the image its root is made of (kept in the runtime's record)
     healthcheck: HealthCheck | None = None  # the recorded spec's: the image's own when the file has none
+    ip: str | None = None  # its address, held until it is gone (reported while it stops)
 
 
 def health_check(spec: ContainerSpec, seen: Seen | None) -> HealthCheck | None:
@@ -119,7 +120,7 @@ class Runtime(Protocol):
     def remove(self, container_id: str, grace_s: float) -> None: ...
     def stop(self, container_id: str, grace_s: float) -> None: ...
     def exec_probe(self, container_id: str, argv: list[str], timeout_s: float) -> tuple[int, str]: ...
-    def supervise(self, force: bool = True) -> list[str]: ...
+    def supervise(self, force: bool = True, boot: bool = False) -> list[str]: ...
 
 
 class Images(Protocol):

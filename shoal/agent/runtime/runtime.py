@@ -77,6 +77,7 @@ class ObservedContainer:
     restarts: int
     spec: ContainerSpec
     gave_up: bool = False
+    lost: bool = False  # its end was not seen: monitor and runc state gone (the machine rebooted)
 
     def to_status(self) -> ContainerStatus:
         s = self.spec
@@ -320,19 +321,20 @@ class Runtime:
 
     def _observe(self, cid: str, record: Record, state: RuncState | None) -> ObservedContainer:
         exit_code, finished = self._exit(cid)
-        if exit_code is None and self._monitor_lost(cid, state):
+        lost = exit_code is None and self._monitor_lost(cid, state)
+        if lost:
             exit_code = LOST_EXIT
         status = state.status if state else "stopped"
         running = status in ("running", "created", "paused")
         if running:
-            exit_code, finished = None, None
+            exit_code, finished, lost = None, None, False
             label = "running" if status == "paused" else status
         else:
             label = "stopped" if record.stopped_by_user else "exited"
         return ObservedContainer(
             id=cid, state=label, pid=state.pid if state and running else None, exit_code=exit_code,
             started_at=record.started_at or None, finished_at=finished, restarts=record.restarts,
-            spec=record.spec, gave_up=record.gave_up,
+            spec=record.spec, gave_up=record.gave_up, lost=lost,
         )  # fmt: skip
 
     def _monitor_lost(self, container_id: str, state: RuncState | None) -> bool:
@@ -402,13 +404,17 @@ class Runtime:
         )
 
     # supervision -----------------------------------------------------------------------------
-    def supervise(self, now: float | None = None, boot: bool = False) -> Actions:
-        """One tick: record exits, apply restart policies, rotate logs. Called by the agent loop,
-        with ``boot`` on its first tick (``always`` then restarts even what a person stopped)."""
+    def supervise(self, now: float | None = None, boot: bool = False, keep_lost: bool = False) -> Actions:
+        """One tick: record exits, apply restart policies, rotate logs. Called by the agent loop;
+        ``boot``: ``always`` then restarts even what a person stopped. ``keep_lost``: a container
+        whose end was not seen is left to the caller (the agent starts it afresh: after a reboot
+        its network namespace and secrets are gone, so an in-place restart could only fail)."""
         now = time.time() if now is None else now
         actions: Actions = []
         for container in self.list():
             actions += self._rotate(container)
+            if container.lost and keep_lost:
+                continue
             if container.state in ("exited", "stopped") and container.exit_code is not None:
                 try:
                     actions += self._apply_policy(container, now, boot)

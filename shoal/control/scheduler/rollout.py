@@ -122,4 +122,4 @@ def _idle_outcome(inp: RolloutInput, tasks: list[RolloutTask], step: Step) -> No
         step.outcome, step.message = "waiting", f"monitoring generation {inp.generation} for {left:.1f}s"
     else:
         count = len({t.replica for t in tasks})
-        step.outcome, step.message = "done", f"generation {inp.generation} running on {count} replica(s)"
+        step.outcome, step.message = "done", f"revision {inp.generation} running on {count} replica(s)"

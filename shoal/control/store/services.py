@@ -90,8 +90,8 @@ def set_revision(conn: Conn, name: str, number: int, spec: dict[str, Any]) -> No
     """Point the service at a revision (deploy or rollback) and start a rollout to it."""
     conn.execute(
         "UPDATE services SET revision = %s, mode = %s, replicas = %s, rollout_state = 'updating',"
-        " rollout_message = '', updated = now() WHERE name = %s",
-        (number, spec["mode"], spec["replicas"], name),
+        " rollout_message = %s, updated = now() WHERE name = %s",
+        (number, spec["mode"], spec["replicas"], f"rollout of revision {number} started", name),
     )
 
 

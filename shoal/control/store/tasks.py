@@ -74,9 +74,16 @@ def addressed(conn: Conn) -> list[Row]:
 
 
 def used_ips(conn: Conn) -> dict[str, set[str]]:
-    """Addresses held by tasks (run or still stopping), by node."""
+    """Addresses held by tasks (run or still stopping) and by containers their node still reports
+    (a removed service's replica in its stop grace has no task row left), by node: a new replica
+    given such an address would wait on its node for the old one's grace to end."""
     used: dict[str, set[str]] = {}
-    for row in conn.execute("SELECT node, ip FROM tasks WHERE node IS NOT NULL AND ip IS NOT NULL"):
+    for row in conn.execute(
+        "SELECT node, ip FROM tasks WHERE node IS NOT NULL AND ip IS NOT NULL"
+        " UNION SELECT s.node, c->>'ip' FROM node_status s,"
+        " jsonb_array_elements(CASE jsonb_typeof(s.status->'containers') WHEN 'array'"
+        " THEN s.status->'containers' ELSE '[]'::jsonb END) c WHERE c->>'ip' IS NOT NULL"
+    ):
         used.setdefault(row["node"], set()).add(row["ip"])
     return used
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -256,8 +257,8 @@ def test_a_slow_stop_does_not_hold_up_a_start(
 ) -> None:
     """The old replica's grace runs in the background: its replacement starts at once (failover)."""
     env = agent_env
-    old = spec("sha-old-1-1", test_images["sleep"], stop_grace_s=8)  # pid 1 `sleep` ignores TERM
-    new = spec("sha-new-1-1", test_images["sleep"])
+    old = spec("sha-old-1-1", test_images["sleep"], stop_grace_s=8, ip="10.210.9.20")  # ignores TERM
+    new = spec("sha-new-1-1", test_images["sleep"], ip="10.210.9.21")
     env.set_state(state(registry, old))
     env.start()
     wait_for(lambda: running(env, old.id), 60, lambda: f"old running\n{env.log()}")
@@ -265,6 +266,11 @@ def test_a_slow_stop_does_not_hold_up_a_start(
     env.set_state(state(registry, new))
     wait_for(lambda: running(env, new.id), 5, lambda: f"new running within 5s\n{env.log()}")
     assert (env.config.bundles_dir / old.id).exists(), "the old one is still in its grace period"
+    # reported as stopping, with the address it still holds (the server gives it to no one)
+    wait_for(lambda: by_id(env, old.id) is not None, 5, "old reported while it stops")
+    left = by_id(env, old.id)
+    assert left is not None and (left.message, left.ip) == ("stopping", "10.210.9.20"), left
+    assert (env.config.bundles_dir / old.id).exists(), "still in its grace when new ran and was reported"
     wait_for(lambda: not (env.config.bundles_dir / old.id).exists(), 20, "old deleted after its grace")
     # the pass the stop's end wakes writes the next report; it lists the old one no more
     wait_for(lambda: by_id(env, old.id) is None, 5, "old gone from the report")
@@ -287,3 +293,77 @@ def test_a_host_network_container_is_on_the_nodes_network_with_no_address(
     assert resolv.output == Path("/etc/resolv.conf").read_text()
     veths = subprocess.run(["ip", "-n", env.netns, "-o", "link"], capture_output=True, text=True, check=True)
     assert "veth" not in veths.stdout and not list(env.config.netns_dir.glob("*hn*"))
+
+
+def test_a_reboot_brings_back_what_its_policy_restarts(
+    net_agent_env: AgentEnv, registry: str, test_images: dict[str, str]
+) -> None:
+    """As after a reboot: the agent, conmon and the container's process gone without an exit
+    code, runc's state, the root mount and the network namespace gone too. The agent's start
+    brings back the `always` container afresh (a new netns, the same address)."""
+    env = net_agent_env
+    image = _prepull(env, registry, test_images["sleep"])
+    always = RestartPolicy(name="always", delay_s=0.1)
+    a = spec(
+        "sha-rb-1-1",
+        image.ref,
+        image_digest=image.digest,
+        ip="10.210.9.30",
+        restart=always,
+        mounts=[Mount(kind="secret", source="tok", target="/run/secrets/tok")],
+    )
+    value = base64.b64encode(b"s3cret").decode()
+    env.set_state(state(registry, a, secrets=[SecretValue(name="tok", value_b64=value)]))
+    agent = env.start()
+    wait_for(lambda: running(env, a.id), 60, lambda: f"running\n{env.log()}")
+    pid = by_id(env, a.id).pid  # type: ignore[union-attr]
+    env.kill9(agent)
+    _reboot(env, a.id, pid)  # type: ignore[arg-type]
+
+    env.start()
+    wait_for(
+        lambda: running(env, a.id) and by_id(env, a.id).pid != pid,  # type: ignore[union-attr]
+        30,
+        lambda: f"brought back after the reboot\n{env.log()}",
+    )
+    assert by_id(env, a.id).ip == "10.210.9.30"  # type: ignore[union-attr]
+    assert env.runtime().exec(a.id, ["ip", "-o", "addr"], 10).output.count("10.210.9.30") == 1
+    assert env.runtime().exec(a.id, ["cat", "/run/secrets/tok"], 10).output == "s3cret"
+    assert "runc create failed" not in env.log(), "no in-place restart into the namespace a reboot took"
+
+
+def test_at_boot_the_agent_brings_back_an_always_container_its_stop_left(
+    agent_env: AgentEnv, registry: str, test_images: dict[str, str]
+) -> None:
+    """The agent died between a stop and the delete (a health restart): at its start, `always`
+    brings the still-desired container back (the supervisor's boot tick)."""
+    env = agent_env
+    a = spec("sha-boot-1-1", test_images["sleep"], restart=RestartPolicy(name="always", delay_s=0.1))
+    env.set_state(state(registry, a))
+    agent = env.start()
+    wait_for(lambda: running(env, a.id), 60, lambda: f"running\n{env.log()}")
+    env.kill9(agent)
+    env.runtime().stop(a.id, grace_s=0.5)  # as the agent's own stop does: the policy leaves it
+    assert env.runtime().get(a.id).state == "stopped"
+    env.start()
+    wait_for(lambda: env.runtime().get(a.id).state == "running", 30, lambda: f"back\n{env.log()}")
+
+
+def _reboot(env: AgentEnv, container_id: str, pid: int) -> None:
+    """What a reboot leaves of a container this test's agent started (processes ended by pid)."""
+    from shoal.agent.assemble import net_config
+    from shoal.agent.runtime import overlay
+    from shoal.agent.sys.netlink import remove_netns
+
+    rt = env.runtime()
+    conmon = int((rt.bundle(container_id) / "conmon.pid").read_text())
+    os.kill(conmon, 9)  # first: a monitor that saw the end would write an exit code
+    wait_for(lambda: not Path(f"/proc/{conmon}").exists(), 10, "conmon gone")
+    os.kill(pid, 9)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10, "the container's process gone")
+    rt.runc.delete(container_id, force=True)
+    overlay.unmount_root(rt.bundle(container_id))
+    shutil.rmtree(env.config.secrets_dir / container_id)  # a tmpfs: empty after a reboot
+    net = net_config(env.config)
+    remove_netns(net.netns_path(f"{net.netns_prefix}-{container_id}"))
+    assert rt.get(container_id).lost

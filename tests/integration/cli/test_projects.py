@@ -127,3 +127,17 @@ def test_project_rm_removes_only_its_services(shoal: Shoal, tmp_path: Path) -> N
     again = shoal("project", "rm", "alpha")
     assert again.exit_code == 1 and again.stderr.strip() == "error: project alpha not found"
     assert shoal("service", "inspect", "web", "-o", "json").exit_code == 0  # unique again
+
+
+def test_dry_run_of_a_new_project_says_what_would_change_and_stores_nothing(
+    shoal: Shoal, tmp_path: Path
+) -> None:
+    path = tmp_path / "fresh.yaml"
+    path.write_text(APP)
+    got = shoal("deploy", "-f", str(path), "-p", "fresh", "--dry-run")
+    assert got.exit_code == 0, got.stderr
+    assert got.stdout.splitlines() == [f"{path} is valid: project fresh", "db: new", "web: new"]
+    answer = json.loads(shoal("deploy", "-f", str(path), "-p", "fresh", "--dry-run", "-o", "json").stdout)
+    assert {c["name"]: c["change"] for c in answer["changes"]} == {"db": "new", "web": "new"}
+    listed = json.loads(shoal("service", "ls", "-o", "json").stdout)
+    assert [s for s in listed if s["project"] == "fresh"] == []

@@ -168,6 +168,25 @@ def test_a_stopping_replica_keeps_its_address_until_its_node_reports_it_gone(ser
         wait_for(lambda: old["id"] not in {t["id"] for t in tasks(server, service="web")}, what="purged")
 
 
+def test_a_removed_services_stopping_replica_keeps_its_address(server: Server) -> None:
+    """`service rm` deletes the task rows at once; the replica the node still reports (in its
+    stop grace) keeps its address, so another service's new replica never waits for that grace."""
+    a = join(server, "rm1")
+    put_services(server, "p", {"gone": web_spec("gone", replicas=1)})
+    old = wait_for(lambda: _running(server, "gone"), what="placement")[0]
+    with node_client(server, a) as na, server.client() as admin:
+        report_running(na, "rm1")
+        assert admin.delete("/api/v1/services/p.gone").status_code == 200
+        status(na, "rm1", [{"id": old["id"], "state": "running", "message": "stopping", "ip": old["ip"]}])
+        put_services(server, "p", {"next": web_spec("next", replicas=1)})
+        new = wait_for(lambda: _running(server, "next"), what="the other service placed")[0]
+        assert new["ip"] != old["ip"]
+        status(na, "rm1", [])  # gone: its address is free again
+        put_services(server, "p", {"next": web_spec("next", replicas=2)})
+        wait_for(lambda: len(_running(server, "next")) == 2, what="scaled up")
+        assert old["ip"] in {t["ip"] for t in _running(server, "next")}
+
+
 def test_a_report_that_crossed_a_later_one_in_flight_is_not_stored(server: Server) -> None:
     """Two reports in flight at once may commit out of order: the later-made one wins."""
     joined = join(server, "cr1")

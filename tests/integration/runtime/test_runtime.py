@@ -302,7 +302,9 @@ def test_container_whose_end_was_not_seen_is_restarted(runtime: Runtime, rootfs:
     wait_for(lambda: not Path(f"/proc/{conmon_pid}").exists())
     runtime.runc.delete("shc-lost", force=True)
     lost = runtime.get("shc-lost")
-    assert (lost.state, lost.exit_code) == ("exited", 255)
+    assert (lost.state, lost.exit_code, lost.lost) == ("exited", 255, True)
+    # the agent keeps a lost container for itself (it starts it afresh, network and all)
+    assert [a.action for a in runtime.supervise(time.time() + 60, keep_lost=True)] == []
     actions: list[str] = []
     wait_for(lambda: "restart" in actions or bool(actions.extend(a.action for a in runtime.supervise())))
     assert actions[-1] == "restart" and set(actions) <= {"wait", "restart"}

@@ -48,6 +48,44 @@ def test_accepts_newer_states_only_and_saves_them(tmp_path: Path) -> None:
     assert agent.state is not None and agent.state.version == 4
 
 
+class Versions:
+    """A server whose state goes up to version 3, then stays there."""
+
+    def get_node_state(self, name: str, since: int, wait: float) -> NodeState:
+        time.sleep(0.01)
+        return NodeState(version=min(max(since, 0) + 1, 3), node="n1", subnet="10.210.1.0/24")
+
+
+def test_a_state_that_cannot_be_saved_is_served_and_saved_later(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Disk full (here: a directory where the file goes): the poller logs one line, keeps the
+    new states coming and saves once it can (it used to end for good)."""
+    node = NodeRecord("https://s:1", "n1", "c", "s", "10.210.1.0/24", "10.210.1.1", "10.210.0.0/16")
+    agent = Agent(config=AgentConfig(data_dir=tmp_path), node=node, client=Versions(), containers=None)  # type: ignore[arg-type]
+    blocker = tmp_path / "state.json"
+    blocker.mkdir(parents=True)
+    poller = threading.Thread(target=agent._poll_forever, daemon=True)
+    poller.start()
+    try:
+        deadline = time.monotonic() + 5
+        while (agent.state is None or agent.state.version < 3) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert agent.state is not None and agent.state.version == 3
+        time.sleep(0.1)
+        assert blocker.is_dir()
+        assert caplog.text.count("saving the node state failed") == 1
+        blocker.rmdir()
+        while load_state(blocker) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        saved = load_state(blocker)
+        assert saved is not None and saved.version == 3
+        assert poller.is_alive()
+    finally:
+        agent.stop()
+        poller.join(timeout=5)
+
+
 class SlowServer:
     """Records how many posts are in flight at once and the order reports were made in."""
 
@@ -89,7 +127,7 @@ class Observed:
     def observe(self) -> dict[str, Seen]:
         return self.seen
 
-    def supervise(self) -> list[str]:
+    def supervise(self, force: bool = True, boot: bool = False) -> list[str]:
         return []
 
 

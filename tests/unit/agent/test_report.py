@@ -116,7 +116,7 @@ def test_containers_no_longer_desired_are_reported_until_gone() -> None:
     """A replica in its stop grace keeps its address reserved on the server (a failover reuses none)."""
     observed = {
         "web-1-1": Seen("web-1-1", "running", pid=7),
-        "old-1-1": Seen("old-1-1", "running", pid=9, started_at=1.0),
+        "old-1-1": Seen("old-1-1", "running", pid=9, started_at=1.0, ip="10.210.0.2"),
         "done-1-1": Seen("done-1-1", "stopped", exit_code=0),
     }
     left = leftover_statuses(["web-1-1"], observed)
@@ -125,3 +125,4 @@ def test_containers_no_longer_desired_are_reported_until_gone() -> None:
         ("old-1-1", "running", "stopping"),
     ]
     assert left[1].pid == 9
+    assert left[1].ip == "10.210.0.2"  # the server keeps it from a new replica of another service

@@ -66,7 +66,7 @@ class FakeRuntime:
     def exec_probe(self, container_id: str, argv: list[str], timeout_s: float) -> tuple[int, str]:
         return 0, ""
 
-    def supervise(self, force: bool = True) -> list[str]:
+    def supervise(self, force: bool = True, boot: bool = False) -> list[str]:
         return []
 
 

@@ -33,9 +33,22 @@ def test_missing_project_and_services_are_empty() -> None:
         ({"services": [{"revision": 1}]}, "services.0.name: must be a string"),
         ({"services": [{"name": "web", "revision": "2"}]}, "services.0.revision: must be an integer"),
         ({"services": [{"name": "web", "revision": True}]}, "services.0.revision: must be an integer"),
+        ({"services": [{"name": "web", "revision": None}]}, "services.0.revision: must be an integer"),
     ],
 )
 def test_a_wrong_answer_is_one_line_naming_the_field(answer: Any, message: str) -> None:
     with pytest.raises(BadAnswer) as caught:
         parse_deploy_result(answer)
     assert str(caught.value) == f"unexpected answer from the server: {message}"
+
+
+def test_a_dry_run_answer_without_revisions_is_read() -> None:
+    """A dry run stores nothing: its answer may carry no revision (revision null)."""
+    answer = {
+        "project": "p",
+        "services": [{"name": "web", "revision": None}],
+        "changes": [{"name": "web", "change": "new"}],
+        "dry_run": True,
+    }
+    got = parse_deploy_result(answer)
+    assert got.services[0].revision == 0 and got.changes[0].change == "new"

@@ -78,3 +78,34 @@ def test_a_host_network_service_is_placed_without_an_address() -> None:
     out = planning.plan(NODES, [host], [], 0)
     assert [s[0] for s in out.start] == ["web"] and out.addressless == {"web"}
     assert planning.plan(NODES, [service(1)], [], 0).addressless == set()
+
+
+def test_max_failure_ratio_reaches_the_rollout() -> None:
+    """`deploy.update_config.max_failure_ratio` from the file is what the planner tolerates: one
+    failed replica of four (25 %) under a ratio of 0.5 neither pauses nor rolls back."""
+    from shoal.control.deploy import revision_from
+    from shoal.model.compose import parse_compose
+
+    text = (
+        "services:\n  web:\n    image: img\n    deploy:\n      replicas: 4\n"
+        "      update_config: {max_failure_ratio: 0.5, failure_action: rollback, parallelism: 0}\n"
+    )
+    spec = revision_from(parse_compose(text, "p").services["web"])
+    assert spec.update.max_failure_ratio == 0.5
+    svc = planning.Service("web", 2, 4, spec, "updating")
+    rows = [task("w1", 1, "a", revision=2, state="failed")]
+    rows += [task(f"w{i}", i, "b", revision=2) for i in (2, 3, 4)]
+    out = planning.plan(NODES, [svc], rows, NOW.timestamp())
+    assert out.revert == {} and out.rollout.get("web", ("",))[0] not in ("rolling back", "paused")
+
+
+def test_a_new_services_rollout_completes_only_once_its_replicas_run() -> None:
+    """The deploy's first tick places the replicas: no "running on 0 replica(s)" then."""
+    svc = service(replicas=2, revision=1, state="updating")
+    first = planning.plan(NODES, [svc], [], NOW.timestamp())
+    assert len(first.start) == 2 and "web" not in first.rollout
+    starting = [task("w1", 1, "a", state="pulling"), task("w2", 2, "b")]
+    assert "web" not in planning.plan(NODES, [svc], starting, NOW.timestamp() + 6).rollout
+    running = [task("w1", 1, "a"), task("w2", 2, "b")]
+    done = planning.plan(NODES, [svc], running, NOW.timestamp() + 6).rollout["web"]
+    assert done == ("completed", "revision 1 running on 2 replica(s)")

@@ -106,7 +106,7 @@ def test_monitor_before_done() -> None:
     monitoring = step(tasks, now=100.0, monitor_s=5.0)
     assert monitoring.outcome == "waiting" and "monitoring" in monitoring.message
     done = step(tasks, now=103.0, monitor_s=5.0)
-    assert done.outcome == "done" and done.message == "generation 2 running on 3 replica(s)"
+    assert done.outcome == "done" and done.message == "revision 2 running on 3 replica(s)"
 
 
 def test_failure_pauses() -> None:
