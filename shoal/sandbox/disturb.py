@@ -43,10 +43,14 @@ def loss_rules(percent: int) -> list[list[str]]:
     """The nft commands of a table that drops `percent` % of the link's packets each way."""
     drop = ["numgen", "random", "mod", "100", "<", str(percent), "drop"]
     table = ["inet", LOSS_TABLE]
+
+    def chain(name: str, hook: str) -> list[str]:
+        return ["add", "chain", *table, name, "{", "type", "filter", "hook", hook, "priority", "-300", ";", "}"]
+
     return [
         ["add", "table", *table],
-        ["add", "chain", *table, "in", "{", "type", "filter", "hook", "prerouting", "priority", "-300", ";", "}"],
-        ["add", "chain", *table, "out", "{", "type", "filter", "hook", "postrouting", "priority", "-300", ";", "}"],
+        chain("in", "prerouting"),
+        chain("out", "postrouting"),
         ["add", "rule", *table, "in", "iifname", LINK, *drop],
         ["add", "rule", *table, "out", "oifname", LINK, *drop],
     ]
