@@ -45,7 +45,8 @@ def loss_rules(percent: int) -> list[list[str]]:
     table = ["inet", LOSS_TABLE]
 
     def chain(name: str, hook: str) -> list[str]:
-        return ["add", "chain", *table, name, "{", "type", "filter", "hook", hook, "priority", "-300", ";", "}"]
+        spec = ["{", "type", "filter", "hook", hook, "priority", "-300", ";", "}"]
+        return ["add", "chain", *table, name, *spec]
 
     return [
         ["add", "table", *table],
