@@ -62,13 +62,18 @@ def api_answers(cluster: Sandbox) -> bool:
     return cluster.shoal("node", "ls", timeout=10).returncode == 0
 
 
+def story(cluster: Sandbox, mark: int) -> str:
+    """The events since the mark, one line each, for a failure's message."""
+    return " | ".join(f"{e['kind']} {e['subject']}: {e['message']}" for e in events_since(cluster, mark))
+
+
 def assert_nothing_moved(cluster: Sandbox, before: dict[int, str], mark: int) -> list[dict[str, Any]]:
     """Watch the aftermath: no node down, no replica placed anywhere else; the events since."""
     wait_for(lambda: api_answers(cluster), 60, "the API answers again")
     deadline = time.monotonic() + AFTERMATH_S
     while time.monotonic() < deadline:
-        assert nodes_down(cluster) == [], "a node was declared lost"
-        assert placement(cluster) == before, "a replica moved"
+        assert nodes_down(cluster) == [], f"a node was declared lost: {story(cluster, mark)}"
+        assert placement(cluster) == before, f"a replica moved: {story(cluster, mark)}"
         time.sleep(0.5)
     happened = events_since(cluster, mark)
     assert not [e for e in happened if e["kind"] == "node.down"], happened

@@ -11,12 +11,17 @@ the node, not the server's own view, is gone:
 - such an episode of self-suspicion lasts while the evidence does, and `hold_s` after it, so that
   agents in their back-off reconnect before anyone is judged; a node silent past that is lost.
 The controller emits one event when an episode begins (`Verdict.began`).
+"At once" has a width: heartbeats come every second or so, so the nodes a cut silenced cross the
+grace up to a heartbeat apart. When the first one crosses it, every node silent for more than
+`QUIET` of the grace counts as lost with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+QUIET = 0.5  # of the grace: silent this long (a few heartbeats missed) counts as "at once"
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,8 @@ def judge(
     episode outlasts its evidence.
     """
     hold = 2 * grace_s if hold_s is None else hold_s
-    quiet = silent(nodes, grace_s)
-    reason = self_doubt(nodes, quiet)
+    lost = silent(nodes, grace_s)
+    reason = self_doubt(nodes, silent(nodes, grace_s * QUIET)) if lost else ""
     if not reason and stalled_s > grace_s / 2:
         reason = f"its controller did not run for {stalled_s:.1f}s"
     if reason:
@@ -90,4 +95,4 @@ def judge(
         return Verdict((), Episode(since, now + hold), began=episode is None, reason=reason)
     if episode is not None and now < episode.hold_until:
         return Verdict((), episode)
-    return Verdict(tuple(sorted(n.name for n in quiet)))
+    return Verdict(tuple(sorted(n.name for n in lost)))

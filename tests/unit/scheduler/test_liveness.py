@@ -31,6 +31,10 @@ def cluster(*ages: float | None, down: tuple[int, ...] = (), own: int | None = 0
         (cluster(0.5, 30.0, 9.0, 9.0, down=(1,)), (), True),  # n2 down, then every other but own
         (cluster(0.5, None, 0.2), ("n2",), False),  # never heard from counts as silent
         (cluster(0.5, 5.0, 0.2), (), False),  # exactly the grace: not yet
+        (cluster(0.5, 5.3, 4.6, 4.4), (), True),  # a cut: the first one crossed, the others follow
+        (cluster(0.5, 5.3, 1.0, 0.9), ("n2",), False),  # the others still heartbeat
+        (cluster(0.5, 5.3, 4.6, 0.9), ("n2",), False),  # two of four went quiet: not most
+        (cluster(0.5, 4.6, 4.4), (), False),  # nobody past the grace yet: no judgement, no episode
     ],
 )
 def test_judgement_table(nodes: list[Heard], lost: tuple[str, ...], suspect: bool) -> None:
