@@ -116,10 +116,11 @@ class Controller:
         return serving
 
     def tick(self, serving: bool = False) -> None:
+        stalled = self._stalled_s()  # before any wait for a lock, which is no stall of ours
         try:
             with self._db.transaction() as conn:
                 lock_planning(conn)
-                down = self._detect(conn)
+                down = self._detect(conn, stalled)
                 tasks.purge_stopped(conn, STOPPED_PURGE_S)
                 events.trim(conn, EVENTS_KEPT)
                 changed = place(conn) or bool(down) or serving
@@ -135,7 +136,7 @@ class Controller:
             return 0.0
         return max(0.0, time.monotonic() - self._ticked - self._config.controller_interval_s)
 
-    def _detect(self, conn: Conn) -> list[str]:
+    def _detect(self, conn: Conn, stalled_s: float) -> list[str]:
         """The failure detector: the nodes declared lost in this tick, with their events."""
         grace = self._config.grace_s
         heard = [
@@ -143,9 +144,7 @@ class Controller:
             for r in nodes.heartbeat_ages(conn)
         ]
         now = time.monotonic()
-        verdict = liveness.judge(
-            heard, grace_s=grace, now=now, episode=self._episode, stalled_s=self._stalled_s()
-        )
+        verdict = liveness.judge(heard, grace_s=grace, now=now, episode=self._episode, stalled_s=stalled_s)
         self._note_episode(conn, verdict)
         if now - self._since < grace or not verdict.down:
             return []  # a new leader first hears every node out
