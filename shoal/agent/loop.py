@@ -141,7 +141,7 @@ class Agent:
         self.server_ok = False
         self.metrics.server_errors.inc()
         self._refused(exc)
-        self._stop.wait(backoff.failed())
+        self._stop.wait(min(backoff.failed(), self.fence.due_in()))  # ask again when a fence is due
 
     def _refused(self, exc: Exception) -> None:
         """A refusal of the node's credential, once it lasted the fence's grace, fences the node."""

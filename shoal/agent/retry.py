@@ -66,6 +66,13 @@ class Fence:
             self.fenced = True
             return True
 
+    def due_in(self) -> float:
+        """Seconds until a refusal that lasts would fence the node (inf: none is running)."""
+        with self._lock:
+            if self.refused_since is None or self.fenced:
+                return float("inf")
+            return max(0.0, self.grace_s - (self.clock() - self.refused_since))
+
     def accepted(self) -> None:
         with self._lock:
             self.refused_since, self.fenced = None, False

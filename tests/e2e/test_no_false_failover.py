@@ -133,7 +133,7 @@ def fenced_lines(cluster: Sandbox, node: str) -> list[str]:
 def rejoin(cluster: Sandbox, node: str) -> None:
     """Back into the cluster: the fenced agent ended (by its recorded pid), joined anew, restarted."""
     kill_process(cluster, node, "agent")
-    token = cluster.shoal_json("token", "create", "--role", "join")["token"]
+    token = cluster.shoal_json("node", "join-token")["token"]
     record = state.load(cluster.dir)
     sbx_cluster.join(record, record.node(node), token)
     sbx_cluster.restart_process(record, node, "agent")

@@ -72,11 +72,14 @@ class Clock:
 def test_fence_is_due_once_after_the_grace_and_an_accepted_call_resets_it() -> None:
     clock = Clock()
     fence = Fence(5.0, clock)
+    assert fence.due_in() == float("inf")
     assert not fence.refused()
     clock.now = 104.9
     assert not fence.refused()
+    assert fence.due_in() == pytest.approx(0.1)
     clock.now = 105.0
     assert fence.refused()
+    assert fence.due_in() == float("inf")
     clock.now = 200.0
     assert not fence.refused(), "fenced once"
     fence.accepted()
