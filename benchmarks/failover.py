@@ -1,10 +1,16 @@
 """Failover: a node is lost (agent killed, link cut) → its replicas run elsewhere. Target ≤ 10 s.
+And no false failover: a short disturbance moves nothing.
 
 On a three-node sandbox (server defaults: heartbeat 1 s, grace 5 s), a service of three replicas
 spread over the nodes; each run cuts one non-server node that holds a replica and times, polling
 the API every 50 ms, until the node shows down, every replica is placed on other nodes, and all
 run there; then it restores the node. Same-run baseline: the time the same service takes to reach
 three running replicas from a fresh deploy.
+
+Then, once each, the disturbances that must move nothing (`shoal.sandbox.disturb`): a 12 s pause
+of the server process, 40 s of 20 % packet loss on a worker's link, a 12 s cut of the server
+machine's own link. For each: replicas replaced and nodes marked down in the disturbance and
+the 15 s after it, and whether the server said it suspected itself. Target: zero and none.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from pathlib import Path
 
 from shoal.client import Client
 from shoal.client.contexts import ContextStore
-from shoal.sandbox import cluster
+from shoal.errors import ShoalError
+from shoal.sandbox import cluster, disturb
 from shoal.sandbox.nodes import run_in
 from shoal.sandbox.session import Session, temporary_sandbox
 
@@ -96,9 +103,15 @@ def restore(session: Session, node: str) -> None:
     cluster.restart_process(record, node, "agent")
 
 
+def worker_with_replica(api: Client) -> str:
+    """A node other than the server's that runs a replica."""
+    node = next(t.node for t in api.tasks(service="fo") if t.desired == "run" and t.node not in (None, "n1"))
+    assert node is not None
+    return node
+
+
 def one_run(session: Session, api: Client) -> Phases:
-    lost = next(t.node for t in api.tasks(service="fo") if t.desired == "run" and t.node not in (None, "n1"))
-    assert lost is not None
+    lost = worker_with_replica(api)
     start = cut(session, lost)
     try:
         return watch(api, lost, start)
@@ -108,6 +121,55 @@ def one_run(session: Session, api: Client) -> Phases:
         wait(
             lambda: sum(t.state == "running" and t.desired == "run" for t in api.tasks(service="fo")) == 3, 60
         )
+
+
+AFTERMATH_S = 15.0  # a false failover shows within the grace plus the hold after a disturbance
+
+
+def run_ids(api: Client) -> set[str]:
+    return {t.id for t in api.tasks(service="fo") if t.desired == "run"}
+
+
+def settled(api: Client) -> bool:
+    try:
+        return sum(t.state == "running" for t in api.tasks(service="fo") if t.desired == "run") == 3
+    except ShoalError:  # unreachable, or the front's 5xx while the server comes back
+        return False
+
+
+def quiet_case(api: Client, disturbance: Callable[[], None]) -> dict[str, object]:
+    """Run a disturbance that must move nothing; what it moved anyway."""
+    wait(lambda: settled(api), 120)
+    mark = max((e.id for e in api.events(limit=1)), default=0)
+    before = run_ids(api)
+    disturbance()
+    wait(lambda: settled(api), 120)
+    time.sleep(AFTERMATH_S)
+    happened = api.events(since=mark, limit=1000)
+    return {
+        "replacements": len(run_ids(api) - before),
+        "nodes_marked_down": sorted({e.subject for e in happened if e.kind == "node.down"}),
+        "server_suspected": any(e.kind == "server.suspect" for e in happened),
+    }
+
+
+def lossy(session: Session, api: Client, seconds: float = 40.0, percent: int = 20) -> None:
+    worker = worker_with_replica(api)
+    with disturb.packet_loss(session.record, worker, percent):
+        time.sleep(seconds)
+
+
+def server_cut(session: Session, seconds: float = 12.0) -> None:
+    with disturb.link_cut(session.record, "n1"):
+        time.sleep(seconds)
+
+
+def quiet_cases(session: Session, api: Client) -> dict[str, dict[str, object]]:
+    return {
+        "server_pause_12s": quiet_case(api, lambda: disturb.pause_server(session.record, 12.0)),
+        "worker_loss_20pct_40s": quiet_case(api, lambda: lossy(session, api)),
+        "server_link_cut_12s": quiet_case(api, lambda: server_cut(session)),
+    }
 
 
 def main() -> None:
@@ -122,6 +184,7 @@ def main() -> None:
         deploy_s = time.monotonic() - start
         with api_client(session) as api:
             phases = [one_run(session, api) for _ in range(args.runs)]
+            quiet = quiet_cases(session, api)
     samples = [p.running_s for p in phases]
     result = {
         "benchmark": "failover",
@@ -133,6 +196,8 @@ def main() -> None:
         "failover_max_s": round(max(samples), 2),
         "target_s": 10,
         "baseline_fresh_deploy_s": round(deploy_s, 2),
+        "no_false_failover": quiet,
+        "no_false_failover_target": {"replacements": 0, "nodes_marked_down": []},
     }
     print(json.dumps(result, indent=2))
 

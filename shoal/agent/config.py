@@ -56,6 +56,7 @@ class AgentConfig:
     resync_s: float = 10.0  # a full pass this often without a new state: repairs drift (exits and
     # health changes wake the loop themselves)
     backoff_max_s: float = 5.0
+    fence_after_s: float = 5.0  # the server refusing this node (removed) this long: stop its containers
     image_keep_s: float = 180.0  # an image no container uses is kept this long (Nomad's image_delay)
     insecure_registries: tuple[str, ...] = ()
     unpack_max_bytes: int = 20 << 30  # a layer unpacking to more (sparse files by apparent size) is refused

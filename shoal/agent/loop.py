@@ -2,7 +2,9 @@
 
 The top of the agent. Three threads besides the health monitor and the HTTP server:
 - the poller long-polls `GET /nodes/<me>/state?since=V&wait=30`, saves each new version to disk
-  (atomically) and wakes the reconciler; on errors it retries with back-off;
+  (atomically) and wakes the reconciler; on errors it retries with jittered back-off; when the
+  server keeps refusing the node's credential (the node was removed), the node fences itself
+  (`retry.Fence`): it stops its containers, since the cluster runs its replicas elsewhere;
 - the reconciler (the calling thread) runs the steps in order images → containers → network →
   firewall → DNS, refreshes the status, then runs the late steps (WireGuard, ingress, the agent's
   endpoints), on each new state, on a health change and every `resync_s`; a step that fails is
@@ -27,6 +29,7 @@ from shoal.agent.health import HealthMonitor
 from shoal.agent.metrics import AgentMetrics
 from shoal.agent.reconcilers.containers import ContainersReconciler, Seen, health_check
 from shoal.agent.report import container_statuses, leftover_statuses, read_capacity
+from shoal.agent.retry import Backoff, Fence, refusal
 from shoal.agent.statefile import load_state, save_state
 from shoal.model.state import NodeState
 from shoal.model.status import Capacity, NodeStatus, PeerStatus
@@ -49,22 +52,6 @@ class ControlClient(Protocol):
 
 # A reconcile step after containers: (name, run(state)); built by shoal.agent.assemble.
 Step = tuple[str, Callable[[NodeState], object]]
-
-
-@dataclass
-class Backoff:
-    """Exponential back-off between failed calls to the server."""
-
-    first_s: float = 0.5
-    max_s: float = 10.0
-    current: float = 0.0
-
-    def failed(self) -> float:
-        self.current = self.first_s if self.current == 0 else min(self.max_s, self.current * 2)
-        return self.current
-
-    def ok(self) -> None:
-        self.current = 0.0
 
 
 @dataclass
@@ -100,6 +87,10 @@ class Agent:
     _unsaved: bool = False  # the state held is not on disk yet
     _save_error: str = ""  # the last failed save's error (logged once)
     _booted: bool = False  # a pass ran since the agent started (the first one supervises at boot)
+    fence: Fence = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fence = Fence(self.config.fence_after_s)
 
     @property
     def secrets_file(self) -> Path:
@@ -146,6 +137,7 @@ class Agent:
                 self._server_down(exc, backoff)
                 continue
             self.server_ok = True
+            self.fence.accepted()
             backoff.ok()
             if not self.accept(fresh) and self._unsaved:
                 self._save()  # a state not yet on disk (disk full): retried at each poll
@@ -155,7 +147,32 @@ class Agent:
             log.warning("server unreachable, keeping the saved state: %s", _first_line(exc))
         self.server_ok = False
         self.metrics.server_errors.inc()
-        self._stop.wait(backoff.failed())
+        self._refused(exc)
+        self._stop.wait(min(backoff.failed(), self.fence.due_in()))  # ask again when a fence is due
+
+    def _refused(self, exc: Exception) -> None:
+        """A refusal of the node's credential, once it lasted the fence's grace, fences the node."""
+        if refusal(exc) and self.fence.refused():
+            self.fence_containers(exc)
+
+    def fence_containers(self, exc: Exception) -> None:
+        """Stop every container (the cluster runs them elsewhere) and keep them stopped across an
+        agent restart; any state the server sends again (the node is back) is taken."""
+        state = self.state
+        count = 0 if state is None else len(state.containers)
+        log.error(
+            "fenced: the server has refused this node's credential for %gs (%s): the node was removed;"
+            " stopping its %d container(s)",
+            self.fence.grace_s,
+            _first_line(exc),
+            count,
+        )
+        if state is None:
+            return
+        fenced = state.model_copy(update={"version": -1, "containers": [], "secrets": []})
+        save_state(self.config.state_file, fenced, self.secrets_file)
+        self.state = fenced
+        self._wake.set()
 
     def accept(self, fresh: NodeState) -> bool:
         """Take a state from the server: saved and reconciled when newer than the one held."""
@@ -354,7 +371,7 @@ class Agent:
     def _report_forever(self) -> None:
         backoff = Backoff(first_s=self.config.heartbeat_s, max_s=self.config.backoff_max_s)
         while not self._stop.is_set():
-            self._report_now.wait(backoff.current or self.config.heartbeat_s)
+            self._report_now.wait(backoff.delay or self.config.heartbeat_s)
             if self._progress_news.is_set():
                 self._progress_news.clear()
                 self._status_current.wait(PROGRESS_DELAY_S)
@@ -375,8 +392,10 @@ class Agent:
                 self.client.post_status(self.node.name, status.model_copy(update={"time": time.time()}))
             except Exception as exc:  # the next heartbeat retries
                 log.debug("posting status failed: %s", exc)
+                self._refused(exc)
                 backoff.failed()
                 return
+        self.fence.accepted()
         backoff.ok()
 
 

@@ -1,8 +1,9 @@
 """The controller: one leader at a time (advisory lock) turns services into tasks on nodes.
 
-Every `controller_interval_s` and on NOTIFY `shoal_control` the leader detects dead nodes, plans
-(`planning.plan`: the scheduler's placement and rollout steps) and applies the plan in ONE
-transaction, bumping the affected nodes' state.
+Every `controller_interval_s` and on NOTIFY `shoal_control` the leader detects dead nodes
+(`scheduler.liveness`: never on the server's own lost view), plans (`planning.plan`: the
+scheduler's placement and rollout steps) and applies the plan in ONE transaction, bumping the
+affected nodes' state.
 Another server takes over when the leader's session ends (its lock frees with it).
 """
 
@@ -17,6 +18,7 @@ import psycopg
 from shoal.control import planning
 from shoal.control.config import ServerConfig
 from shoal.control.revision import RevisionSpec
+from shoal.control.scheduler import liveness
 from shoal.control.store import events, nodes, services, tasks, volumes
 from shoal.control.store.db import (
     CONTROL_CHANNEL,
@@ -46,6 +48,8 @@ class Controller:
         self.leader = threading.Event()
         self.ticks = 0
         self._since = time.monotonic()
+        self._episode: liveness.Episode | None = None  # the server suspecting its own view
+        self._ticked: float | None = None  # when the last tick ended (a long gap: we were stalled)
 
     def start(self) -> None:
         self._thread.start()
@@ -75,7 +79,7 @@ class Controller:
                 return
             log.info("controller: leading")
             self.leader.set()
-            self._since = time.monotonic()
+            self._since, self._ticked = time.monotonic(), None
             lock_conn.execute(f"LISTEN {CONTROL_CHANNEL}")
             self._loop(lock_conn, serving=True)
 
@@ -112,20 +116,53 @@ class Controller:
         return serving
 
     def tick(self, serving: bool = False) -> None:
-        with self._db.transaction() as conn:
-            lock_planning(conn)
-            settled = time.monotonic() - self._since >= self._config.grace_s
-            down = nodes.mark_down(conn, self._config.grace_s) if settled else []
-            for name in down:
-                events.emit(
-                    conn, "node.down", name, f"node {name} missed heartbeats for {self._config.grace_s:g}s"
-                )
-            tasks.purge_stopped(conn, STOPPED_PURGE_S)
-            events.trim(conn, EVENTS_KEPT)
-            changed = place(conn) or bool(down) or serving
-            if changed:
-                notify_all_nodes(conn)
+        stalled = self._stalled_s()  # before any wait for a lock, which is no stall of ours
+        try:
+            with self._db.transaction() as conn:
+                lock_planning(conn)
+                down = self._detect(conn, stalled)
+                tasks.purge_stopped(conn, STOPPED_PURGE_S)
+                events.trim(conn, EVENTS_KEPT)
+                changed = place(conn) or bool(down) or serving
+                if changed:
+                    notify_all_nodes(conn)
+        finally:
+            self._ticked = time.monotonic()
         self.ticks += 1
+
+    def _stalled_s(self) -> float:
+        """How much longer than its own wait the controller went without ticking."""
+        if self._ticked is None:
+            return 0.0
+        return max(0.0, time.monotonic() - self._ticked - self._config.controller_interval_s)
+
+    def _detect(self, conn: Conn, stalled_s: float) -> list[str]:
+        """The failure detector: the nodes declared lost in this tick, with their events."""
+        grace = self._config.grace_s
+        heard = [
+            liveness.Heard(r["name"], r["age_s"], r["down"], r["name"] == self._config.server_node)
+            for r in nodes.heartbeat_ages(conn)
+        ]
+        now = time.monotonic()
+        verdict = liveness.judge(heard, grace_s=grace, now=now, episode=self._episode, stalled_s=stalled_s)
+        self._note_episode(conn, verdict)
+        if now - self._since < grace or not verdict.down:
+            return []  # a new leader first hears every node out
+        down = nodes.mark_down(conn, list(verdict.down), grace)
+        for name in down:
+            events.emit(conn, "node.down", name, f"node {name} missed heartbeats for {grace:g}s")
+        return down
+
+    def _note_episode(self, conn: Conn, verdict: liveness.Verdict) -> None:
+        """One event when the server begins to suspect itself; a log line when it stops."""
+        if verdict.began:
+            subject = self._config.server_node or "server"
+            message = f"server suspects itself: {verdict.reason}; marking no node down"
+            events.emit(conn, "server.suspect", subject, message)
+            log.warning("controller: %s", message)
+        elif self._episode is not None and verdict.episode is None:
+            log.info("controller: trusting its view of the nodes again")
+        self._episode = verdict.episode
 
 
 def place(conn: Conn) -> bool:

@@ -207,11 +207,21 @@ def remove(conn: Conn, name: str) -> None:
     notify_all_nodes(conn)
 
 
-def mark_down(conn: Conn, grace_s: float) -> list[str]:
-    """Nodes whose last heartbeat is older than the grace: mark them down, return their names."""
+def heartbeat_ages(conn: Conn) -> list[Row]:
+    """Every node's name, role, whether it is down, and seconds since its last heartbeat
+    (PostgreSQL's clock, the one heartbeats are stamped with; NULL: never heard from)."""
+    return conn.execute(
+        "SELECT name, role, down, extract(epoch FROM now() - last_seen)::float8 AS age_s"
+        " FROM nodes ORDER BY name"
+    ).fetchall()
+
+
+def mark_down(conn: Conn, names: list[str], grace_s: float) -> list[str]:
+    """Mark down those of `names` still silent for longer than the grace (a heartbeat that came
+    in since they were judged keeps its node up); return the ones marked."""
     rows = conn.execute(
-        "UPDATE nodes SET down = true WHERE NOT down"
+        "UPDATE nodes SET down = true WHERE name = ANY(%s) AND NOT down"
         " AND (last_seen IS NULL OR last_seen < now() - make_interval(secs => %s)) RETURNING name",
-        (grace_s,),
+        (names, grace_s),
     ).fetchall()
     return sorted(r["name"] for r in rows)

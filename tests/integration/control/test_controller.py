@@ -6,6 +6,7 @@ import base64
 import threading
 import time
 
+import httpx
 import psycopg
 
 from tests.integration.control.helpers import (
@@ -211,3 +212,38 @@ def test_a_report_that_crossed_a_later_one_in_flight_is_not_stored(server: Serve
         report("healthy", now + 1)  # a repeat of the stored one's content: a heartbeat
         report("unhealthy", now - 3600)  # the node's clock went back: taken
         assert [t["health"] for t in _running(server, "cross")] == ["unhealthy"]
+
+
+def _heartbeat(client: httpx.Client, server: Server, node: str) -> None:
+    mine = [{"id": t["id"], "state": "running"} for t in _running(server, "web") if t["node"] == node]
+    status(client, node, mine)
+
+
+def test_losing_most_nodes_at_once_marks_none_down_and_says_so_once(server: Server) -> None:
+    joined = {name: join(server, name) for name in ("q1", "q2", "q3")}
+    put_services(server, "p", {"web": web_spec("web", replicas=3)})
+    wait_for(lambda: len(_running(server, "web")) == 3, what="placement")
+    clients = {name: node_client(server, j) for name, j in joined.items()}
+    try:
+        for name, client in clients.items():
+            report_running(client, name)
+        before = {t["id"]: t["node"] for t in _running(server, "web")}
+        started = time.monotonic()
+        while time.monotonic() - started < 9:  # three graces: only q3 is heard (the server's view)
+            _heartbeat(clients["q3"], server, "q3")
+            time.sleep(0.5)
+        started = time.monotonic()
+        while time.monotonic() - started < 3:  # the others back, inside the episode's hold
+            for name, client in clients.items():
+                _heartbeat(client, server, name)
+            time.sleep(0.5)
+    finally:
+        for client in clients.values():
+            client.close()
+    assert {t["id"]: t["node"] for t in _running(server, "web")} == before
+    with server.client() as admin:
+        kinds = [e["kind"] for e in admin.get("/api/v1/events?limit=1000").json()]
+        states = {n["name"]: n["state"] for n in admin.get("/api/v1/nodes").json()}
+    assert "node.down" not in kinds
+    assert kinds.count("server.suspect") == 1
+    assert all(states[name] != "down" for name in joined), states

@@ -12,19 +12,13 @@ import pytest
 
 from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.health import HealthMonitor
-from shoal.agent.loop import Agent, Backoff, _changed
+from shoal.agent.loop import Agent, _changed
 from shoal.agent.reconcilers.containers import ContainerPlan, Seen
+from shoal.agent.retry import Backoff
 from shoal.agent.statefile import load_state
 from shoal.model.container import ContainerSpec, HealthCheck
 from shoal.model.state import NodeState
 from shoal.model.status import ContainerStatus, NodeStatus, PeerStatus
-
-
-def test_backoff_doubles_to_a_cap_and_resets() -> None:
-    backoff = Backoff(first_s=0.5, max_s=3.0)
-    assert [backoff.failed() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
-    backoff.ok()
-    assert backoff.failed() == 0.5
 
 
 def test_only_container_changes_are_news() -> None:
