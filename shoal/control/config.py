@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shoal.errors import ConfigError
+from shoal.model.ports import AGENT_PORT, API_PORT
 
 CONFIG_NAME = "server.json"
 
@@ -17,8 +18,8 @@ class ServerConfig(BaseModel):
 
     data_dir: Path
     dsn: str
-    listen: str = "0.0.0.0:7443"
-    advertise: str = "https://127.0.0.1:7443"
+    listen: str = f"0.0.0.0:{API_PORT}"
+    advertise: str = f"https://127.0.0.1:{API_PORT}"
     cluster_cidr: str = "10.210.0.0/16"
     managed_postgres: bool = False
     server_node: str = ""  # the name the server machine's own agent joins with
@@ -26,7 +27,7 @@ class ServerConfig(BaseModel):
     acme_ca: str = ""  # ACME directory URL; empty: Let's Encrypt
     ingress_tls: str = "acme"  # "acme" in production; "internal": a cluster-wide root made at init
     ingress_host: str = ""  # publish the API and web UI through ingress under this host
-    agent_port: int = 7946  # where agents serve logs and exec on their overlay address
+    agent_port: int = AGENT_PORT  # where agents serve logs and exec on their overlay address
     heartbeat_s: float = 1.0
     grace_s: float = 5.0
     controller_interval_s: float = 0.5

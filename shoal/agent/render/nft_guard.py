@@ -1,0 +1,99 @@
+"""The node's guards against its own containers, as libnftables JSON (agent/render: pure).
+
+Kept apart from the forwarding ruleset (render/nft.py), which includes them:
+- `guard` (inet, filter at prerouting -150, before any DNAT): nothing from the bridge to the
+  node's loopback (the bridge routes 127/8 so that a port published on 127.0.0.1 reaches its
+  container, see reconcilers/network.py) and, unless the node policy's `metadata` allows it,
+  nothing to the cloud metadata address.
+- `published`: which packets a published port's DNAT takes: every local address, or only the
+  `host_ip` it was published on (127.0.0.1: only the node's own traffic reaches it).
+- `bridge <table>` (bridge family, prerouting -300): a container's port on the bridge lets only its
+  own source address out (IPv4 and ARP; no other ethertype), so CAP_NET_RAW cannot impersonate a
+  neighbour. Applied in the same transaction as the inet table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from shoal.model.container import PortMapping
+from shoal.model.state import NodeState
+
+Json = dict[str, Any]
+
+METADATA_ADDRESS = "169.254.169.254"
+LOOPBACK = "127.0.0.0/8"
+GUARD_CHAIN = ("guard", "filter", "prerouting", -150)
+SPOOF_CHAIN = ("ports", "filter", "prerouting", -300)
+_DROP: Json = {"drop": None}
+
+
+def _match(left: Json, right: Any, op: str = "==") -> Json:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def _meta(key: str) -> Json:
+    return {"meta": {"key": key}}
+
+
+def _payload(protocol: str, field: str) -> Json:
+    return {"payload": {"protocol": protocol, "field": field}}
+
+
+def _prefix(cidr: str) -> Json:
+    net = ipaddress.ip_network(cidr)
+    return {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
+
+
+def guard_rules(state: NodeState, bridge: str) -> list[list[Json]]:
+    """From the bridge: never to 127/8; to the metadata address only where the policy allows."""
+    from_bridge = _match(_meta("iifname"), bridge)
+    rules = [[from_bridge, _match(_payload("ip", "daddr"), _prefix(LOOPBACK)), _DROP]]
+    if not state.metadata_access:
+        rules.append([from_bridge, _match(_payload("ip", "daddr"), METADATA_ADDRESS), _DROP])
+    return rules
+
+
+def published(port: PortMapping) -> list[Json] | None:
+    """The destination a published port's DNAT matches; None: not an IPv4 address (published nowhere)."""
+    if port.host_ip in ("", "0.0.0.0"):  # noqa: S104 (Compose's "every address")
+        return [_match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")]
+    try:
+        address = ipaddress.ip_address(port.host_ip)
+    except ValueError:
+        return None
+    if address.version != 4:
+        return None
+    return [_match(_payload("ip", "daddr"), str(address))]
+
+
+def spoof_rules(state: NodeState, veths: Mapping[str, str]) -> list[list[Json]]:
+    """Per addressed container with a port on the bridge: only its own IPv4 source, ARP for it."""
+    rules = []
+    for container in sorted(state.containers, key=lambda c: c.id):
+        veth = veths.get(container.id)
+        if container.ip is None or veth is None:
+            continue
+        port = _match(_meta("iifname"), veth)
+        ether = _payload("ether", "type")
+        rules += [
+            [port, _match(ether, {"set": ["ip", "arp"]}, "!="), _DROP],
+            [port, _match(ether, "ip"), _match(_payload("ip", "saddr"), container.ip, "!="), _DROP],
+            [port, _match(ether, "arp"), _match(_payload("arp", "saddr ip"), container.ip, "!="), _DROP],
+        ]
+    return rules
+
+
+def bridge_table(table: str, rules: list[list[Json]]) -> list[Json]:
+    """`bridge <table>`, its one chain and the rules (agent/sys/nft.py deletes the old one first)."""
+    ref = {"family": "bridge", "name": table}
+    name, kind, hook, prio = SPOOF_CHAIN
+    chain = {"family": "bridge", "table": table, "name": name, "type": kind, "hook": hook, "prio": prio}
+    commands: list[Json] = [{"add": {"table": ref}}]
+    commands.append({"add": {"chain": {**chain, "policy": "accept"}}})
+    for expr in rules:
+        rule = {"family": "bridge", "table": table, "chain": name, "expr": expr}
+        commands.append({"add": {"rule": rule}})
+    return commands
