@@ -26,8 +26,8 @@ from shoal.control.store import tokens
 from shoal.control.store.db import connect
 from shoal.control.store.migrate import migrate
 from shoal.errors import ShoalError
-from shoal.model.ports import API_PORT
 from shoal.malloc import limit_arenas
+from shoal.model.ports import API_PORT
 
 DEFAULT_DATA_DIR = Path("/var/lib/shoal/server")
 JOIN_TTL_S = 7 * 86400

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 LEADER_LOCK = 0x5A0A1C
 STOPPED_PURGE_S = 60.0
 EVENTS_KEPT = 10_000  # `shoal events` and the UI read the newest; Nomad keeps fewer
+UNPLACED = "service.unplaceable"
 BATCH_S = 0.005  # after a wake-up, notifications that follow this closely join the same tick
 
 
@@ -177,5 +178,13 @@ def apply(conn: Conn, plan: planning.Plan) -> bool:
     for name, (state, message) in plan.rollout.items():
         services.set_rollout(conn, name, state, message)
         events.emit(conn, f"rollout.{state.replace(' ', '-')}", name, message)
+    _tell_unplaced(conn, plan.why_unplaced)
     notify_nodes(conn, touched)
     return bool(plan.stop or plan.revert)
+
+
+def _tell_unplaced(conn: Conn, why: dict[str, str]) -> None:
+    """An event per service whose replicas cannot be placed, once per reason (not every tick)."""
+    for name, message in sorted(why.items()):
+        if events.last_message(conn, UNPLACED, name) != message:
+            events.emit(conn, UNPLACED, name, message)

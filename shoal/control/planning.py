@@ -23,6 +23,7 @@ from shoal.control.scheduler import (
     schedule,
 )
 from shoal.model.compose import UpdatePolicy
+from shoal.model.ports import INGRESS_PORTS, port_key
 
 ROLLING = ("updating", "rolling back")
 
@@ -34,6 +35,7 @@ class Plan:
     rollout: dict[str, tuple[str, str]] = field(default_factory=dict)  # service → (state, message)
     revert: dict[str, int] = field(default_factory=dict)  # service → revision to roll back to
     unplaced: list[str] = field(default_factory=list)
+    why_unplaced: dict[str, str] = field(default_factory=dict)  # service → why a replica has no node
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,14 @@ def node_info(row: dict[str, Any]) -> NodeInfo:
         cpus=float(cap.get("cpus") or 0),
         memory_bytes=int(cap.get("memory_bytes") or 0),
         slot=int(row["subnet_index"]),
+        reserved_ports=dict.fromkeys(INGRESS_PORTS, "ingress") if row.get("ingress") else {},
     )
+
+
+def published_ports(spec: RevisionSpec | None) -> tuple[str, ...]:
+    """The host ports a replica of the revision publishes ("8080/tcp")."""
+    ports = spec.template.ports if spec else []
+    return tuple(sorted({port_key(p.host_port, p.protocol) for p in ports}))
 
 
 def task_info(row: dict[str, Any], spec: RevisionSpec | None) -> TaskInfo:
@@ -71,6 +80,7 @@ def task_info(row: dict[str, Any], spec: RevisionSpec | None) -> TaskInfo:
         health=row["health"],
         reserve_cpus=res.reserve_cpus if res else 0.0,
         reserve_memory_bytes=res.reserve_memory_bytes if res else 0,
+        ports=published_ports(spec),
     )
 
 
@@ -88,6 +98,7 @@ def placement(svc: Service, tasks: list[dict[str, Any]]) -> ServicePlacement:
         reserve_memory_bytes=res.reserve_memory_bytes,
         volumes=tuple(svc.spec.volumes),
         pinned_node=pinned[0] if pinned else None,
+        ports=published_ports(svc.spec),
     )
 
 
@@ -109,6 +120,9 @@ def plan(
         stop=[r.task_id for r in placed.remove] + [t["id"] for t in tasks if not t["node"]],
         start=[(p.service, p.replica, p.generation, p.node) for p in placed.place],
         unplaced=[f"{u.service}.{u.replica}: {u.reason}" for u in placed.unplaceable],
+        why_unplaced={
+            u.service: f"replica {u.replica} cannot be placed: {u.reason}" for u in placed.unplaceable
+        },
     )
     gone = set(out.stop)
     for svc in services:

@@ -21,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from shoal.agent.render.nft_guard import LOOPBACK, bridge_table, guard_rules, published, spoof_rules
@@ -230,7 +230,7 @@ class Ruleset:
     elements: dict[str, list[str]]
 
 
-def render(  # noqa: PLR0913
+def render(
     state: NodeState,
     table: str,
     *,

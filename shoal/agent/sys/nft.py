@@ -2,10 +2,10 @@
 
 `apply()` (re)creates `inet <table>` in ONE JSON transaction — add table, delete table, add the
 table with its chains and rules, and the renderer's `bridge <table>` likewise — so the kernel
-swaps the old ruleset for the new atomically and no other table is touched. `fingerprint()` reads the table back; `parse_fingerprint` (pure,
-unit-tested on captured `list table` JSON) finds the mark the renderer put in it, and
-`parse_elements` the sets' members; `change()` adds and deletes set elements in one transaction.
-Runs in the node's netns on a short-lived thread (net.nsthread).
+swaps the old ruleset for the new atomically and no other table is touched. `fingerprint()`
+reads the table back; `parse_fingerprint` (pure, unit-tested on captured `list table` JSON)
+finds the mark the renderer put in it, and `parse_elements` the sets' members; `change()` adds
+and deletes set elements in one transaction. Runs in the node's netns on a short-lived thread (net.nsthread).
 """
 
 from __future__ import annotations

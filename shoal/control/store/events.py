@@ -63,6 +63,15 @@ def since(conn: Conn, after_id: int, limit: int) -> list[Row]:
     ).fetchall()
 
 
+def last_message(conn: Conn, kind: str, subject: str) -> str | None:
+    """The message of the newest event of this kind about this subject, if any."""
+    row = conn.execute(
+        "SELECT message FROM events WHERE kind = %s AND subject = %s ORDER BY id DESC LIMIT 1",
+        (kind, subject),
+    ).fetchone()
+    return None if row is None else str(row["message"])
+
+
 def latest(conn: Conn, limit: int) -> list[Row]:
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM events ORDER BY id DESC LIMIT %s",  # noqa: S608 (constant)

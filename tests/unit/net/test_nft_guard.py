@@ -82,5 +82,10 @@ def test_each_container_port_sends_only_its_own_address() -> None:
 
 def test_management_ports_come_from_the_agent_config_and_the_joined_url() -> None:
     assert management_ports(AgentConfig()) == (7946, API_PORT, 5432)
-    assert management_ports(AgentConfig(agent_port=9000), "https://10.0.0.1:8443") == (9000, API_PORT, 8443, 5432)
+    assert management_ports(AgentConfig(agent_port=9000), "https://10.0.0.1:8443") == (
+        9000,
+        API_PORT,
+        8443,
+        5432,
+    )
     assert API_PORT in NetConfig().management_ports

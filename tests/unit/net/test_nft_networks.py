@@ -12,7 +12,7 @@ from pathlib import Path
 
 from shoal.agent.net.config import NetConfig
 from shoal.agent.reconcilers.firewall import Observed, plan, wanted_ruleset
-from shoal.agent.render.nft import ISOLATED, forward_rules, node_addresses, render, set_name
+from shoal.agent.render.nft import ISOLATED, forward_rules, node_addresses, set_name
 from shoal.agent.sys.nft import parse_elements
 from shoal.model.container import ContainerSpec, PortMapping
 from shoal.model.state import NetworkMembers, NodeState, Peer

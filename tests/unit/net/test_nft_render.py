@@ -39,7 +39,9 @@ def _render(state: NodeState) -> tuple[list[dict], str]:  # type: ignore[type-ar
 def test_one_inet_table_with_six_chains_and_its_bridge_twin() -> None:
     commands, mark = _render(with_addresses(STATE, {"web-1": "10.210.1.2"}))
     assert commands[0] == {"add": {"table": {"family": "inet", "name": "shoal"}}}
-    chains = [(c["add"]["chain"]["family"], c["add"]["chain"]["name"]) for c in commands if "chain" in c["add"]]
+    chains = [
+        (c["add"]["chain"]["family"], c["add"]["chain"]["name"]) for c in commands if "chain" in c["add"]
+    ]
     inet = ["guard", "forward", "input", "prerouting", "output", "postrouting"]
     assert chains == [*(("inet", n) for n in inet), ("bridge", "ports")]
     assert {c["add"][next(iter(c["add"]))].get("table", "shoal") for c in commands} == {"shoal"}
