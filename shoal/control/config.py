@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shoal.errors import ConfigError
-from shoal.model.ports import AGENT_PORT, API_PORT
+from shoal.model.ports import AGENT_PORT, API_PORT, port_key, reserved_ports
 
 CONFIG_NAME = "server.json"
 
@@ -79,6 +80,15 @@ class ServerConfig(BaseModel):
         if not port.isdigit():
             raise ConfigError(f"--listen {self.listen}: expected HOST:PORT")
         return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104
+
+    def reserved_ports(self) -> dict[str, str]:
+        """Host ports no deploy may publish: SSH, WireGuard, the API (listened on and advertised),
+        the agents' port."""
+        ports = reserved_ports(api_port=self.listen_address()[1], agent_port=self.agent_port)
+        advertised = urlsplit(self.advertise).port
+        if advertised is not None:
+            ports.setdefault(port_key(advertised, "tcp"), "the shoal API")
+        return ports
 
 
 def save(config: ServerConfig) -> Path:

@@ -58,8 +58,17 @@ def node_info(row: dict[str, Any]) -> NodeInfo:
         cpus=float(cap.get("cpus") or 0),
         memory_bytes=int(cap.get("memory_bytes") or 0),
         slot=int(row["subnet_index"]),
-        reserved_ports=dict.fromkeys(INGRESS_PORTS, "ingress") if row.get("ingress") else {},
+        reserved_ports=node_ports(row),
     )
+
+
+def node_ports(row: dict[str, Any]) -> dict[str, str]:
+    """Host ports a node keeps for itself: its WireGuard endpoint's, and 80/443 on ingress nodes."""
+    ports = dict.fromkeys(INGRESS_PORTS, "ingress") if row.get("ingress") else {}
+    _, _, port = str(row.get("endpoint") or "").rpartition(":")
+    if port.isdigit():
+        ports[port_key(int(port), "udp")] = "WireGuard"
+    return ports
 
 
 def published_ports(spec: RevisionSpec | None) -> tuple[str, ...]:

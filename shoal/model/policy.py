@@ -148,6 +148,7 @@ class Grant:
     userns_mode: bool = False
     binds: tuple[tuple[str, str], ...] = ()  # (prefix, "ro"|"rw")
     forbidden: tuple[str, ...] = field(default=())  # host paths no bind may reach
+    reserved_ports: tuple[tuple[str, str], ...] = ()  # ("51820/udp", what holds it): never published
 
     def bind_mode(self, path: str) -> str | None:
         """The most permissive mode a prefix grants for `path` ("rw" > "ro"), None if none."""
@@ -171,8 +172,15 @@ def applies(grant: PolicyGrant, role: str, project: str) -> bool:
     return role in grant.roles or project in grant.projects
 
 
-def grant_for(doc: PolicyDocument, role: str, project: str, forbidden: tuple[str, ...]) -> Grant:
-    """The union of every entry that names the role or the project."""
+def grant_for(
+    doc: PolicyDocument,
+    role: str,
+    project: str,
+    forbidden: tuple[str, ...],
+    reserved_ports: tuple[tuple[str, str], ...] = (),
+) -> Grant:
+    """The union of every entry that names the role or the project; `forbidden` host paths and
+    `reserved_ports` (the node's own: SSH, WireGuard, API, agent) stay refused whatever it says."""
     found = [g for g in doc.grants if applies(g, role, project)]
     return Grant(
         role=role,
@@ -187,6 +195,7 @@ def grant_for(doc: PolicyDocument, role: str, project: str, forbidden: tuple[str
         userns_mode=any(g.userns_mode for g in found),
         binds=tuple((b.path, b.mode) for g in found for b in g.binds),
         forbidden=tuple(normalise(p) for p in forbidden),
+        reserved_ports=reserved_ports,
     )
 
 

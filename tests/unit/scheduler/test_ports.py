@@ -66,3 +66,6 @@ def test_rows_become_ports_and_ingress_reservations() -> None:
     row = {"name": "a", "availability": "active", "down": False, "subnet_index": 1, "ingress": True}
     assert node_info(row).reserved_ports == INGRESS
     assert node_info({**row, "ingress": False}).reserved_ports == {}
+    assert node_info({**row, "ingress": False, "endpoint": "[2001:db8::1]:51999"}).reserved_ports == {
+        "51999/udp": "WireGuard"
+    }
