@@ -28,6 +28,7 @@ from shoal.control.store.migrate import migrate
 from shoal.errors import ShoalError
 from shoal.malloc import limit_arenas
 from shoal.model.ports import API_PORT
+from shoal.private import make_private
 
 DEFAULT_DATA_DIR = Path("/var/lib/shoal/server")
 JOIN_TTL_S = 7 * 86400
@@ -160,6 +161,7 @@ def start_cmd(data_dir: Path, listen: str, no_controller: bool) -> None:
 
 
 def _start(config: ServerConfig) -> None:
+    make_private(config.data_dir)
     if config.managed_postgres and not postgres.is_running(config.pg_dir):
         postgres.start(config.pg_dir)
     try:
