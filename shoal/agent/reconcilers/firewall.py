@@ -16,6 +16,7 @@ from typing import Any
 from shoal.agent.net.config import NetConfig
 from shoal.agent.reconcilers.network import short_hash
 from shoal.agent.render.nft import Ruleset, element_changes, render
+from shoal.agent.render.nft_guard import BRIDGE
 from shoal.agent.sys.nft import Nft, parse_elements, parse_fingerprint
 from shoal.model.state import NodeState
 
@@ -73,7 +74,9 @@ class FirewallReconciler:
         listing = self.nft.listing()
         if listing is None:
             return Observed(None, {})
-        return Observed(parse_fingerprint(listing), parse_elements(listing))
+        bridge = parse_elements(self.nft.listing("bridge") or "")
+        elements = {**parse_elements(listing), **{BRIDGE + k: v for k, v in bridge.items()}}
+        return Observed(parse_fingerprint(listing), elements)
 
     def apply(self, todo: FirewallPlan) -> None:
         if todo.commands is not None:

@@ -25,7 +25,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shoal.agent.render.nft_guard import LOOPBACK, bridge_table, guard_rules, published, spoof_rules
+from shoal.agent.render.nft_guard import (
+    BRIDGE,
+    LOOPBACK,
+    bridge_element_command,
+    bridge_table,
+    guard_rules,
+    published,
+    spoof_elements,
+)
 from shoal.model.addressing import overlay_ip
 from shoal.model.container import networks_of
 from shoal.model.state import NodeState
@@ -243,9 +251,8 @@ def render(
     """`veths`: each container's port on the bridge (its id -> the host side of its veth)."""
     sets = network_sets(state)
     body = chains(state, bridge, wg, dns_port, list(mgmt or []), sets=sorted(sets))
-    ports = spoof_rules(state, veths or {})
     named = {n: what for n, (what, _) in sorted(sets.items())}
-    mark = fingerprint({"chains": body, "sets": named, "ports": ports})
+    mark = fingerprint({"chains": body, "sets": named, "bridge": bridge_table(table)})
     commands: list[Json] = [{"add": {"table": {"family": "inet", "name": table}}}]
     for name, (what, elements) in sorted(sets.items()):
         commands.append({"add": {"set": _set(table, name, what)}})
@@ -257,8 +264,10 @@ def render(
         commands.append({"add": {"chain": {**chain, "policy": "accept"}}})
         commands.extend(_rule(table, name, expr) for expr in body[name])
     commands[first]["add"]["rule"]["comment"] = mark  # the first rule carries the fingerprint
-    commands += bridge_table(table, ports)
-    return Ruleset(commands, mark, {n: e for n, (_, e) in sets.items()})
+    commands += bridge_table(table)
+    ports = spoof_elements(state, veths or {})
+    commands += [element_command("add", table, name, elems) for name, elems in ports.items() if elems]
+    return Ruleset(commands, mark, {**{n: e for n, (_, e) in sets.items()}, **ports})
 
 
 def _set(table: str, name: str, what: str) -> Json:
@@ -266,6 +275,8 @@ def _set(table: str, name: str, what: str) -> Json:
 
 
 def element_command(verb: str, table: str, name: str, elements: list[str]) -> Json:
+    if name.startswith(BRIDGE):
+        return bridge_element_command(verb, table, name, elements)
     return {verb: {"element": {"family": "inet", "table": table, "name": name, "elem": elements}}}
 
 

@@ -9,7 +9,10 @@ Kept apart from the forwarding ruleset (render/nft.py), which includes them:
   `host_ip` it was published on (127.0.0.1: only the node's own traffic reaches it).
 - `bridge <table>` (bridge family, prerouting -300): a container's port on the bridge lets only its
   own source address out (IPv4 and ARP; no other ethertype), so CAP_NET_RAW cannot impersonate a
-  neighbour. Applied in the same transaction as the inet table.
+  neighbour. Applied in the same transaction as the inet table. Its rules are fixed; the ports
+  (`ports`: veth names) and what each may send (`owned`: veth . address) are set elements, so a
+  container coming or going is an element change, not a reload. In `Ruleset.elements` they are
+  keyed `bridge/<set>`, an `owned` element written "veth . address".
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ Json = dict[str, Any]
 
 METADATA_ADDRESS = "169.254.169.254"
 LOOPBACK = "127.0.0.0/8"
-GUARD_CHAIN = ("guard", "filter", "prerouting", -150)
 SPOOF_CHAIN = ("ports", "filter", "prerouting", -300)
+BRIDGE = "bridge/"  # the prefix of the bridge table's sets among a ruleset's elements
+PORTS, OWNED = "ports", "owned"
+_SET_TYPES: dict[str, Any] = {PORTS: "ifname", OWNED: ["ifname", "ipv4_addr"]}
 _DROP: Json = {"drop": None}
 
 
@@ -69,31 +74,47 @@ def published(port: PortMapping) -> list[Json] | None:
     return [_match(_payload("ip", "daddr"), str(address))]
 
 
-def spoof_rules(state: NodeState, veths: Mapping[str, str]) -> list[list[Json]]:
-    """Per addressed container with a port on the bridge: only its own IPv4 source, ARP for it."""
-    rules = []
-    for container in sorted(state.containers, key=lambda c: c.id):
-        veth = veths.get(container.id)
-        if container.ip is None or veth is None:
-            continue
-        port = _match(_meta("iifname"), veth)
-        ether = _payload("ether", "type")
-        rules += [
-            [port, _match(ether, {"set": ["ip", "arp"]}, "!="), _DROP],
-            [port, _match(ether, "ip"), _match(_payload("ip", "saddr"), container.ip, "!="), _DROP],
-            [port, _match(ether, "arp"), _match(_payload("arp", "saddr ip"), container.ip, "!="), _DROP],
-        ]
-    return rules
+def spoof_rules() -> list[list[Json]]:
+    """From a container's port: only IPv4 and ARP, each from the address that port owns."""
+    port = _match(_meta("iifname"), f"@{PORTS}")
+    ether = _payload("ether", "type")
+
+    def owned(source: Json) -> Json:
+        return _match({"concat": [_meta("iifname"), source]}, f"@{OWNED}", "!=")
+
+    return [
+        [port, _match(ether, {"set": ["ip", "arp"]}, "!="), _DROP],
+        [port, _match(ether, "ip"), owned(_payload("ip", "saddr")), _DROP],
+        [port, _match(ether, "arp"), owned(_payload("arp", "saddr ip")), _DROP],
+    ]
 
 
-def bridge_table(table: str, rules: list[list[Json]]) -> list[Json]:
-    """`bridge <table>`, its one chain and the rules (agent/sys/nft.py deletes the old one first)."""
+def spoof_elements(state: NodeState, veths: Mapping[str, str]) -> dict[str, list[str]]:
+    """`bridge/ports` and `bridge/owned`: each addressed container's veth and its address."""
+    pairs = sorted((veths[c.id], c.ip) for c in state.containers if c.ip is not None and c.id in veths)
+    return {BRIDGE + PORTS: [v for v, _ in pairs], BRIDGE + OWNED: [f"{v} . {ip}" for v, ip in pairs]}
+
+
+def bridge_table(table: str) -> list[Json]:
+    """`bridge <table>`: its sets (empty), one chain and its rules (agent/sys/nft.py deletes the old
+    table first; the elements follow as `element_command`s)."""
     ref = {"family": "bridge", "name": table}
     name, kind, hook, prio = SPOOF_CHAIN
     chain = {"family": "bridge", "table": table, "name": name, "type": kind, "hook": hook, "prio": prio}
     commands: list[Json] = [{"add": {"table": ref}}]
+    for set_name, set_type in _SET_TYPES.items():
+        commands.append(
+            {"add": {"set": {"family": "bridge", "table": table, "name": set_name, "type": set_type}}}
+        )
     commands.append({"add": {"chain": {**chain, "policy": "accept"}}})
-    for expr in rules:
+    for expr in spoof_rules():
         rule = {"family": "bridge", "table": table, "chain": name, "expr": expr}
         commands.append({"add": {"rule": rule}})
     return commands
+
+
+def bridge_element_command(verb: str, table: str, key: str, elements: list[str]) -> Json:
+    """An element add/delete on one of the bridge table's sets (`key`: `bridge/<set>`)."""
+    name = key.removeprefix(BRIDGE)
+    elem: list[Any] = [{"concat": e.split(" . ")} for e in elements] if name == OWNED else list(elements)
+    return {verb: {"element": {"family": "bridge", "table": table, "name": name, "elem": elem}}}

@@ -44,6 +44,9 @@ def parse_elements(listing: str) -> dict[str, list[str]]:
 
 
 def _element(elem: Any) -> str:
+    """An element as a string: an address or a name; a concatenation as "a . b"."""
+    if isinstance(elem, dict) and "concat" in elem:
+        return " . ".join(str(part) for part in elem["concat"])
     return str(elem["elem"]["val"]) if isinstance(elem, dict) else str(elem)
 
 
@@ -63,11 +66,11 @@ class Nft:
     def _table(self) -> dict[str, Any]:
         return {"table": {"family": "inet", "name": self.table}}
 
-    def listing(self) -> str | None:
-        """`list table inet <table>` as JSON; None when the table does not exist."""
+    def listing(self, family: str = "inet") -> str | None:
+        """`list table <family> <table>` as JSON; None when the table does not exist."""
 
         def run() -> tuple[int, str, str]:
-            result: tuple[int, str, str] = _context().cmd(f"list table inet {self.table}")
+            result: tuple[int, str, str] = _context().cmd(f"list table {family} {self.table}")
             return result
 
         rc, out, _ = in_netns(self.namespace, run)

@@ -120,3 +120,15 @@ def test_a_port_published_on_one_address_is_reachable_only_there(cluster: Topolo
     assert _get(cluster.inet, f"http://{a.underlay}:8082/") == "hello from web-1\n"
     assert _get(cluster.inet, f"http://{SECOND}:8082/") == ""  # not on the node's other address
     assert _get(cluster.inet, f"http://{SECOND}:8083/") == "hello from web-1\n"  # "": every address
+
+
+def test_a_second_pass_changes_nothing_and_the_ports_are_set_elements(cluster: Topology) -> None:
+    """The bridge table's elements read back as rendered: nothing to do on the next pass."""
+    a = cluster.nodes["a"]
+    assert a.firewall is not None and a.network is not None
+    assert not cluster.reconcile(a)[2]
+    observed = a.firewall.observe().elements
+    veth = a.network.host_veth("web-1")
+    assert (
+        veth in observed["bridge/ports"] and f"{veth} . {_ip(cluster, 'web-1')}" in observed["bridge/owned"]
+    )

@@ -11,7 +11,7 @@ from typing import Any
 from shoal.agent.assemble import management_ports
 from shoal.agent.config import AgentConfig
 from shoal.agent.net.config import NetConfig
-from shoal.agent.reconcilers.firewall import wanted_ruleset
+from shoal.agent.reconcilers.firewall import Observed, plan, wanted_ruleset
 from shoal.agent.reconcilers.network import short_hash
 from shoal.agent.render.nft_guard import METADATA_ADDRESS
 from shoal.model.container import ContainerSpec, PortMapping
@@ -70,14 +70,28 @@ def test_published_port_matches_its_host_ip_only() -> None:
 
 
 def test_each_container_port_sends_only_its_own_address() -> None:
+    web, db = f"shv{short_hash('web-1')}", f"shv{short_hash('db-1')}"
+    elements = wanted_ruleset(STATE, CONFIG).elements
+    assert elements["bridge/ports"] == sorted([web, db])
+    assert elements["bridge/owned"] == sorted([f"{web} . 10.210.1.2", f"{db} . 10.210.1.3"])
     rules = _rules(STATE, "bridge", "ports")
-    ports = {r[0]["match"]["right"] for r in rules}
-    assert ports == {f"shv{short_hash('web-1')}", f"shv{short_hash('db-1')}"}
-    saddr = [r for r in rules if r[-2]["match"]["left"] == {"payload": {"protocol": "ip", "field": "saddr"}}]
-    assert [(r[-2]["match"]["op"], r[-2]["match"]["right"]) for r in saddr] == [
-        ("!=", "10.210.1.3"),
-        ("!=", "10.210.1.2"),
-    ]
+    assert {r[0]["match"]["right"] for r in rules} == {"@ports"}
+    assert [r[-2]["match"]["right"] for r in rules[1:]] == ["@owned", "@owned"]
+
+
+def test_a_container_coming_is_an_element_change_not_a_reload() -> None:
+    before = wanted_ruleset(STATE, CONFIG)
+    more = STATE.model_copy(
+        update={"containers": [*STATE.containers, ContainerSpec(id="api-1", image="x", ip="10.210.1.9")]}
+    )
+    todo = plan(more, Observed(before.fingerprint, before.elements), CONFIG)
+    assert todo.commands is None and todo.elements is not None
+    veth = f"shv{short_hash('api-1')}"
+    bridge = [c["add"]["element"] for c in todo.elements if c["add"]["element"]["family"] == "bridge"]
+    assert {(e["name"], json.dumps(e["elem"])) for e in bridge} == {
+        ("ports", json.dumps([veth])),
+        ("owned", json.dumps([{"concat": [veth, "10.210.1.9"]}])),
+    }
 
 
 def test_management_ports_come_from_the_agent_config_and_the_joined_url() -> None:
