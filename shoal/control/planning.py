@@ -139,8 +139,11 @@ def plan(
     return out
 
 
-def _policy(spec: UpdateSpec) -> UpdatePolicy:
-    return UpdatePolicy.model_validate(spec.model_dump())
+def _policy(spec: UpdateSpec, ports: tuple[str, ...] = ()) -> UpdatePolicy:
+    """The update policy; stop-first whatever it says when replicas publish host ports: a new
+    task started beside the old one on its node could not have them."""
+    policy = UpdatePolicy.model_validate(spec.model_dump())
+    return policy.model_copy(update={"order": "stop-first"}) if ports else policy
 
 
 def _rollout(svc: Service, tasks: list[dict[str, Any]], now: float, out: Plan) -> None:
@@ -152,7 +155,7 @@ def _rollout(svc: Service, tasks: list[dict[str, Any]], now: float, out: Plan) -
     policy = svc.spec.rollback if svc.rollout_state == "rolling back" else svc.spec.update
     step = next_step(
         RolloutInput(
-            policy=_policy(policy),
+            policy=_policy(policy, published_ports(svc.spec)),
             generation=svc.revision,
             replicas=tuple(sorted({t["replica"] for t in tasks})),
             tasks=tuple(_rollout_task(t) for t in tasks),

@@ -69,3 +69,20 @@ def test_rollout_completes_after_monitor() -> None:
     rows = [task("w1", 1, "a", revision=2), task("w2", 2, "b", revision=2)]
     assert "web" not in planning.plan(NODES, [svc], rows, NOW.timestamp() + 1).rollout
     assert planning.plan(NODES, [svc], rows, NOW.timestamp() + 6).rollout["web"][0] == "completed"
+
+
+def test_start_first_is_stop_first_when_replicas_publish_host_ports() -> None:
+    ports = [{"host_port": 8080, "container_port": 80}]
+    template = {"id": "", "service": "web", "image": "img", "ports": ports}
+    update = {"parallelism": 1, "order": "start-first"}
+    spec = RevisionSpec.model_validate({"template": template, "replicas": 2, "update": update})
+    svc = planning.Service("web", 2, 2, spec, "updating")
+    out = planning.plan(NODES, [svc], [task("w1", 1, "a"), task("w2", 2, "b")], NOW.timestamp())
+    assert out.stop == ["w1"] and out.start == [("web", 1, 2, "a")]  # the old one goes first
+    started_first = planning.plan(
+        NODES,
+        [service(revision=2, state="updating", update=update)],
+        [task("w1", 1, "a"), task("w2", 2, "b")],
+        NOW.timestamp(),
+    )
+    assert started_first.stop == [] and started_first.start == [("web", 1, 2, "a")]
