@@ -30,6 +30,7 @@ from shoal.agent.render.nft_guard import (
     LOOPBACK,
     bridge_element_command,
     bridge_table,
+    dns_exempt,
     guard_rules,
     published,
     spoof_elements,
@@ -215,7 +216,7 @@ def chains(
         "guard": guard_rules(state, bridge),
         "forward": forward_rules(state, bridge, wg, [n for n in sets if n != ISOLATED]),
         "input": input_rules(state, bridge, wg, dns_port, mgmt),
-        "prerouting": dnat_rules(state),
+        "prerouting": [*dns_exempt(state, bridge, dns_port), *dnat_rules(state)],
         "output": dnat_rules(state),
         "postrouting": postrouting_rules(state, bridge),
     }

@@ -5,6 +5,8 @@ Kept apart from the forwarding ruleset (render/nft.py), which includes them:
   node's loopback (the bridge routes 127/8 so that a port published on 127.0.0.1 reaches its
   container, see reconcilers/network.py) and, unless the node policy's `metadata` allows it,
   nothing to the cloud metadata address.
+- `dns_exempt`: the containers' own DNS (the node's resolver on the bridge address) is never
+  DNAT'd to a container that published the DNS port.
 - `published`: which packets a published port's DNAT takes: every local address, or only the
   `host_ip` it was published on (127.0.0.1: only the node's own traffic reaches it).
 - `bridge <table>` (bridge family, prerouting -300): a container's port on the bridge lets only its
@@ -21,6 +23,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from shoal.model.addressing import overlay_ip
 from shoal.model.container import PortMapping
 from shoal.model.state import NodeState
 
@@ -59,6 +62,13 @@ def guard_rules(state: NodeState, bridge: str) -> list[list[Json]]:
     if not state.metadata_access:
         rules.append([from_bridge, _match(_payload("ip", "daddr"), METADATA_ADDRESS), _DROP])
     return rules
+
+
+def dns_exempt(state: NodeState, bridge: str, dns_port: int) -> list[list[Json]]:
+    """First in the nat prerouting chain: queries from the bridge to its address skip the DNAT."""
+    resolver = overlay_ip(state.subnet)  # the bridge's address
+    to_resolver = [_match(_meta("iifname"), bridge), _match(_payload("ip", "daddr"), resolver)]
+    return [[*to_resolver, _match(_payload(p, "dport"), dns_port), {"return": None}] for p in ("udp", "tcp")]
 
 
 def published(port: PortMapping) -> list[Json] | None:

@@ -4,6 +4,7 @@ published on one address only (nodes a, b public; c, d NAT'd; three containers o
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,3 +133,20 @@ def test_a_second_pass_changes_nothing_and_the_ports_are_set_elements(cluster: T
     assert (
         veth in observed["bridge/ports"] and f"{veth} . {_ip(cluster, 'web-1')}" in observed["bridge/owned"]
     )
+
+
+def _lookup(ns: Path, name: str, server: str) -> list[str]:
+    out = nsexec(ns, "busybox", "nslookup", name, server, timeout=10).stdout
+    return re.findall(r"Address: (\d+\.\d+\.\d+\.\d+)", out.split("Name:", 1)[-1]) if "Name:" in out else []
+
+
+def test_a_published_dns_port_does_not_take_the_containers_resolver(cluster: Topology) -> None:
+    a = cluster.nodes["a"]
+    web2 = next(c for c in cluster.states["a"].containers if c.id == "web-2")
+    web2.ports = [PortMapping(host_port=53, container_port=53, protocol="udp")]  # nothing listens there
+    _reconcile_a(cluster)
+    try:
+        assert _lookup(_ns(cluster, "web-3"), "1.web.shoal.internal", a.gateway) == [_ip(cluster, "web-1")]
+    finally:
+        web2.ports = []
+        _reconcile_a(cluster)

@@ -103,3 +103,15 @@ def test_management_ports_come_from_the_agent_config_and_the_joined_url() -> Non
         5432,
     )
     assert API_PORT in NetConfig().management_ports
+
+
+def test_the_containers_dns_is_never_dnat_to_a_published_53() -> None:
+    dns = STATE.model_copy(
+        update={"containers": [ContainerSpec(id="dns-1", image="x", ip="10.210.1.7", ports=[
+            PortMapping(host_port=53, container_port=53, protocol="udp")
+        ])]}
+    )  # fmt: skip
+    rules = _rules(dns, "inet", "prerouting")
+    exempt = [r for r in rules if r[-1] == {"return": None}]
+    assert [r[1]["match"]["right"] for r in exempt] == ["10.210.1.1", "10.210.1.1"]
+    assert rules.index(exempt[-1]) < next(i for i, r in enumerate(rules) if "dnat" in r[-1])
