@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.health import PROBE_OUTPUT_MAX
@@ -182,7 +183,15 @@ def build_containers(config: AgentConfig, network: NetworkAdapter | None = None)
     )
 
 
-def net_config(config: AgentConfig) -> NetConfig:
+def management_ports(config: AgentConfig, server_url: str = "") -> tuple[int, ...]:
+    """The node's own control ports, closed to other networks: the agent's, the API's (the
+    configured one and the port of the URL the agent joined), the managed database's."""
+    joined = urlsplit(server_url).port if server_url else None
+    ports = (config.agent_port, config.api_port, joined or config.api_port, config.database_port)
+    return tuple(dict.fromkeys(ports))
+
+
+def net_config(config: AgentConfig, server_url: str = "") -> NetConfig:
     return NetConfig(
         state_dir=config.net_state_dir,
         run_dir=config.run_dir / "net",
@@ -195,7 +204,7 @@ def net_config(config: AgentConfig) -> NetConfig:
         nft_table=config.nft_table,
         dns_port=config.dns_port,
         upstream_dns=config.upstream_dns,
-        management_ports=tuple(dict.fromkeys((config.agent_port, *NetConfig().management_ports))),
+        management_ports=management_ports(config, server_url),
     )
 
 
@@ -269,7 +278,7 @@ class Networking:
 def build_networking(config: AgentConfig, node: NodeRecord) -> Networking | None:
     if not config.manage_network:
         return None
-    net = net_config(config)
+    net = net_config(config, node.server)
     return Networking(
         NetworkReconciler(net, node.subnet),
         WireguardReconciler(net),

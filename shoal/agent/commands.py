@@ -22,6 +22,7 @@ import click
 from shoal.agent import config as cfg
 from shoal.agent.report import read_capacity
 from shoal.errors import ShoalError
+from shoal.private import make_private
 
 if TYPE_CHECKING:
     from shoal.agent.join import JoinToken
@@ -168,7 +169,9 @@ def start(data_dir: Path, log_level: str) -> None:
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        built = build_agent(cfg.load_config(data_dir), cfg.load_node(data_dir))
+        config = cfg.load_config(data_dir)
+        make_private(config.data_dir)
+        built = build_agent(config, cfg.load_node(data_dir))
     except ShoalError as exc:
         raise _fail(exc) from None
 

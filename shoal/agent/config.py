@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import ConfigError
+from shoal.model.ports import AGENT_PORT, API_PORT, DATABASE_PORT, HTTP_PORT, HTTPS_PORT, WIREGUARD_PORT
 
 AGENT_FILE = "agent.json"
 NODE_FILE = "node.json"
@@ -39,17 +40,19 @@ class AgentConfig:
     netns_dir: Path = Path("/run/netns")
     bridge: str = "shoal0"
     wg_interface: str = "shoal-wg"
-    wg_port: int = 51820
+    wg_port: int = WIREGUARD_PORT
     wg_socket_dir: Path = Path("/run/wireguard")
     nft_table: str = "shoal"
     dns_port: int = 53
     upstream_dns: tuple[str, ...] = ()
-    agent_port: int = 7946
+    agent_port: int = AGENT_PORT
+    api_port: int = API_PORT  # the server's (and its URL's port): firewalled like the agent's
+    database_port: int = DATABASE_PORT  # a managed PostgreSQL on the server's machine
     agent_listen: str = ""  # empty: the node's overlay address
     caddy_binary: str = "caddy"
     caddy_admin_socket: Path = Path("/run/shoal/caddy/admin.sock")
-    http_port: int = 80
-    https_port: int = 443
+    http_port: int = HTTP_PORT
+    https_port: int = HTTPS_PORT
     heartbeat_s: float = 1.0
     poll_wait_s: float = 30.0
     supervise_s: float = 1.0  # restart policies and log rotation run this often

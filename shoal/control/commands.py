@@ -31,7 +31,9 @@ from shoal.control.store.db import connect
 from shoal.control.store.migrate import migrate
 from shoal.errors import ShoalError
 from shoal.malloc import limit_arenas
+from shoal.model.ports import API_PORT
 from shoal.model.versions import next_minor
+from shoal.private import make_private
 
 DEFAULT_DATA_DIR = Path("/var/lib/shoal/server")
 JOIN_TTL_S = 7 * 86400
@@ -77,7 +79,7 @@ def _first_tokens(config: ServerConfig) -> tuple[str, str]:
 @server.command("init")
 @click.option("--db", "dsn", default="", help="PostgreSQL DSN; without it a private PostgreSQL is made.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
-@click.option("--listen", default="0.0.0.0:7443", show_default=True)
+@click.option("--listen", default=f"0.0.0.0:{API_PORT}", show_default=True)
 @click.option("--advertise", default="", help="URL agents and people reach the API at.")
 @click.option("--cluster-cidr", default="10.210.0.0/16", show_default=True)
 @click.option("--acme-email", default="", help="Contact for ACME certificates on ingress nodes.")
@@ -164,6 +166,7 @@ def start_cmd(data_dir: Path, listen: str, no_controller: bool) -> None:
 
 
 def _start(config: ServerConfig) -> None:
+    make_private(config.data_dir)
     if config.managed_postgres and not postgres.is_running(config.pg_dir):
         postgres.start(config.pg_dir)
     try:

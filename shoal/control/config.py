@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shoal.errors import ConfigError
+from shoal.model.ports import AGENT_PORT, API_PORT, port_key, reserved_ports
 
 CONFIG_NAME = "server.json"
 
@@ -17,8 +19,8 @@ class ServerConfig(BaseModel):
 
     data_dir: Path
     dsn: str
-    listen: str = "0.0.0.0:7443"
-    advertise: str = "https://127.0.0.1:7443"
+    listen: str = f"0.0.0.0:{API_PORT}"
+    advertise: str = f"https://127.0.0.1:{API_PORT}"
     cluster_cidr: str = "10.210.0.0/16"
     managed_postgres: bool = False
     server_node: str = ""  # the name the server machine's own agent joins with
@@ -26,7 +28,7 @@ class ServerConfig(BaseModel):
     acme_ca: str = ""  # ACME directory URL; empty: Let's Encrypt
     ingress_tls: str = "acme"  # "acme" in production; "internal": a cluster-wide root made at init
     ingress_host: str = ""  # publish the API and web UI through ingress under this host
-    agent_port: int = 7946  # where agents serve logs and exec on their overlay address
+    agent_port: int = AGENT_PORT  # where agents serve logs and exec on their overlay address
     heartbeat_s: float = 1.0
     grace_s: float = 5.0
     controller_interval_s: float = 0.5
@@ -78,6 +80,15 @@ class ServerConfig(BaseModel):
         if not port.isdigit():
             raise ConfigError(f"--listen {self.listen}: expected HOST:PORT")
         return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104
+
+    def reserved_ports(self) -> dict[str, str]:
+        """Host ports no deploy may publish: SSH, WireGuard, the API (listened on and advertised),
+        the agents' port."""
+        ports = reserved_ports(api_port=self.listen_address()[1], agent_port=self.agent_port)
+        advertised = urlsplit(self.advertise).port
+        if advertised is not None:
+            ports.setdefault(port_key(advertised, "tcp"), "the shoal API")
+        return ports
 
 
 def save(config: ServerConfig) -> Path:

@@ -180,12 +180,13 @@ def parse(
         raise ConfigError(str(exc)) from exc
 
 
-def grant_of(conn: Conn, role: str, data_dir: str) -> GrantOf:
+def grant_of(conn: Conn, role: str, data_dir: str, reserved: Mapping[str, str] | None = None) -> GrantOf:
     """What the current node policy lets a `role` token deploy, per project: never binds of the
-    server's data directory (`data_dir`) nor of ALWAYS_FORBIDDEN."""
+    server's data directory (`data_dir`) nor of ALWAYS_FORBIDDEN, never a `reserved` host port."""
     doc = node_policy.current_document(conn)
     forbidden = forbidden_paths(data_dir)
-    return lambda project: grant_for(doc, role, project, forbidden)
+    ports = tuple(sorted((reserved or {}).items()))
+    return lambda project: grant_for(doc, role, project, forbidden, ports)
 
 
 def revisions_of(spec: DeploySpec) -> dict[str, RevisionSpec]:

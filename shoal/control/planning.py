@@ -27,6 +27,7 @@ from shoal.control.scheduler.dependencies import DependencyState, waiting_for
 from shoal.model.compose import UpdatePolicy
 from shoal.model.container import host_network
 from shoal.model.deploy_wire import split_qualified
+from shoal.model.ports import INGRESS_PORTS, port_key
 
 ROLLING = ("updating", "rolling back")
 
@@ -63,7 +64,23 @@ def node_info(row: dict[str, Any]) -> NodeInfo:
         cpus=float(cap.get("cpus") or 0),
         memory_bytes=int(cap.get("memory_bytes") or 0),
         slot=int(row["subnet_index"]),
+        reserved_ports=node_ports(row),
     )
+
+
+def node_ports(row: dict[str, Any]) -> dict[str, str]:
+    """Host ports a node keeps for itself: its WireGuard endpoint's, and 80/443 on ingress nodes."""
+    ports = dict.fromkeys(INGRESS_PORTS, "ingress") if row.get("ingress") else {}
+    _, _, port = str(row.get("endpoint") or "").rpartition(":")
+    if port.isdigit():
+        ports[port_key(int(port), "udp")] = "WireGuard"
+    return ports
+
+
+def published_ports(spec: RevisionSpec | None) -> tuple[str, ...]:
+    """The host ports a replica of the revision publishes ("8080/tcp")."""
+    ports = spec.template.ports if spec else []
+    return tuple(sorted({port_key(p.host_port, p.protocol) for p in ports}))
 
 
 def task_info(row: dict[str, Any], spec: RevisionSpec | None) -> TaskInfo:
@@ -78,6 +95,7 @@ def task_info(row: dict[str, Any], spec: RevisionSpec | None) -> TaskInfo:
         health=row["health"],
         reserve_cpus=res.reserve_cpus if res else 0.0,
         reserve_memory_bytes=res.reserve_memory_bytes if res else 0,
+        ports=published_ports(spec),
     )
 
 
@@ -94,6 +112,7 @@ def placement(svc: Service) -> ServicePlacement:
         reserve_memory_bytes=res.reserve_memory_bytes,
         volumes=tuple(svc.spec.volumes),
         project=split_qualified(svc.name)[0],
+        ports=published_ports(svc.spec),
     )
 
 
@@ -167,8 +186,11 @@ def _dependency_state(svc: Service, tasks: list[dict[str, Any]]) -> DependencySt
     )
 
 
-def _policy(spec: UpdateSpec) -> UpdatePolicy:
-    return UpdatePolicy.model_validate(spec.model_dump())
+def _policy(spec: UpdateSpec, ports: tuple[str, ...] = ()) -> UpdatePolicy:
+    """The update policy; stop-first whatever it says when replicas publish host ports: a new
+    task started beside the old one on its node could not have them."""
+    policy = UpdatePolicy.model_validate(spec.model_dump())
+    return policy.model_copy(update={"order": "stop-first"}) if ports else policy
 
 
 def _rollout(svc: Service, tasks: list[dict[str, Any]], now: float, out: Plan) -> None:
@@ -180,7 +202,7 @@ def _rollout(svc: Service, tasks: list[dict[str, Any]], now: float, out: Plan) -
     policy = svc.spec.rollback if svc.rollout_state == "rolling back" else svc.spec.update
     step = next_step(
         RolloutInput(
-            policy=_policy(policy),
+            policy=_policy(policy, published_ports(svc.spec)),
             generation=svc.revision,
             replicas=tuple(sorted({t["replica"] for t in tasks})),
             tasks=tuple(_rollout_task(t) for t in tasks),

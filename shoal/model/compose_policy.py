@@ -4,7 +4,8 @@ Under `shoal.model.compose_build`. `privileged`, `cap_add`, `devices`, `network_
 `pid: host`, absolute bind mounts, `security_opt`, `sysctls` and `userns_mode` are parsed into the
 spec and checked here against the `Grant` the admin's policy (`shoal.model.policy`) gives the
 deploy's role and project: one refusal each, naming the key, its line and the policy entry that
-would grant it. Binds of forbidden host paths are refused whatever the policy. Pure.
+would grant it. Binds of forbidden host paths, and published ports that are the node's own (SSH,
+WireGuard, the API, the agent), are refused whatever the policy. Pure.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from shoal.model.compose_errors import Problems
 from shoal.model.compose_service import ServiceSection
 from shoal.model.policy import Grant, normalise
+from shoal.model.ports import port_key
 from shoal.model.security_keys import SecurityKeyError, capability_name, namespaced_sysctl, parse_device
 
 Refusal = tuple[list[int | str], str]  # key path in the file, message
@@ -48,6 +50,14 @@ def refusals(name: str, s: ServiceSection, g: Grant) -> Iterator[Refusal]:
     for i, volume in enumerate(s.volumes):
         if volume.type == "bind" and volume.source.startswith("/"):
             yield from _bind([*base, "volumes", i], volume.source, volume.read_only, g, who)
+    yield from _reserved_ports([*base, "ports"], s, dict(g.reserved_ports))
+
+
+def _reserved_ports(base: list[int | str], s: ServiceSection, reserved: dict[str, str]) -> Iterator[Refusal]:
+    for i, port in enumerate(s.ports):
+        key = port_key(port.published, port.protocol) if port.published is not None else ""
+        if key in reserved:
+            yield [*base, i], f"host port {key} is reserved for {reserved[key]} (no policy can grant it)"
 
 
 def key_problems(problems: Problems, services: dict[str, ServiceSection]) -> None:

@@ -150,6 +150,7 @@ class Grant:
     binds: tuple[tuple[str, str], ...] = ()  # (prefix, "ro"|"rw")
     secrets: frozenset[str] = frozenset()  # global secrets granted (a project's own need no grant)
     forbidden: tuple[str, ...] = field(default=())  # host paths no bind may reach
+    reserved_ports: tuple[tuple[str, str], ...] = ()  # ("51820/udp", what holds it): never published
 
     def may_use_global_secret(self, name: str) -> bool:
         """Admins may (as before projects had secrets); others where the policy grants it."""
@@ -177,8 +178,15 @@ def applies(grant: PolicyGrant, role: str, project: str) -> bool:
     return role in grant.roles or project in grant.projects
 
 
-def grant_for(doc: PolicyDocument, role: str, project: str, forbidden: tuple[str, ...]) -> Grant:
-    """The union of every entry that names the role or the project."""
+def grant_for(
+    doc: PolicyDocument,
+    role: str,
+    project: str,
+    forbidden: tuple[str, ...],
+    reserved_ports: tuple[tuple[str, str], ...] = (),
+) -> Grant:
+    """The union of every entry that names the role or the project; `forbidden` host paths and
+    `reserved_ports` (the node's own: SSH, WireGuard, API, agent) stay refused whatever it says."""
     found = [g for g in doc.grants if applies(g, role, project)]
     return Grant(
         role=role,
@@ -194,6 +202,7 @@ def grant_for(doc: PolicyDocument, role: str, project: str, forbidden: tuple[str
         binds=tuple((b.path, b.mode) for g in found for b in g.binds),
         secrets=frozenset(name for g in found for name in g.secrets),
         forbidden=tuple(normalise(p) for p in forbidden),
+        reserved_ports=reserved_ports,
     )
 
 

@@ -109,6 +109,10 @@ class ImageStore:
         self.images = root / "images"
         for path in (self.layout, self.layers, self.images):
             path.mkdir(parents=True, exist_ok=True)
+        # layers keep their setuid bits and file capabilities for inside the containers' roots:
+        # nobody but root may reach them from the node
+        for path in (root, self.layers):
+            path.chmod(0o700)
 
     @contextlib.contextmanager
     def locked(self, deadline: Deadline | None = None) -> Iterator[None]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from shoal.model.ports import AGENT_PORT, API_PORT, DATABASE_PORT, WIREGUARD_PORT
+
 # 1420 = 1500 (underlay) - 80 (WireGuard over IPv6 worst case: 40 IP + 8 UDP + 32 WG). Containers
 # and the bridge use the same MTU as the tunnel, so a full-size container packet never needs
 # fragmenting on its way into WireGuard.
@@ -28,7 +30,7 @@ class NetConfig:
     veth_prefix: str = "shv"  # host side of a container's veth: prefix + short hash of its id
     mtu: int = WG_MTU
     wg_interface: str = "shoal-wg"
-    wg_port: int = 51820
+    wg_port: int = WIREGUARD_PORT
     wg_socket_dir: Path = Path("/run/wireguard")  # where wireguard-go puts IFNAME.sock
     wg_go_binary: str = "wireguard-go"
     nft_table: str = "shoal"
@@ -36,7 +38,7 @@ class NetConfig:
     dns_domain: str = "shoal.internal"
     upstream_dns: tuple[str, ...] = ()  # "ip" or "ip:port"
     dns_timeout_s: float = 2.0
-    management_ports: tuple[int, ...] = (7946, 8443, 5432)  # agent, API, database
+    management_ports: tuple[int, ...] = (AGENT_PORT, API_PORT, DATABASE_PORT)
     wg_key_path: Path | None = None  # the key registered at join; None: <state_dir>/wireguard.key
 
     @property

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.agent.net.config import NetConfig
-from shoal.agent.render.nft import element_changes, render
+from shoal.agent.reconcilers.network import short_hash
+from shoal.agent.render.nft import Ruleset, element_changes, render
+from shoal.agent.render.nft_guard import BRIDGE
 from shoal.agent.sys.nft import Nft, parse_elements, parse_fingerprint
 from shoal.model.state import NodeState
 
@@ -42,15 +44,21 @@ def with_addresses(state: NodeState, ips: Mapping[str, str]) -> NodeState:
     return state.model_copy(update={"containers": containers})
 
 
-def plan(desired: NodeState, observed: Observed, config: NetConfig) -> FirewallPlan:
-    wanted = render(
+def wanted_ruleset(desired: NodeState, config: NetConfig) -> Ruleset:
+    """The node's ruleset, each container's port on the bridge named as the network step names it."""
+    return render(
         desired,
         config.nft_table,
         bridge=config.bridge,
         wg=config.wg_interface,
         dns_port=config.dns_port,
         mgmt=list(config.management_ports),
+        veths={c.id: f"{config.veth_prefix}{short_hash(c.id)}" for c in desired.containers},
     )
+
+
+def plan(desired: NodeState, observed: Observed, config: NetConfig) -> FirewallPlan:
+    wanted = wanted_ruleset(desired, config)
     if observed.fingerprint != wanted.fingerprint:
         return FirewallPlan(wanted.commands, wanted.fingerprint)
     changes = element_changes(config.nft_table, wanted.elements, observed.elements)
@@ -66,7 +74,9 @@ class FirewallReconciler:
         listing = self.nft.listing()
         if listing is None:
             return Observed(None, {})
-        return Observed(parse_fingerprint(listing), parse_elements(listing))
+        bridge = parse_elements(self.nft.listing("bridge") or "")
+        elements = {**parse_elements(listing), **{BRIDGE + k: v for k, v in bridge.items()}}
+        return Observed(parse_fingerprint(listing), elements)
 
     def apply(self, todo: FirewallPlan) -> None:
         if todo.commands is not None:

@@ -36,13 +36,15 @@ from shoal.agent.sys.netlink import (
 from shoal.model.state import NodeState
 
 FORWARD_SYSCTL = "net/ipv4/ip_forward"
+LOCALNET_SYSCTL = "net/ipv4/conf/{bridge}/route_localnet"  # a port published on 127.0.0.1 (its
+# DNAT to a container leaves through the bridge; the firewall drops 127/8 arriving from it)
 
 
 @dataclass(frozen=True)
 class NetObserved:
     bridge: Link | None
     bridge_addresses: tuple[str, ...]
-    forwarding: bool
+    forwarding: bool  # ip_forward, and route_localnet on the bridge
     attached: tuple[str, ...]  # container ids holding an address
     in_use: tuple[str, ...] = ()  # attached ids whose netns still has a process (stopping)
 
@@ -128,7 +130,7 @@ class NetworkReconciler:
         """The node side only: bridge, its addresses, forwarding (no /proc scan)."""
         bridge = self.netlink.link(self.config.bridge)
         addresses = tuple(self.netlink.addresses(bridge.index)) if bridge else ()
-        forwarding = in_netns(self.config.node_netns, _forwarding_on)
+        forwarding = in_netns(self.config.node_netns, lambda: _forwarding_on(self.config.bridge))
         return NetObserved(bridge, addresses, forwarding, ())
 
     def apply(self, todo: NetPlan) -> None:
@@ -140,6 +142,7 @@ class NetworkReconciler:
             self.netlink.add_address(self.config.bridge, cidr)
         if todo.enable_forwarding:
             write_sysctl(self.config.node_netns, FORWARD_SYSCTL, "1")
+            write_sysctl(self.config.node_netns, LOCALNET_SYSCTL.format(bridge=self.config.bridge), "1")
         for container_id in todo.detach:
             self.detach(container_id)
 
@@ -259,5 +262,8 @@ def _delete_eth0(inside: Netlink) -> int:
     return inside.writes
 
 
-def _forwarding_on() -> bool:
+def _forwarding_on(bridge: str) -> bool:
+    localnet = Path("/proc/sys") / LOCALNET_SYSCTL.format(bridge=bridge)
+    if not localnet.exists() or localnet.read_text().strip() != "1":
+        return False
     return (Path("/proc/sys") / FORWARD_SYSCTL).read_text().strip() == "1"

@@ -10,8 +10,10 @@ agent/sys/nft.py, skipped when the fingerprint (the comment of the first forward
 - input: from the bridge only DNS (udp/tcp 53 on the bridge address) and established; from the
   tunnel nothing to the management ports unless it comes from another node's overlay address.
 - nat: published ports DNAT'd to the container (prerouting for traffic from outside, output for
-  the node's own), masquerade for container traffic leaving the cluster and for a container
-  reaching a published port of its own node (hairpin).
+  the node's own; on every local address or only the one of `host_ip`), masquerade for container
+  traffic leaving the cluster, for a container reaching a published port of its own node
+  (hairpin), and for the node's own loopback reaching a port published on 127.0.0.1.
+- guard, and the `bridge <table>` beside it: the node against its containers (render/nft_guard.py).
 """
 
 from __future__ import annotations
@@ -19,9 +21,20 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shoal.agent.render.nft_guard import (
+    BRIDGE,
+    LOOPBACK,
+    bridge_element_command,
+    bridge_table,
+    dns_exempt,
+    guard_rules,
+    published,
+    spoof_elements,
+)
 from shoal.model.addressing import overlay_ip
 from shoal.model.container import networks_of
 from shoal.model.state import NodeState
@@ -60,10 +73,6 @@ def _ct(key: str, values: list[str]) -> Json:
 
 _ACCEPT: Json = {"accept": None}
 _DROP: Json = {"drop": None}
-
-
-def _local_dst() -> Json:
-    return _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
 
 
 ISOLATED = "isolated"  # the set of this node's containers on internal networks only
@@ -157,11 +166,12 @@ def dnat_rules(state: NodeState) -> list[list[Json]]:
     rules = []
     for container in sorted(state.containers, key=lambda c: c.id):
         for port in container.ports:
-            if container.ip is None:
+            destination = published(port)
+            if container.ip is None or destination is None:
                 continue
             rules.append(
                 [
-                    _local_dst(),
+                    *destination,
                     _match(_payload(port.protocol, "dport"), port.host_port),
                     {"dnat": {"family": "ip", "addr": container.ip, "port": port.container_port}},
                 ]
@@ -185,10 +195,13 @@ def postrouting_rules(state: NodeState, bridge: str) -> list[list[Json]]:
             _oif(bridge),
             {"masquerade": None},
         ],
+        # the node's own loopback reaching a port published on 127.0.0.1
+        [_match(_payload("ip", "saddr"), _prefix(LOOPBACK)), _oif(bridge), {"masquerade": None}],
     ]
 
 
 _CHAINS = {
+    "guard": ("filter", "prerouting", -150),
     "forward": ("filter", "forward", 0),
     "input": ("filter", "input", 0),
     "prerouting": ("nat", "prerouting", -100),
@@ -201,9 +214,10 @@ def chains(
     state: NodeState, bridge: str, wg: str, dns_port: int, mgmt: list[int], *, sets: list[str]
 ) -> dict[str, list[list[Json]]]:
     return {
+        "guard": guard_rules(state, bridge),
         "forward": forward_rules(state, bridge, wg, [n for n in sets if n != ISOLATED]),
         "input": input_rules(state, bridge, wg, dns_port, mgmt),
-        "prerouting": dnat_rules(state),
+        "prerouting": [*dns_exempt(state, bridge, dns_port), *dnat_rules(state)],
         "output": dnat_rules(state),
         "postrouting": postrouting_rules(state, bridge),
     }
@@ -227,11 +241,20 @@ class Ruleset:
 
 
 def render(
-    state: NodeState, table: str, *, bridge: str, wg: str, dns_port: int = 53, mgmt: list[int] | None = None
+    state: NodeState,
+    table: str,
+    *,
+    bridge: str,
+    wg: str,
+    dns_port: int = 53,
+    mgmt: list[int] | None = None,
+    veths: Mapping[str, str] | None = None,
 ) -> Ruleset:
+    """`veths`: each container's port on the bridge (its id -> the host side of its veth)."""
     sets = network_sets(state)
     body = chains(state, bridge, wg, dns_port, list(mgmt or []), sets=sorted(sets))
-    mark = fingerprint({"chains": body, "sets": {n: what for n, (what, _) in sorted(sets.items())}})
+    named = {n: what for n, (what, _) in sorted(sets.items())}
+    mark = fingerprint({"chains": body, "sets": named, "bridge": bridge_table(table)})
     commands: list[Json] = [{"add": {"table": {"family": "inet", "name": table}}}]
     for name, (what, elements) in sorted(sets.items()):
         commands.append({"add": {"set": _set(table, name, what)}})
@@ -242,8 +265,11 @@ def render(
         chain = {"family": "inet", "table": table, "name": name, "type": kind, "hook": hook, "prio": prio}
         commands.append({"add": {"chain": {**chain, "policy": "accept"}}})
         commands.extend(_rule(table, name, expr) for expr in body[name])
-    commands[first]["add"]["rule"]["comment"] = mark  # the first forward rule carries the fingerprint
-    return Ruleset(commands, mark, {n: e for n, (_, e) in sets.items()})
+    commands[first]["add"]["rule"]["comment"] = mark  # the first rule carries the fingerprint
+    commands += bridge_table(table)
+    ports = spoof_elements(state, veths or {})
+    commands += [element_command("add", table, name, elems) for name, elems in ports.items() if elems]
+    return Ruleset(commands, mark, {**{n: e for n, (_, e) in sets.items()}, **ports})
 
 
 def _set(table: str, name: str, what: str) -> Json:
@@ -251,6 +277,8 @@ def _set(table: str, name: str, what: str) -> Json:
 
 
 def element_command(verb: str, table: str, name: str, elements: list[str]) -> Json:
+    if name.startswith(BRIDGE):
+        return bridge_element_command(verb, table, name, elements)
     return {verb: {"element": {"family": "inet", "table": table, "name": name, "elem": elements}}}
 
 

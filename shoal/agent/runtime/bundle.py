@@ -18,7 +18,10 @@ from shoal.model.container import ContainerSpec
 
 
 def write_config_json(bundle: Path, doc: Mapping[str, Any]) -> None:
-    (bundle / "config.json").write_text(json.dumps(doc, indent=1))
+    config = bundle / "config.json"  # env values: root's only
+    config.touch(mode=0o600)
+    config.chmod(0o600)
+    config.write_text(json.dumps(doc, indent=1))
 
 
 def write_configs(spec: ContainerSpec, directory: Path) -> dict[str, str]:

@@ -1,11 +1,11 @@
 """libnftables (Debian's python3-nftables binding) for shoal's one table (agent/sys).
 
 `apply()` (re)creates `inet <table>` in ONE JSON transaction — add table, delete table, add the
-table with its chains and rules — so the kernel swaps the old ruleset for the new atomically and
-no other table is touched. `fingerprint()` reads the table back; `parse_fingerprint` (pure,
-unit-tested on captured `list table` JSON) finds the mark the renderer put in it, and
-`parse_elements` the sets' members; `change()` adds and deletes set elements in one transaction.
-Runs in the node's netns on a short-lived thread (net.nsthread).
+table with its chains and rules, and the renderer's `bridge <table>` likewise — so the kernel
+swaps the old ruleset for the new atomically and no other table is touched. `fingerprint()`
+reads the table back; `parse_fingerprint` (pure, unit-tested on captured `list table` JSON)
+finds the mark the renderer put in it, and `parse_elements` the sets' members; `change()` adds
+and deletes set elements in one transaction. Runs in the node's netns on a short-lived thread (net.nsthread).
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ def parse_elements(listing: str) -> dict[str, list[str]]:
 
 
 def _element(elem: Any) -> str:
+    """An element as a string: an address or a name; a concatenation as "a . b"."""
+    if isinstance(elem, dict) and "concat" in elem:
+        return " . ".join(str(part) for part in elem["concat"])
     return str(elem["elem"]["val"]) if isinstance(elem, dict) else str(elem)
 
 
@@ -63,11 +66,11 @@ class Nft:
     def _table(self) -> dict[str, Any]:
         return {"table": {"family": "inet", "name": self.table}}
 
-    def listing(self) -> str | None:
-        """`list table inet <table>` as JSON; None when the table does not exist."""
+    def listing(self, family: str = "inet") -> str | None:
+        """`list table <family> <table>` as JSON; None when the table does not exist."""
 
         def run() -> tuple[int, str, str]:
-            result: tuple[int, str, str] = _context().cmd(f"list table inet {self.table}")
+            result: tuple[int, str, str] = _context().cmd(f"list table {family} {self.table}")
             return result
 
         rc, out, _ = in_netns(self.namespace, run)
@@ -78,7 +81,9 @@ class Nft:
         return parse_fingerprint(listing) if listing is not None else None
 
     def apply(self, commands: list[dict[str, Any]]) -> None:
-        doc = {"nftables": [{"add": self._table()}, {"delete": self._table()}, *commands]}
+        bridge = {"table": {"family": "bridge", "name": self.table}}
+        fresh = [{"add": self._table()}, {"delete": self._table()}, {"add": bridge}, {"delete": bridge}]
+        doc = {"nftables": [*fresh, *commands]}
         self._run(doc, "apply")
 
     def change(self, commands: list[dict[str, Any]]) -> None:
@@ -86,6 +91,9 @@ class Nft:
         self._run({"nftables": commands}, "update")
 
     def remove(self) -> None:
+        """Both of shoal's tables (the inet one and its `bridge` twin), whichever exist."""
+        bridge = {"table": {"family": "bridge", "name": self.table}}
+        self._run({"nftables": [{"add": bridge}, {"delete": bridge}]}, "remove")
         if self.listing() is not None:
             self._run({"nftables": [{"delete": self._table()}]}, "remove")
 

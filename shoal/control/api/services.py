@@ -62,7 +62,8 @@ def deploy_compose() -> Response:
     who = caller("operator")
     req = body(DeployRequest)
     with ctx().db.transaction() as conn:
-        grant = deploy.grant_of(conn, who.role, str(ctx().config.data_dir))
+        config = ctx().config
+        grant = deploy.grant_of(conn, who.role, str(config.data_dir), config.reserved_ports())
     parsed = deploy.parse(req.compose, req.project, _files(req.files), grant)
     with ctx().db.transaction() as conn:
         own = [s.name for s in parsed.project_secrets]

@@ -1,4 +1,5 @@
-"""The scheduler's running view of the cluster while it plans: free capacity and task counts per node.
+"""The scheduler's running view of the cluster while it plans: free capacity, task counts and the
+host ports taken, per node.
 
 Built from a `Snapshot`, updated as the plan reserves (placements) and releases (removals), so
 later decisions in the same plan see earlier ones. Pure.
@@ -21,17 +22,19 @@ class Cluster:
         self.total: Counter[str] = Counter()
         self.per_service: Counter[tuple[str, str]] = Counter()
         self.volumes = {(v.project, v.name): v.node for v in snapshot.volumes}  # grows as the plan binds
+        self.ports: dict[str, Counter[str]] = {n: Counter() for n in self.nodes}  # node -> port -> tasks
         for task in snapshot.tasks:
-            self.hold(task.service, task.node, task.reserve_cpus, task.reserve_memory_bytes)
+            self.hold(task.service, task.node, task.reserve_cpus, task.reserve_memory_bytes, task.ports)
 
-    def hold(self, service: str, node: str, cpus: float, memory: float) -> None:
-        """Count a task on a node and take its reservation from what is free there."""
+    def hold(self, service: str, node: str, cpus: float, memory: float, ports: tuple[str, ...] = ()) -> None:
+        """Count a task on a node and take its reservation and host ports from what is free there."""
         if node not in self.nodes:
             return
         self.total[node] += 1
         self.per_service[(service, node)] += 1
         self.free_cpus[node] -= cpus
         self.free_memory[node] -= memory
+        self.ports[node].update(ports)
 
     def release(self, task: TaskInfo) -> None:
         """Undo `hold` for a task the plan removes."""
@@ -41,12 +44,25 @@ class Cluster:
         self.per_service[(task.service, task.node)] -= 1
         self.free_cpus[task.node] += task.reserve_cpus
         self.free_memory[task.node] += task.reserve_memory_bytes
+        self.ports[task.node].subtract(task.ports)
 
     def reserve(self, svc: ServicePlacement, node: str) -> None:
-        self.hold(svc.name, node, svc.reserve_cpus, svc.reserve_memory_bytes)
+        self.hold(svc.name, node, svc.reserve_cpus, svc.reserve_memory_bytes, svc.ports)
 
     def fits(self, svc: ServicePlacement, node: str) -> bool:
+        if self.port_clash(svc, node):
+            return False
         return self.free_cpus[node] >= svc.reserve_cpus and self.free_memory[node] >= svc.reserve_memory_bytes
+
+    def port_clash(self, svc: ServicePlacement, node: str) -> str:
+        """Why the service's host ports cannot be published on a node ("" when they can)."""
+        reserved, taken = self.nodes[node].reserved_ports, self.ports[node]
+        for port in svc.ports:
+            if port in reserved:
+                return f"host port {port} is reserved for {reserved[port]}"
+            if taken[port] > 0:
+                return f"host port {port} is taken"
+        return ""
 
     def fitting(self, svc: ServicePlacement, names: list[str]) -> list[str]:
         """The nodes among `names` that have the service's reservation free (the hot loop of placing)."""
@@ -56,7 +72,8 @@ class Cluster:
             svc.reserve_cpus,
             svc.reserve_memory_bytes,
         )
-        return [n for n in names if cpus[n] >= need_cpus and memory[n] >= need_memory]
+        room = [n for n in names if cpus[n] >= need_cpus and memory[n] >= need_memory]
+        return [n for n in room if not self.port_clash(svc, n)] if svc.ports else room
 
     def lacks(self, svc: ServicePlacement, node: str) -> str:
         """What is short on a node the service does not fit: "memory", "cpu" or "cpu and memory"."""

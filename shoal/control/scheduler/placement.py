@@ -3,7 +3,9 @@
 The controller's placement step (pure). Keeps every task whose node is up, active and still
 allowed; replaces tasks on down, draining or removed nodes; scales replicated services up and down
 (highest replicas go first); runs one task per eligible node for global services. New tasks go,
-among the nodes that satisfy the constraints and have the reservation free, to the emptiest label
+among the nodes that satisfy the constraints and have the reservation and the service's published
+host ports free (one replica per node and port: the node's firewall DNATs a port to one
+container; 80/443 stay Caddy's on ingress nodes), to the emptiest label
 group of each spread preference, then to the node with the fewest tasks of the service, then the
 fewest tasks, then the first name: the same snapshot always gives the same plan. A replicated
 service that uses named volumes runs only on the node they are bound to (`scheduler.volumes`).
@@ -182,8 +184,10 @@ def _why_not(svc: ServicePlacement, constraints: list[Constraint], pin: Pin, clu
     if pin.node is not None and pin.node not in {n.name for n in nodes}:
         return f"{pin.elsewhere()} (not allowed by the constraints)"
     candidates = [n.name for n in nodes if pin.node in (None, n.name)]
-    short = sorted({cluster.lacks(svc, n) for n in candidates})
-    return f"insufficient {' or '.join(short)} on {len(candidates)} eligible node(s)"
+    short = sorted({cluster.lacks(svc, n) for n in candidates} - {""})
+    clashes = sorted({cluster.port_clash(svc, n) for n in candidates} - {""})
+    why = ([f"insufficient {' or '.join(short)}"] if short else []) + clashes
+    return f"{'; '.join(why)} on {len(candidates)} eligible node(s)"
 
 
 def _schedule_global(
@@ -198,5 +202,7 @@ def _schedule_global(
             cluster.reserve(svc, node.name)
             plan.place.append(Placement(svc.name, replica, node.name, svc.generation))
         else:
-            reason = f"insufficient {cluster.lacks(svc, node.name)} on node {node.name}"
+            short = cluster.lacks(svc, node.name)
+            why = f"insufficient {short}" if short else cluster.port_clash(svc, node.name)
+            reason = f"{why} on node {node.name}"
             plan.unplaceable.append(Unplaceable(svc.name, replica, reason))

@@ -28,6 +28,7 @@ class NodeInfo:
     memory_bytes: int = 0
     id: str = ""  # `node.id` in constraints; defaults to the name
     slot: int = 0  # stable small number of the node (e.g. its subnet index): a global task's replica
+    reserved_ports: dict[str, str] = field(default_factory=dict)  # "80/tcp" -> what holds it ("ingress")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class TaskInfo:
     health: str = "none"
     reserve_cpus: float = 0.0
     reserve_memory_bytes: int = 0
+    ports: tuple[str, ...] = ()  # the host ports it publishes: "8080/tcp"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class ServicePlacement:
     reserve_memory_bytes: int = 0
     volumes: tuple[str, ...] = ()  # named volumes: all replicas stay on the node they are bound to
     project: str = ""  # a volume's identity is (project, name)
+    ports: tuple[str, ...] = ()  # host ports each replica publishes ("8080/tcp"): one replica a node
 
 
 @dataclass(frozen=True)

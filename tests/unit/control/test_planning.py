@@ -109,3 +109,20 @@ def test_a_new_services_rollout_completes_only_once_its_replicas_run() -> None:
     running = [task("w1", 1, "a"), task("w2", 2, "b")]
     done = planning.plan(NODES, [svc], running, NOW.timestamp() + 6).rollout["web"]
     assert done == ("completed", "revision 1 running on 2 replica(s)")
+
+
+def test_start_first_is_stop_first_when_replicas_publish_host_ports() -> None:
+    ports = [{"host_port": 8080, "container_port": 80}]
+    template = {"id": "", "service": "web", "image": "img", "ports": ports}
+    update = {"parallelism": 1, "order": "start-first"}
+    spec = RevisionSpec.model_validate({"template": template, "replicas": 2, "update": update})
+    svc = planning.Service("web", 2, 2, spec, "updating")
+    out = planning.plan(NODES, [svc], [task("w1", 1, "a"), task("w2", 2, "b")], NOW.timestamp())
+    assert out.stop == ["w1"] and out.start == [("web", 1, 2, "a")]  # the old one goes first
+    started_first = planning.plan(
+        NODES,
+        [service(revision=2, state="updating", update=update)],
+        [task("w1", 1, "a"), task("w2", 2, "b")],
+        NOW.timestamp(),
+    )
+    assert started_first.stop == [] and started_first.start == [("web", 1, 2, "a")]

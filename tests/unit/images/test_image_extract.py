@@ -201,3 +201,20 @@ def test_split_name_and_climbs_out() -> None:
     assert climbs_out(["a", "b"], "../../../c")
     assert not climbs_out([], "/usr/../bin")
     assert climbs_out([], "x/../../y")
+
+
+@as_root
+def test_setuid_and_file_capabilities_stay_in_a_store_only_root_reaches(tmp_path: Path) -> None:
+    """Kept for inside the container's root (su, ping), never reachable from the node by others."""
+    from shoal.agent.images.store import ImageStore
+
+    store = ImageStore(tmp_path / "images")
+    info, data = file_entry("bin/ping", b"\x7fELF")
+    info.mode = 0o4755
+    info.pax_headers = {"SCHILY.xattr.security.capability": "\x01\x00\x00\x02\x00\x20\x00\x00" + "\x00" * 12}
+    (store.layers / "l1").mkdir()
+    root = extract(store.layers / "l1", crafted_tar((info, data)))
+    assert stat.S_IMODE((root / "bin" / "ping").stat().st_mode) == 0o4755
+    assert os.getxattr(root / "bin" / "ping", "security.capability")
+    for private in (store.root, store.layers):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700

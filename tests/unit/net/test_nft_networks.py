@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 
 from shoal.agent.net.config import NetConfig
-from shoal.agent.reconcilers.firewall import Observed, plan
-from shoal.agent.render.nft import ISOLATED, forward_rules, node_addresses, render, set_name
+from shoal.agent.reconcilers.firewall import Observed, plan, wanted_ruleset
+from shoal.agent.render.nft import ISOLATED, forward_rules, node_addresses, set_name
 from shoal.agent.sys.nft import parse_elements
 from shoal.model.container import ContainerSpec, PortMapping
 from shoal.model.state import NetworkMembers, NodeState, Peer
@@ -50,7 +50,7 @@ STATE = NodeState(
 
 
 def _render(state: NodeState):  # type: ignore[no-untyped-def]
-    return render(state, "shoal", bridge="shoal0", wg="wg0", dns_port=53, mgmt=[7946, 8443])
+    return wanted_ruleset(state, CONFIG)
 
 
 def test_whole_ruleset_matches_the_golden_file() -> None:

@@ -36,27 +36,30 @@ def _render(state: NodeState) -> tuple[list[dict], str]:  # type: ignore[type-ar
     return ruleset.commands, ruleset.fingerprint
 
 
-def test_one_table_with_five_chains() -> None:
+def test_one_inet_table_with_six_chains_and_its_bridge_twin() -> None:
     commands, mark = _render(with_addresses(STATE, {"web-1": "10.210.1.2"}))
     assert commands[0] == {"add": {"table": {"family": "inet", "name": "shoal"}}}
-    chains = [c["add"]["chain"]["name"] for c in commands if "chain" in c["add"]]
-    assert chains == ["forward", "input", "prerouting", "output", "postrouting"]
+    chains = [
+        (c["add"]["chain"]["family"], c["add"]["chain"]["name"]) for c in commands if "chain" in c["add"]
+    ]
+    inet = ["guard", "forward", "input", "prerouting", "output", "postrouting"]
+    assert chains == [*(("inet", n) for n in inet), ("bridge", "ports")]
     assert {c["add"][next(iter(c["add"]))].get("table", "shoal") for c in commands} == {"shoal"}
     first = next(c for c in commands if "rule" in c["add"])
-    assert first["add"]["rule"]["chain"] == "forward" and first["add"]["rule"]["comment"] == mark
+    assert first["add"]["rule"]["chain"] == "guard" and first["add"]["rule"]["comment"] == mark
 
 
 def test_published_port_dnat_from_outside_and_from_the_node() -> None:
     commands, _ = _render(with_addresses(STATE, {"web-1": "10.210.1.2"}))
     dnat = {"dnat": {"family": "ip", "addr": "10.210.1.2", "port": 80}}
     for chain in ("prerouting", "output"):
-        (rule,) = _rules(commands, chain)
+        (rule,) = [r for r in _rules(commands, chain) if "dnat" in r[-1]]
         assert rule[-1] == dnat and rule[1]["match"]["right"] == 8080
 
 
 def test_container_without_address_publishes_nothing() -> None:
     commands, _ = _render(STATE)
-    assert _rules(commands, "prerouting") == []
+    assert [r for r in _rules(commands, "prerouting") if "dnat" in r[-1]] == []
 
 
 def test_relay_forwards_tunnel_to_tunnel_only_when_relaying() -> None:
@@ -77,7 +80,7 @@ def test_containers_reach_only_dns_on_the_node() -> None:
 
 
 def test_masquerade_only_for_traffic_leaving_the_cluster() -> None:
-    rule, hairpin = _rules(_render(STATE)[0], "postrouting")
+    rule, hairpin, _ = _rules(_render(STATE)[0], "postrouting")
     assert hairpin[1]["match"]["left"] == {"ct": {"key": "status"}} and hairpin[-1] == {"masquerade": None}
     assert rule[1]["match"] == {
         "op": "!=",
