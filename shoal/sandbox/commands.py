@@ -53,7 +53,7 @@ def sandbox() -> None:
     "--timeout", "timeout_s", default=180.0, show_default=True, help="Seconds to wait for the mesh."
 )
 @DIR_OPTION
-def up_cmd(
+def up_cmd(  # noqa: PLR0917 (click passes every option)
     nodes: int, nat: int, nat_mode: str, no_cluster: bool, timeout_s: float, directory: Path | None
 ) -> None:
     """Build the sandbox and point the CLI at it; returns when every node has joined."""
