@@ -53,6 +53,13 @@ def _endpoint(sbx: Sandbox, node: str, peer: str) -> str:
     return str(next(p for p in peers if p["name"] == peer)["endpoint"] or "")
 
 
+def _tried_direct(sbx: Sandbox, node: str, public_ip: str) -> list[int]:
+    """The latest handshakes of `node`'s WireGuard peers dialled at `public_ip` (`wg show dump`)."""
+    dump = sbx.exec(node, "wg", "show", "all", "dump").stdout.splitlines()
+    peers = [line.split("\t") for line in dump if len(line.split("\t")) == 9]
+    return [int(p[5]) for p in peers if p[3].startswith(f"{public_ip}:")]
+
+
 def test_each_natted_node_sits_behind_a_router_of_its_own(symmetric: Sandbox) -> None:
     assert symmetric.status["nat_mode"] == "symmetric"
     assert [n["address"] for n in symmetric.status["nodes"]][2:] == ["198.51.100.58", "198.51.100.74"]
@@ -79,3 +86,5 @@ def test_natted_traffic_goes_through_a_relay(
     assert _relayed_via(symmetric, "n3")["n4"] in {"n1", "n2"}
     assert _relayed_via(symmetric, "n4")["n3"] in {"n1", "n2"}
     assert _fetches(symmetric)
+    # n3 did try n4's observed public endpoint (its router's), and never got a handshake back.
+    assert _tried_direct(symmetric, "n3", "203.0.113.244") == [0]
