@@ -1,14 +1,14 @@
 """The sandbox's shape as plain data: names and addresses of every namespace, link and node.
 
-First step of `shoal sandbox up`: `plan_layout(nodes, nat)` decides everything (pure); `net.py`
-builds it with pyroute2, `nodes.py` starts a holder per node, `cluster.py` runs shoal on it, and
-`teardown.py` removes it. Addresses come from the documentation ranges only:
+First step of `shoal sandbox up`: `plan_layout(nodes, nat, nat_mode)` decides everything (pure);
+`net.py` builds it with pyroute2, `nodes.py` starts a holder per node, `cluster.py` runs shoal on
+it, and `teardown.py` removes it. Addresses come from the documentation ranges only:
 
 - 203.0.113.0/24 is the "internet": a bridge in namespace ``sbx-inet`` (203.0.113.1 its gateway,
   203.0.113.2 the registry), public nodes at 203.0.113.(10+i), the NAT router at 203.0.113.254.
 - 198.51.100.0/24 is the home LAN behind the router namespace ``sbx-router`` (198.51.100.1),
-  NAT'd nodes at 198.51.100.(10+i): one permissive NAT (``--nat-mode shared``, the default; it keeps
-  a flow's source port, so NAT'd nodes could also reach each other through it).
+  NAT'd nodes at 198.51.100.(10+i): one permissive NAT (``--nat-mode shared``, the default; it
+  keeps a flow's source port), the NAT'd nodes talking directly over its LAN.
 - ``--nat-mode symmetric`` gives each NAT'd node n<i> a router of its own instead, ``sbx-router-n<i>``
   (WAN 203.0.113.(240+i)), with its own LAN 198.51.100.(16i)/28 (gateway .(16i+1), the node at
   .(16i+10)), masquerading with ``fully-random`` source ports: a NAT that maps each destination to
