@@ -28,7 +28,7 @@ def build_topology(layout: Layout, directory: Path) -> SandboxState:
     clear_previous_run(directory)
     for sub in PER_RUN_DIRS:
         (directory / sub).mkdir(parents=True, exist_ok=True)
-    record = SandboxState(dir=str(directory), registry=layout.registry)
+    record = SandboxState(dir=str(directory), registry=layout.registry, nat_mode=layout.nat_mode)
     state.save(record)
     net.build_network(layout)
     start_sandbox_registry(record, directory)

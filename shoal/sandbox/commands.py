@@ -14,7 +14,7 @@ import click
 
 from shoal.errors import ShoalError
 from shoal.sandbox import build, cluster, net, state, teardown
-from shoal.sandbox.layout import Layout, plan_layout
+from shoal.sandbox.layout import NAT_MODES, NAT_SHARED, Layout, plan_layout
 from shoal.sandbox.nodes import exec_in
 from shoal.sandbox.state import SandboxState
 
@@ -40,16 +40,26 @@ def sandbox() -> None:
 @sandbox.command("up")
 @click.option("--nodes", default=3, show_default=True, help="Number of nodes (n1 runs the server).")
 @click.option("--nat", default=1, show_default=True, help="How many of them sit behind the NAT router.")
+@click.option(
+    "--nat-mode",
+    type=click.Choice(NAT_MODES),
+    default=NAT_SHARED,
+    show_default=True,
+    help="shared: one NAT router, the NAT'd nodes on one LAN (they talk directly). symmetric: a router "
+    "per NAT'd node with a new source port per destination, so they can only talk through a relay.",
+)
 @click.option("--no-cluster", is_flag=True, help="Build the network, registry and nodes only.")
 @click.option(
     "--timeout", "timeout_s", default=180.0, show_default=True, help="Seconds to wait for the mesh."
 )
 @DIR_OPTION
-def up_cmd(nodes: int, nat: int, no_cluster: bool, timeout_s: float, directory: Path | None) -> None:
+def up_cmd(  # noqa: PLR0917 (click passes every option)
+    nodes: int, nat: int, nat_mode: str, no_cluster: bool, timeout_s: float, directory: Path | None
+) -> None:
     """Build the sandbox and point the CLI at it; returns when every node has joined."""
     root = state.sandbox_dir(directory).resolve()
     try:
-        layout = plan_layout(nodes, nat)
+        layout = plan_layout(nodes, nat, nat_mode)
         if (root / state.STATE_FILE).exists():
             raise ShoalError(f"a sandbox is already recorded in {root}: run `shoal sandbox down` first")
         net.check_host()  # before anything is made: a failure after it tears down all `sbx-*`
@@ -91,6 +101,7 @@ def status_cmd(output: str, directory: Path | None) -> None:
 def status_document(record: SandboxState) -> dict[str, object]:
     """The `status --output json` document (fields fixed by DESIGN.md)."""
     doc: dict[str, object] = {"server": record.server, "ca": record.ca, "registry": record.registry}
+    doc["nat_mode"] = record.nat_mode
     doc["nodes"] = [
         n.model_dump(include={"name", "netns", "address", "nat", "ingress"}) for n in record.nodes
     ]
@@ -106,6 +117,8 @@ def status_table(record: SandboxState) -> str:
         f"ca:       {record.ca or '-'}",
         f"registry: {record.registry}",
     ]
+    if record.nat_mode != NAT_SHARED:
+        lines.append(f"nat mode: {record.nat_mode}")
     if record.ingress_ca:
         lines.append(f"ingress ca: {record.ingress_ca}")
     lines.append(f"{'NODE':<6} {'NETNS':<10} {'ADDRESS':<16} {'NAT':<5} INGRESS")

@@ -18,7 +18,7 @@ from pyroute2 import IPRoute, NetNS, netns
 
 from shoal.errors import ShoalError
 from shoal.sandbox import layout as L
-from shoal.sandbox.layout import Layout, NodePlan
+from shoal.sandbox.layout import Layout, NodePlan, RouterPlan
 
 NETNS_DIR = "/run/netns"
 
@@ -37,14 +37,14 @@ def build_network(layout: Layout) -> None:
     create_namespaces(layout)
     build_inet()
     build_host_link()
-    if layout.has_router:
-        build_router()
+    for router in layout.routers:
+        build_router(router)
     for node in layout.nodes:
         build_node_link(node)
 
 
 def create_namespaces(layout: Layout) -> None:
-    names = [L.INET_NS, *([L.ROUTER_NS] if layout.has_router else []), *(n.netns for n in layout.nodes)]
+    names = [L.INET_NS, *(r.netns for r in layout.routers), *(n.netns for n in layout.nodes)]
     existing = set(netns.listnetns())
     for name in names:
         if name in existing:
@@ -107,36 +107,36 @@ def build_host_link() -> None:
         _up(ns, L.HOST_PEER, master=L.INET_BRIDGE)
 
 
-def build_router() -> None:
-    """The NAT router: a WAN leg on the internet bridge, the home LAN bridge, masquerade."""
+def build_router(router: RouterPlan) -> None:
+    """A NAT router: a WAN leg on the internet bridge, its LAN bridge, masquerade."""
     with _ns(L.INET_NS) as ns:
         ns.link(
             "add",
-            ifname=L.ROUTER_WAN_PEER,
+            ifname=router.wan_peer,
             kind="veth",
-            peer={"ifname": L.ROUTER_WAN_IF, "net_ns_fd": L.ROUTER_NS},
+            peer={"ifname": L.ROUTER_WAN_IF, "net_ns_fd": router.netns},
         )
-        _up(ns, L.ROUTER_WAN_PEER, master=L.INET_BRIDGE)
-    with _ns(L.ROUTER_NS) as ns:
+        _up(ns, router.wan_peer, master=L.INET_BRIDGE)
+    with _ns(router.netns) as ns:
         _up(ns, L.ROUTER_WAN_IF)
-        _addr(ns, L.ROUTER_WAN_IF, L.ROUTER_WAN_IP, L.INET_PREFIXLEN)
+        _addr(ns, L.ROUTER_WAN_IF, router.wan_ip, L.INET_PREFIXLEN)
         ns.route("add", dst="0.0.0.0/0", gateway=L.INET_GATEWAY)
         ns.link("add", ifname=L.LAN_BRIDGE, kind="bridge")
         _up(ns, L.LAN_BRIDGE)
-        _addr(ns, L.LAN_BRIDGE, L.LAN_GATEWAY, 24)
-    enable_forwarding(L.ROUTER_NS)
-    load_nft(L.ROUTER_NS, L.router_ruleset())
+        _addr(ns, L.LAN_BRIDGE, router.lan_gateway, router.lan_prefixlen)
+    enable_forwarding(router.netns)
+    load_nft(router.netns, L.router_ruleset(router))
 
 
 def build_node_link(node: NodePlan) -> None:
-    """The node's eth0, its peer on the internet bridge or the LAN bridge, and its default route."""
-    bridge_ns, bridge = (L.ROUTER_NS, L.LAN_BRIDGE) if node.nat else (L.INET_NS, L.INET_BRIDGE)
+    """The node's eth0, its peer on the internet bridge or its router's LAN bridge, its default route."""
+    bridge_ns, bridge = (node.router.netns, L.LAN_BRIDGE) if node.router else (L.INET_NS, L.INET_BRIDGE)
     with _ns(bridge_ns) as ns:
         ns.link("add", ifname=node.peer_if, kind="veth", peer={"ifname": L.NODE_IF, "net_ns_fd": node.netns})
         _up(ns, node.peer_if, master=bridge)
     with _ns(node.netns) as ns:
         _up(ns, L.NODE_IF)
-        _addr(ns, L.NODE_IF, node.address, 24)
+        _addr(ns, L.NODE_IF, node.address, node.prefixlen)
         ns.route("add", dst="0.0.0.0/0", gateway=node.gateway)
 
 

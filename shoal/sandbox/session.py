@@ -54,13 +54,16 @@ class Session:
 
 
 @contextmanager
-def temporary_sandbox(nodes: int, nat: int, timeout_s: float = 300) -> Iterator[Session]:
+def temporary_sandbox(
+    nodes: int, nat: int, timeout_s: float = 300, nat_mode: str = "shared"
+) -> Iterator[Session]:
     """`shoal sandbox up` in a temp dir; `down` and remove the dir however the body ends."""
     tmp = Path(tempfile.mkdtemp(prefix="sbx-session-"))
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "config")}
     directory = tmp / "sandbox"
     try:
-        up = [*SANDBOX, "up", "--nodes", str(nodes), "--nat", str(nat), "--dir", str(directory)]
+        up = [*SANDBOX, "up", "--nodes", str(nodes), "--nat", str(nat), "--nat-mode", nat_mode]
+        up += ["--dir", str(directory)]
         got = subprocess.run(up, capture_output=True, text=True, check=False, timeout=timeout_s, env=env)
         if got.returncode != 0:
             raise ShoalError(f"sandbox up failed: {got.stderr.strip()}")

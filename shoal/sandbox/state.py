@@ -53,6 +53,7 @@ class SandboxState(BaseModel):
     ca: str = ""
     ingress_ca: str = ""
     cluster: bool = False
+    nat_mode: str = "shared"  # `up --nat-mode`: one shared NAT router, or one symmetric NAT per node
 
     def node(self, name: str) -> NodeRecord:
         for node in self.nodes:

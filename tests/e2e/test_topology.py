@@ -27,6 +27,7 @@ def test_status_names_every_node_and_the_registry(sandbox: Sandbox) -> None:
     ]
     assert sum(n["ingress"] for n in nodes) == 1
     assert sandbox.status["registry"] == "203.0.113.2:5000"
+    assert sandbox.status["nat_mode"] == "shared"
 
 
 def test_public_nodes_reach_each_other_directly(sandbox: Sandbox) -> None:
