@@ -7,7 +7,9 @@ The top of the agent. Three threads besides the health monitor and the HTTP serv
   firewall → DNS, refreshes the status, then runs the late steps (WireGuard, ingress, the agent's
   endpoints), on each new state, on a health change and every `resync_s`; a step that fails is
   logged and the next one still runs;
-- the reporter posts the latest `NodeStatus` every `heartbeat_s` and right after a change.
+- the reporter posts the latest `NodeStatus` every `heartbeat_s` and right after a change; once
+  every step of a pass succeeded, the report names that state's version as applied (the server's
+  deploy waits for every node to apply the state that lists its new replicas).
 On start the saved state is loaded and reconciled before the server answers, so the node keeps
 serving through a server or database outage and adopts its containers after an agent restart.
 """
@@ -95,6 +97,8 @@ class Agent:
     _threads: list[threading.Thread] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # e.g. the HTTP server's stop
     _failing: dict[str, str] = field(default_factory=dict)  # step -> its last error line
+    _pass_ok: bool = True  # no step of the running pass has failed
+    applied: tuple[int, int] | None = None  # (version, cluster_version) of the last state fully applied
 
     @property
     def secrets_file(self) -> Path:
@@ -198,6 +202,7 @@ class Agent:
             self._status_current.set()
 
     def _pass(self, state: NodeState) -> None:
+        self._pass_ok = True
         self._timed("supervise", self.containers.runtime.supervise)
         for name, run in self.pre_steps:
             self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
@@ -210,6 +215,20 @@ class Agent:
         self._status_current.set()
         for name, run in self.late_steps:
             self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
+        if self._pass_ok:
+            self._applied(state)
+
+    def _applied(self, state: NodeState) -> None:
+        """Every step applied `state`: the report says so (the server's deploy waits for it)."""
+        self.applied = (state.version, state.cluster_version)
+        with self._lock:
+            status = self.status
+            if status is None or (status.applied_version, status.applied_cluster_version) == self.applied:
+                return
+            self.status = status.model_copy(
+                update={"applied_version": state.version, "applied_cluster_version": state.cluster_version}
+            )
+        self._report_now.set()
 
     def _containers(self, state: NodeState) -> None:
         observed = self.containers.runtime.observe()
@@ -251,6 +270,7 @@ class Agent:
 
     def _step_failed(self, name: str, exc: Exception) -> None:
         """The traceback once, then one line per pass while the same error repeats."""
+        self._pass_ok = False
         line = _first_line(exc)
         if self._failing.get(name) == line:
             log.warning("reconcile step %s still failing: %s", name, line)
@@ -311,6 +331,8 @@ class Agent:
             peers=self._peers(),
             capacity=self.capacity,
             agent_version=AGENT_VERSION,
+            applied_version=self.applied[0] if self.applied else None,
+            applied_cluster_version=self.applied[1] if self.applied else None,
         )
 
     def _peers(self) -> list[PeerStatus]:

@@ -3,7 +3,8 @@
 Pure (the deploy command polls the API and renders these). A replica counts as pulled once its
 container exists, started when running, ready when running and healthy — or running with no
 health check ("none"). A failed, exited or unhealthy replica fails the deploy with the reason the
-agent reported.
+agent reported. A rollout is done once its ready replicas are also served: published in every
+node's state and applied by every node up (its DNS lists them, its ingress routes to them).
 """
 
 from __future__ import annotations
@@ -30,16 +31,36 @@ class Progress:
     ready: int
     old_running: int  # replicas of earlier revisions still meant to run
     failure: str | None
+    unpublished: int = 0  # serving replicas not yet in every node's state
+    lagging: tuple[str, ...] = ()  # nodes that have not applied the state that serves them
+
+    @property
+    def ready_done(self) -> bool:
+        """Every replica of the revision runs healthy and no older one runs."""
+        return self.failure is None and self.ready >= self.desired and self.old_running == 0
+
+    @property
+    def served(self) -> bool:
+        """Every node up serves the ready replicas (DNS, ingress): nothing unpublished or lagging."""
+        return self.unpublished == 0 and not self.lagging
 
     @property
     def done(self) -> bool:
-        return self.failure is None and self.ready >= self.desired and self.old_running == 0
+        return self.ready_done and self.served
 
     def line(self) -> str:
         return (
             f"{self.service}: {self.pulled}/{self.desired} pulled, {self.started}/{self.desired} started, "
-            f"{self.ready}/{self.desired} healthy"
+            f"{self.ready}/{self.desired} healthy{self.serving_note()}"
         )
+
+    def serving_note(self) -> str:
+        """What the ready replicas wait for before the cluster serves them ("" once it does)."""
+        if not self.ready_done or self.served:
+            return ""
+        if self.lagging:
+            return f", waiting for {', '.join(self.lagging)} to serve them"
+        return f", publishing {self.unpublished} to every node"
 
 
 def _one_line(message: str) -> str:
@@ -80,4 +101,14 @@ def progress(detail: ServiceDetail, revision: int) -> Progress:
         ready=sum(t.state == "running" and t.health in READY_HEALTH for t in current),
         old_running=sum(t.revision != revision and t.state == "running" for t in running),
         failure=_failure(detail, revision, current),
+        unpublished=_unpublished(detail, revision),
+        lagging=tuple(detail.serving.lagging) if detail.serving is not None else (),
     )
+
+
+def _unpublished(detail: ServiceDetail, revision: int) -> int:
+    """Serving replicas of `revision` that no node state lists yet (0 from a server that does
+    not say: its deploy is done when the replicas are healthy, as before)."""
+    if detail.serving is None or detail.revision != revision:
+        return 0
+    return max(detail.serving.serving - detail.serving.published, 0)

@@ -56,3 +56,7 @@ class NodeStatus(Wire):
     peers: list[PeerStatus] = Field(default_factory=list)
     capacity: Capacity = Field(default_factory=Capacity)
     agent_version: str = ""
+    # the newest NodeState every reconcile step applied (DNS, firewall, ingress included), and its
+    # cluster_version; None: not known (a pass has not completed yet, or an older agent)
+    applied_version: int | None = None
+    applied_cluster_version: int | None = None

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from shoal.control import deploy
 from shoal.control.api.common import body, caller, ctx, jsonable
-from shoal.control.store import events, services, tasks
+from shoal.control.store import events, nodes, services, tasks
 from shoal.control.store.db import Conn, Row, poke_controller, retrying
 from shoal.errors import ConfigError, Conflict, NotFound
 from shoal.model.deploy_wire import DeployRequest, ProjectInfo, split_qualified
@@ -113,6 +113,7 @@ def _inspect(conn: Conn, name: str) -> dict[str, Any]:
     view = service_view(row, spec, _counts(rows).get(name, {}))
     view["spec"] = spec.get("source") or spec
     view["tasks"] = jsonable(rows)
+    view["serving"] = serving(conn, rows, row["revision"])
     view["revisions"] = jsonable(
         [
             {
@@ -125,6 +126,22 @@ def _inspect(conn: Conn, name: str) -> dict[str, Any]:
         ]
     )
     return view
+
+
+def serving(conn: Conn, rows: list[Row], revision: int) -> dict[str, Any]:
+    """How far the cluster serves a revision's serving replicas: how many are published (in every
+    node state from `cluster_version` on) and the nodes up that have not applied that yet."""
+    current = [
+        r
+        for r in rows
+        if r["desired_state"] == "run"
+        and r["revision"] == revision
+        and tasks.serves(r["observed_state"], r["health"])
+    ]
+    marks = [r["published"] for r in current if r["published"] is not None]
+    needed = max(marks, default=None)
+    lagging = nodes.lagging(conn, needed) if needed is not None else []
+    return {"serving": len(current), "published": len(marks), "cluster_version": needed, "lagging": lagging}
 
 
 @bp.post("/services/<name>/scale")
