@@ -136,6 +136,7 @@ def serving(conn: Conn, rows: list[Row], revision: int) -> dict[str, Any]:
         for r in rows
         if r["desired_state"] == "run"
         and r["revision"] == revision
+        and r["ip"] is not None  # one without an address (host network) is in no DNS record
         and tasks.serves(r["observed_state"], r["health"])
     ]
     marks = [r["published"] for r in current if r["published"] is not None]
