@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -58,9 +59,11 @@ def bridge_ips(cluster: Sandbox) -> dict[str, str]:
     return {n["name"]: str(next(ipaddress.ip_network(n["subnet"]).hosts())) for n in nodes}
 
 
-def lookup(cluster: Sandbox, node: str, server: str) -> set[str]:
-    """The addresses node's own DNS server gives for the service's name."""
-    got = cluster.exec(node, "busybox", "nslookup", NAME, server, timeout=30)
+def lookup(netns: str, server: str) -> set[str]:
+    """The addresses a node's own DNS server gives for the service's name (busybox nslookup in
+    the node's network namespace: milliseconds, where `sandbox exec` would take a Python start)."""
+    argv = ["nsenter", f"--net=/run/netns/{netns}", "busybox", "nslookup", NAME, server]
+    got = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
     lines = got.stdout.split("Name:", 1)[-1].splitlines()
     return {line.split()[-1] for line in lines if line.strip().startswith("Address")}
 
@@ -81,6 +84,7 @@ def request_loop(address: str, hits: list[tuple[int, str]]) -> None:
 
 def test_dns_and_ingress_serve_every_replica_when_deploy_returns(cluster: Sandbox, compose: Path) -> None:
     ips = bridge_ips(cluster)
+    netns = {n["name"]: n["netns"] for n in cluster.status["nodes"]}
     ingress = next(n for n in cluster.status["nodes"] if n["ingress"])
     hits: list[tuple[int, str]] = []
     loop = threading.Thread(target=request_loop, args=(ingress["address"], hits))
@@ -88,7 +92,7 @@ def test_dns_and_ingress_serve_every_replica_when_deploy_returns(cluster: Sandbo
     returned = time.monotonic()
     loop.start()
     with ThreadPoolExecutor(len(ips)) as pool:
-        answers = dict(zip(ips, pool.map(lambda n: lookup(cluster, n, ips[n]), ips), strict=True))
+        answers = dict(zip(ips, pool.map(lambda n: lookup(netns[n], ips[n]), ips), strict=True))
     took = time.monotonic() - returned
     loop.join(timeout=120)
     assert deployed.returncode == 0, deployed.stderr
