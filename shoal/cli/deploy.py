@@ -323,7 +323,7 @@ def deploy(  # noqa: PLR0917 (click passes every option)
     states = [] if detach else watch_or_stop(api, qualified(result), timeout)
     if wants_json():
         lagging = sorted({node for s in states for node in s.lagging})
-        served = not detach and all(s.served for s in states)
+        served = not detach and all(s.served and s.serving_known for s in states)
         say("", {**result.to_wire(), "healthy": not detach, "served": served, "lagging": lagging})
         return
     click.echo(("accepted " if detach else "deployed ") + summary(result))

@@ -33,6 +33,7 @@ class Progress:
     failure: str | None
     unpublished: int = 0  # serving replicas not yet in every node's state
     lagging: tuple[str, ...] = ()  # nodes that have not applied the state that serves them
+    serving_known: bool = True  # False from a server that does not say (done at healthy, as before)
 
     @property
     def ready_done(self) -> bool:
@@ -103,6 +104,7 @@ def progress(detail: ServiceDetail, revision: int) -> Progress:
         failure=_failure(detail, revision, current),
         unpublished=_unpublished(detail, revision),
         lagging=tuple(detail.serving.lagging) if detail.serving is not None else (),
+        serving_known=detail.serving is not None,
     )
 
 

@@ -38,7 +38,8 @@ def test_done_once_published_and_applied_everywhere() -> None:
 
 
 def test_a_server_that_does_not_say_is_done_at_healthy_as_before() -> None:
-    assert progress(_detail(None), 1).done
+    got = progress(_detail(None), 1)
+    assert got.done and not got.serving_known  # `--output json` then says "served": false
 
 
 def test_serving_says_nothing_before_the_replicas_are_ready() -> None:
