@@ -72,6 +72,7 @@ class Node(Wire):
     capacity: Capacity = Field(default_factory=Capacity)
     allocated: Allocation = Field(default_factory=Allocation)
     last_seen: str | None = None
+    applied_version: int | None = None  # the newest node state its agent fully applied (None: unknown)
 
 
 class NodeDetail(Node):

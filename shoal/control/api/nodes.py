@@ -33,6 +33,7 @@ def node_view(row: Row, allocated: dict[str, Any]) -> dict[str, Any]:
                 "last_seen": row["last_seen"],
                 "address": overlay_ip(row["subnet"]),
                 "state_version": row["state_version"],
+                "applied_version": row["applied_version"],  # null: its agent has not said
             }
         )
     )

@@ -57,6 +57,9 @@ def test_applied_versions_are_stored_and_a_published_replica_is_in_every_later_s
     serving = wait_for(lambda: _served(server, "p.web", 4), what="4 replicas served")
     applied = wait_for(lambda: (a := _applied(server)) and all(v[1] for v in a.values()) and a)
     assert all(cluster >= serving["cluster_version"] for _, cluster in applied.values())
+    with server.client() as c:
+        shown = {n["name"]: n["applied_version"] for n in c.get("/api/v1/nodes").json()}
+    assert all(shown[name] >= version for name, (version, _) in applied.items())  # type: ignore[operator]
     for agent in agents:
         version, _ = applied[agent.name]
         assert any(s["version"] == version for s in agent.states)  # what it said it applied
