@@ -37,6 +37,7 @@ from shoal.sandbox import images, teardown
 from shoal.sandbox.session import Session, temporary_sandbox
 
 IMAGE = "example/hello:latest"
+TASK_PREFIX = "bench-lat-"  # the `lat` service of project `bench`: its task and container ids
 # podman's default rlimits exceed this machine's hard limits
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 COMPOSE = """
@@ -184,7 +185,7 @@ class RunningEvents:
     def _read(self, api: Client, since: int) -> None:
         try:
             for event in api.stream_events(since=since):
-                if event.kind == "replica.running" and event.subject.startswith("lat-"):
+                if event.kind == "replica.running" and event.subject.startswith(TASK_PREFIX):
                     self.arrived.put(time.perf_counter())
         except ShoalError:  # the sandbox went down at the end
             return
@@ -201,7 +202,7 @@ def containers_left(session: Session) -> bool:
     """Whether the node still has a `lat` container (stopping one takes its grace period)."""
     holder = session.record.nodes[0].holder_pid
     return any(
-        cid.startswith("lat-") for _, cid in teardown.runc_containers(Path(f"/proc/{holder}/root/run"))
+        cid.startswith(TASK_PREFIX) for _, cid in teardown.runc_containers(Path(f"/proc/{holder}/root/run"))
     )
 
 
