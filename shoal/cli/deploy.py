@@ -39,6 +39,7 @@ DEFAULT_FILES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-c
 POLL_S = 0.25
 # once every replica is healthy, how long to wait for every node up to serve them (DNS, ingress)
 SERVE_WAIT_S = 15.0
+SERVE_POLL_S = 0.05  # meanwhile (a few tenths of a second, typically): nodes' reports wake no event
 Show = Callable[[Sequence[Progress]], None]
 
 
@@ -125,7 +126,8 @@ def wait(
         if now >= deadline:
             pending = "; ".join(s.line() for s in states if not s.done)
             raise DeployFailed(f"not healthy after {timeout:g}s: {pending}")
-        pause(min(POLL_S, max(deadline - time.monotonic(), 0)))
+        poll = SERVE_POLL_S if ready_since is not None else POLL_S  # an applied state makes no event
+        pause(min(poll, max(deadline - time.monotonic(), 0)))
 
 
 class EventWake:

@@ -66,7 +66,7 @@ class Api:
         return _detail(serving)
 
 
-def test_wait_returns_once_served(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wait_returns_once_served_polling_faster_meanwhile() -> None:
     api: Any = Api(
         [
             {"serving": 2, "published": 0},
@@ -74,8 +74,10 @@ def test_wait_returns_once_served(monkeypatch: pytest.MonkeyPatch) -> None:
             {"serving": 2, "published": 2},
         ]
     )
-    states = wait(api, [DeployedService(name="web", revision=1)], 60, lambda s: None, lambda s: None)
+    pauses: list[float] = []
+    states = wait(api, [DeployedService(name="web", revision=1)], 60, lambda s: None, pauses.append)
     assert states[0].done and api.servings == [{"serving": 2, "published": 2}]
+    assert pauses == [deploy.SERVE_POLL_S] * 2  # nodes' applied reports make no event to wake it
 
 
 def test_wait_names_a_node_that_never_serves_and_returns(
