@@ -9,7 +9,9 @@ The top of the agent. Three threads besides the health monitor and the HTTP serv
   firewall → DNS, refreshes the status, then runs the late steps (WireGuard, ingress, the agent's
   endpoints), on each new state, on a health change and every `resync_s`; a step that fails is
   logged and the next one still runs;
-- the reporter posts the latest `NodeStatus` every `heartbeat_s` and right after a change.
+- the reporter posts the latest `NodeStatus` every `heartbeat_s` and right after a change; once
+  every step of a pass succeeded, the report names that state's version as applied (the server's
+  deploy waits for every node to apply the state that lists its new replicas).
 On start the saved state is loaded and reconciled before the server answers, so the node keeps
 serving through a server or database outage and adopts its containers after an agent restart.
 """
@@ -87,6 +89,8 @@ class Agent:
     _unsaved: bool = False  # the state held is not on disk yet
     _save_error: str = ""  # the last failed save's error (logged once)
     _booted: bool = False  # a pass ran since the agent started (the first one supervises at boot)
+    _pass_ok: bool = True  # no step of the running pass has failed
+    applied: tuple[int, int] | None = None  # (version, cluster_version) of the last state fully applied
     fence: Fence = field(init=False)
 
     def __post_init__(self) -> None:
@@ -243,6 +247,7 @@ class Agent:
             self._status_current.set()
 
     def _pass(self, state: NodeState) -> None:
+        self._pass_ok = True
         boot, self._booted = not self._booted, True  # the first pass since the agent started
         self._timed("supervise", lambda: self.containers.runtime.supervise(boot=boot))
         for name, run in self.pre_steps:
@@ -256,6 +261,20 @@ class Agent:
         self._status_current.set()
         for name, run in self.late_steps:
             self._timed(name, lambda run=run: run(state))  # type: ignore[misc]
+        if self._pass_ok:
+            self._applied(state)
+
+    def _applied(self, state: NodeState) -> None:
+        """Every step applied `state`: the report says so (the server's deploy waits for it)."""
+        self.applied = (state.version, state.cluster_version)
+        with self._lock:
+            status = self.status
+            if status is None or (status.applied_version, status.applied_cluster_version) == self.applied:
+                return
+            self.status = status.model_copy(
+                update={"applied_version": state.version, "applied_cluster_version": state.cluster_version}
+            )
+        self._report_now.set()
 
     def _containers(self, state: NodeState) -> None:
         observed = self.containers.runtime.observe()
@@ -297,6 +316,7 @@ class Agent:
 
     def _step_failed(self, name: str, exc: Exception) -> None:
         """The traceback once, then one line per pass while the same error repeats."""
+        self._pass_ok = False
         line = _first_line(exc)
         if self._failing.get(name) == line:
             log.warning("reconcile step %s still failing: %s", name, line)
@@ -358,6 +378,8 @@ class Agent:
             lan_endpoint=self.lan_endpoint(),
             capacity=self.capacity,
             agent_version=AGENT_VERSION,
+            applied_version=self.applied[0] if self.applied else None,
+            applied_cluster_version=self.applied[1] if self.applied else None,
         )
 
     def _peers(self) -> list[PeerStatus]:

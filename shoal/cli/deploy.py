@@ -4,7 +4,9 @@ The server validates the file (a 400 names the key and its line); the command th
 service until its replicas at the new revision are all running and healthy (exit 0), one fails
 (exit 1 with the reason the agent reported), or the timeout passes. `--detach` returns at once.
 Each event the cluster writes (a replica running, healthy, failed) wakes the poll at once; the
-poll every POLL_S stays, for what makes no event and for a stream that breaks.
+poll every POLL_S stays, for what makes no event and for a stream that breaks. Done means served:
+every node up has applied a state that lists the new replicas (DNS, ingress); a node that does
+not within SERVE_WAIT_S of the replicas being healthy is named in a warning, not waited for.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ if TYPE_CHECKING:  # rich when a table is drawn, pydantic's models with the answ
 
 DEFAULT_FILES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"]
 POLL_S = 0.25
+# once every replica is healthy, how long to wait for every node up to serve them (DNS, ingress)
+SERVE_WAIT_S = 15.0
+SERVE_POLL_S = 0.05  # meanwhile (a few tenths of a second, typically): nodes' reports wake no event
 Show = Callable[[Sequence[Progress]], None]
 
 
@@ -85,6 +90,19 @@ def verdict(states: Sequence[Progress]) -> bool:
     return all(s.done for s in states)
 
 
+def served_late(states: Sequence[Progress], ready_since: float | None, now: float) -> bool:
+    """Whether to stop waiting for nodes to serve replicas that are all ready: a node that
+    does not apply its state within SERVE_WAIT_S (cut off, not yet declared down) is named, not
+    waited for."""
+    return ready_since is not None and now - ready_since >= SERVE_WAIT_S and all(s.ready_done for s in states)
+
+
+def not_served(states: Sequence[Progress]) -> str:
+    """The warning for a deploy that returns before every node serves it."""
+    notes = "; ".join(f"{s.service}{s.serving_note()}" for s in states if not s.served)
+    return f"warning: healthy, but not yet served everywhere after {SERVE_WAIT_S:g}s: {notes}"
+
+
 def wait(
     api: Client,
     services: Sequence[DeployedService],
@@ -94,15 +112,22 @@ def wait(
 ) -> list[Progress]:
     """Poll until done; `pause(s)` between polls (EventWake.wait returns early on news)."""
     deadline = time.monotonic() + timeout
+    ready_since: float | None = None
     while True:
         states = poll_once(api, services)
         show(states)
         if verdict(states):
             return states
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        ready_since = ready_since or (now if all(s.ready_done for s in states) else None)
+        if served_late(states, ready_since, now):
+            click.echo(not_served(states), err=True)
+            return states
+        if now >= deadline:
             pending = "; ".join(s.line() for s in states if not s.done)
             raise DeployFailed(f"not healthy after {timeout:g}s: {pending}")
-        pause(min(POLL_S, max(deadline - time.monotonic(), 0)))
+        poll = SERVE_POLL_S if ready_since is not None else POLL_S  # an applied state makes no event
+        pause(min(poll, max(deadline - time.monotonic(), 0)))
 
 
 class EventWake:
@@ -193,13 +218,14 @@ def watch(api: Client, services: Sequence[DeployedService], timeout: float) -> l
             wake.close()
 
 
-def watch_or_stop(api: Client, services: Sequence[DeployedService], timeout: float) -> None:
+def watch_or_stop(api: Client, services: Sequence[DeployedService], timeout: float) -> list[Progress]:
     """Watch; Ctrl-C stops watching only (exit 130): the rollout goes on in the cluster."""
     try:
-        watch(api, services, timeout)
+        return watch(api, services, timeout)
     except KeyboardInterrupt:
         click.echo("stopped watching; the rollout goes on (see `shoal service ls`)", err=True)
         click.get_current_context().exit(130)
+        raise  # not reached: exit raises
 
 
 def local_disk(path: str) -> tuple[Disk, str]:
@@ -296,9 +322,10 @@ def deploy(  # noqa: PLR0917 (click passes every option)
         return
     if result.orphans and not result.pruned:
         click.echo(f"not in the file any more (remove with --prune): {', '.join(result.orphans)}", err=True)
-    if not detach:
-        watch_or_stop(api, qualified(result), timeout)
+    states = [] if detach else watch_or_stop(api, qualified(result), timeout)
     if wants_json():
-        say("", {**result.to_wire(), "healthy": not detach})
+        lagging = sorted({node for s in states for node in s.lagging})
+        served = not detach and all(s.served and s.serving_known for s in states)
+        say("", {**result.to_wire(), "healthy": not detach, "served": served, "lagging": lagging})
         return
     click.echo(("accepted " if detach else "deployed ") + summary(result))

@@ -3,7 +3,8 @@
 Pure (the deploy command polls the API and renders these). A replica counts as pulled once its
 container exists, started when running, ready when running and healthy — or running with no
 health check ("none"). A failed, exited or unhealthy replica fails the deploy with the reason the
-agent reported.
+agent reported. A rollout is done once its ready replicas are also served: published in every
+node's state and applied by every node up (its DNS lists them, its ingress routes to them).
 """
 
 from __future__ import annotations
@@ -31,16 +32,38 @@ class Progress:
     old_running: int  # replicas of earlier revisions still meant to run
     failure: str | None
     waiting: str = ""  # why replicas could not be placed (`volume data is on node n2 (node down)`)
+    unpublished: int = 0  # serving replicas not yet in every node's state
+    lagging: tuple[str, ...] = ()  # nodes that have not applied the state that serves them
+    serving_known: bool = True  # False from a server that does not say (done at healthy, as before)
+
+    @property
+    def ready_done(self) -> bool:
+        """Every replica of the revision runs healthy and no older one runs."""
+        return self.failure is None and self.ready >= self.desired and self.old_running == 0
+
+    @property
+    def served(self) -> bool:
+        """Every node up serves the ready replicas (DNS, ingress): nothing unpublished or lagging."""
+        return self.unpublished == 0 and not self.lagging
 
     @property
     def done(self) -> bool:
-        return self.failure is None and self.ready >= self.desired and self.old_running == 0
+        return self.ready_done and self.served
 
     def line(self) -> str:
         return (
             f"{self.service}: {self.pulled}/{self.desired} pulled, {self.started}/{self.desired} started, "
-            f"{self.ready}/{self.desired} healthy" + (f" (unplaced: {self.waiting})" if self.waiting else "")
+            f"{self.ready}/{self.desired} healthy{self.serving_note()}"
+            + (f" (unplaced: {self.waiting})" if self.waiting else "")
         )
+
+    def serving_note(self) -> str:
+        """What the ready replicas wait for before the cluster serves them ("" once it does)."""
+        if not self.ready_done or self.served:
+            return ""
+        if self.lagging:
+            return f", waiting for {', '.join(self.lagging)} to serve them"
+        return f", publishing {self.unpublished} to every node"
 
 
 def _one_line(message: str) -> str:
@@ -82,4 +105,15 @@ def progress(detail: ServiceDetail, revision: int) -> Progress:
         old_running=sum(t.revision != revision and t.state == "running" for t in running),
         failure=_failure(detail, revision, current),
         waiting="; ".join(f"replica {u.replica}: {u.reason}" for u in detail.unplaced),
+        unpublished=_unpublished(detail, revision),
+        lagging=tuple(detail.serving.lagging) if detail.serving is not None else (),
+        serving_known=detail.serving is not None,
     )
+
+
+def _unpublished(detail: ServiceDetail, revision: int) -> int:
+    """Serving replicas of `revision` that no node state lists yet (0 from a server that does
+    not say: its deploy is done when the replicas are healthy, as before)."""
+    if detail.serving is None or detail.revision != revision:
+        return 0
+    return max(detail.serving.serving - detail.serving.published, 0)

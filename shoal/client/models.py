@@ -56,6 +56,7 @@ class Task(Wire):
     desired: str = Field(default="run", validation_alias=AliasChoices("desired", "desired_state"))
     message: str = ""
     updated: str | None = None
+    published: int | None = None  # the cluster version that put it into every node's DNS/ingress
 
 
 class Node(Wire):
@@ -73,6 +74,7 @@ class Node(Wire):
     last_seen: str | None = None
     relay: str = ""  # a NAT'd node: the relay its relayed peers go through now (its agent's report)
     version: str = ""  # the shoal version its agent reported last
+    applied_version: int | None = None  # the newest node state its agent fully applied (None: unknown)
 
 
 class NodeDetail(Node):
@@ -118,11 +120,21 @@ class Unplaced(Wire):
     reason: str = ""
 
 
+class Serving(Wire):
+    """How far the cluster serves the current revision's serving replicas (GET /services/S)."""
+
+    serving: int = 0  # replicas running and not unhealthy
+    published: int = 0  # of them, those in every node state from `cluster_version` on
+    cluster_version: int | None = None
+    lagging: list[str] = Field(default_factory=list)  # nodes up that have not applied it yet
+
+
 class ServiceDetail(Service):
     spec: dict[str, Any] = Field(default_factory=dict)
     revisions: list[Revision] = Field(default_factory=list)
     tasks: list[Task] = Field(default_factory=list)
     unplaced: list[Unplaced] = Field(default_factory=list)
+    serving: Serving | None = None  # None: a server that does not say (the deploy does not wait)
 
 
 class ExecResult(Wire):

@@ -94,18 +94,20 @@ class Controller:
                 continue
             if due:
                 serving, last_serving = False, time.monotonic()
-            serving |= self._wait_for_work(lock_conn, last_serving)
+            serving |= self._wait_for_work(lock_conn, last_serving, pending=serving)
             lock_conn.execute("SELECT 1")
 
-    def _wait_for_work(self, lock_conn: Conn, last_serving: float) -> bool:
+    def _wait_for_work(self, lock_conn: Conn, last_serving: float, pending: bool = False) -> bool:
         """Until the interval ends or work arrives; True when replicas' serving state changed.
 
         A poke (deploy, join, scale, ...) ends the wait at once, so a change is planned as it
         happens, not at the next tick; so does a serving change once the DNS/ingress interval
-        has passed. Notifications arriving together are taken in one tick.
+        has passed. Notifications arriving together are taken in one tick. A serving change held
+        back by the interval (`pending`) ends the wait as the interval ends: a deploy waits for
+        its replicas to be published, so the refresh is not left to the next tick.
         """
         serving = False
-        for note in lock_conn.notifies(timeout=self._config.controller_interval_s):
+        for note in lock_conn.notifies(timeout=self._wait_s(last_serving, pending)):
             is_serving = note.payload == "serving"
             serving |= is_serving
             refresh_due = time.monotonic() - last_serving >= self._config.dns_interval_s
@@ -114,6 +116,10 @@ class Controller:
         for note in lock_conn.notifies(timeout=BATCH_S):
             serving |= note.payload == "serving"
         return serving
+
+    def _wait_s(self, last_serving: float, pending: bool) -> float:
+        interval, dns_interval = self._config.controller_interval_s, self._config.dns_interval_s
+        return wait_s(interval, dns_interval, last_serving, pending, time.monotonic())
 
     def tick(self, serving: bool = False) -> None:
         stalled = self._stalled_s()  # before any wait for a lock, which is no stall of ours
@@ -163,6 +169,14 @@ class Controller:
         elif self._episode is not None and verdict.episode is None:
             log.info("controller: trusting its view of the nodes again")
         self._episode = verdict.episode
+
+
+def wait_s(interval_s: float, dns_interval_s: float, last_serving: float, pending: bool, now: float) -> float:
+    """How long the controller waits for work: its interval, or less when a serving refresh is
+    held back by the DNS/ingress interval (it is made as that interval ends)."""
+    if not pending:
+        return interval_s
+    return min(interval_s, max(last_serving + dns_interval_s - now, 0.001))
 
 
 def place(conn: Conn) -> bool:

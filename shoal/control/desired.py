@@ -177,13 +177,16 @@ def server_routes(route: ServerRoute | None, all_nodes: list[Row]) -> list[Ingre
 
 
 def cluster_view(conn: Conn, server_route: ServerRoute | None = None) -> ClusterView:
+    # the version first: what is read after it holds every change committed up to it (a task
+    # published at this version is among `healthy`), so a state of this version serves it
+    version = cluster_version(conn)
     healthy = tasks.healthy(conn)
     specs = {k: RevisionSpec.model_validate(v) for k, v in services.current_specs(conn).items()}
     dns = dns_records(healthy, specs)
     all_nodes = nodes.all_nodes(conn)
     ingress = ingress_routes(specs, healthy) + server_routes(server_route, all_nodes)
     return ClusterView(
-        version=cluster_version(conn),
+        version=version,
         nodes=all_nodes,
         dns=dns,
         ingress=ingress,
@@ -284,6 +287,7 @@ class Builder:
         mine = containers(rows, self._specs(conn, {_rev_key(r) for r in rows}))
         return NodeState(
             version=int(node["state_version"]),
+            cluster_version=view.version,
             node=name,
             subnet=node["subnet"],
             cluster_cidr=self._cidr,

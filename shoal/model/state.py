@@ -71,6 +71,7 @@ class NetworkMembers(Wire):
 class NodeState(Wire):
     wire_version: int = WIRE_VERSION
     version: int = 0  # monotonic per node; the long-poll's `since`
+    cluster_version: int = 0  # of the cluster-wide parts (DNS, ingress): replicas published by it are in
     node: str
     subnet: str  # this node's /24
     cluster_cidr: str = "10.210.0.0/16"

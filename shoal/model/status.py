@@ -59,3 +59,7 @@ class NodeStatus(Wire):
     capacity: Capacity = Field(default_factory=Capacity)
     agent_version: str = ""
     lan_endpoint: str = ""  # a NAT'd node: its WireGuard address:port on the network behind its NAT
+    # the newest NodeState every reconcile step applied (DNS, firewall, ingress included), and its
+    # cluster_version; None: not known (a pass has not completed yet, or an older agent)
+    applied_version: int | None = None
+    applied_cluster_version: int | None = None

@@ -227,6 +227,8 @@ class FakeAgent:
         self.poll_wait = 1
         self.failing: set[str] = set()
         self.states: list[dict[str, object]] = []
+        self.applies = False  # report each state as applied (as a real agent does after its pass)
+        self.held: tuple[int, int] | None = None  # report this (version, cluster_version) as applied
         self._server = server
         self._stop = threading.Event()
         with server.client(server.join_token) as c:  # the join token is checked from the header
@@ -278,6 +280,9 @@ class FakeAgent:
             "containers": conts,
             "capacity": {"cpus": 8, "memory_bytes": 16 << 30},
         }
+        if self.applies:
+            applied = self.held or (int(state["version"]), int(state.get("cluster_version", 0)))
+            body["applied_version"], body["applied_cluster_version"] = applied
         self._last = body
         self._http.post(f"/api/v1/nodes/{self.name}/status", json=body)
 

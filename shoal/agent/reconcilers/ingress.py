@@ -7,24 +7,33 @@ loads or stops. A run with nothing changed makes no load.
 Each load makes Caddy open a new SO_REUSEPORT socket and close the old one; a connection still in
 the old socket's accept queue would be reset. Before every start or load the reconciler sets
 net.ipv4.tcp_migrate_req in Caddy's netns, so the kernel hands those connections to the new socket.
+
+A pass ends only once Caddy answers a TLS handshake for every host of the state (it issues a new
+host's certificate after the load): a request for a host the agent reports applied never meets a
+TLS alert.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from shoal.agent.net.nsthread import write_sysctl
+from shoal.agent.net.nsthread import in_netns, write_sysctl
 from shoal.agent.render.caddy import CaddyPaths, CaddyPorts, fingerprint, render_caddy
-from shoal.agent.sys.caddy import CaddyAdmin, CaddyProcess, CaddyProcessConfig
+from shoal.agent.sys.caddy import CaddyAdmin, CaddyError, CaddyProcess, CaddyProcessConfig, serves_tls
 from shoal.model.state import IngressSettings, NodeState
 
 log = logging.getLogger(__name__)
 Action = Literal["none", "start", "load", "stop"]
 MIGRATE_SYSCTL = "net/ipv4/tcp_migrate_req"
+# how long a pass waits for Caddy to have a new host's certificate (internal CA: milliseconds;
+# ACME: the next passes try again, and the state does not count as applied until then)
+CERT_WAIT_S = 5.0
+CERT_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class IngressReconciler:
             CaddyProcessConfig(config.caddy_binary, config.state_dir, config.admin_socket, config.argv_prefix)
         )
         self.loads = 0  # whole-config loads (start included): a no-change run adds none
+        self.certified: set[str] = set()  # hosts this Caddy has answered a TLS handshake for
         self._admin: CaddyAdmin | None = None  # one client for the agent's life: a pass costs one GET
 
     @property
@@ -109,9 +119,26 @@ class IngressReconciler:
             self._start_or_load(plan)
 
     def reconcile(self, state: NodeState) -> IngressPlan:
+        """Bring Caddy to the state; done only once it has a certificate for every host, so a
+        state counted as applied serves each of its hosts (raises CaddyError otherwise)."""
         plan = plan_ingress(self.desired(state), self.observe())
         self.apply(plan, state.ingress_settings)
+        if state.ingress_settings is not None:
+            self.wait_for_certificates(sorted({route.host for route in state.ingress}))
         return plan
+
+    def wait_for_certificates(self, hosts: list[str]) -> None:
+        """Until Caddy answers a handshake for each host not yet seen to (CERT_WAIT_S at most)."""
+        deadline = time.monotonic() + CERT_WAIT_S
+        for host in (h for h in hosts if h not in self.certified):
+            while not self._serves(host):
+                if time.monotonic() >= deadline:
+                    raise CaddyError(f"caddy has no certificate for {host} yet")
+                time.sleep(CERT_POLL_S)
+            self.certified.add(host)
+
+    def _serves(self, host: str) -> bool:
+        return in_netns(self.config.netns, lambda: serves_tls(self.config.ports.https, host))
 
     def remove(self) -> None:
         self.process.stop()
@@ -123,6 +150,7 @@ class IngressReconciler:
         assert plan.config is not None
         self._let_kernel_migrate_queued_connections()
         if plan.action == "start":
+            self.certified.clear()  # a new process: its certificates are loaded afresh
             self.process.start(plan.config)
         else:
             self.admin.load(plan.config)

@@ -10,6 +10,8 @@ import contextlib
 import json
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass
@@ -94,6 +96,23 @@ def _caddy_message(response: httpx.Response) -> str:
         return str(response.json().get("error", response.text)).strip()
     except (json.JSONDecodeError, AttributeError):
         return response.text.strip()[:300]
+
+
+def serves_tls(port: int, host: str, timeout_s: float = 1.0) -> bool:
+    """Whether Caddy on this namespace's loopback completes a TLS handshake for `host` (SNI): it
+    has a certificate for it. Caddy issues one only after a load that names the host, and a
+    handshake before that ends in an alert."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # whether it has a certificate, not whose
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as raw,
+            context.wrap_socket(raw, server_hostname=host),
+        ):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
 
 
 class CaddyProcess:

@@ -177,6 +177,8 @@ def _record_status(conn: Conn, name: str, status: NodeStatus, repeat: bool, mesh
     stored = (not repeat or was_down) and nodes.store_status(conn, name, status.model_dump(mode="json"))
     changed = stored and _record_containers(conn, name, status)
     changed = changed or (stored and mesh_news)  # NAT'd nodes learn where to try each other
+    if stored and status.applied_version is not None:
+        nodes.set_applied(conn, name, status.applied_version, status.applied_cluster_version)
     if changed or was_down:
         cluster_changed(conn)
     if was_down:

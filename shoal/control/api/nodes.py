@@ -40,6 +40,7 @@ def node_view(
                 "state_version": row["state_version"],
                 "relay": (relays or {}).get(row["name"], ""),
                 "version": (versions or {}).get(row["name"], ""),
+                "applied_version": row["applied_version"],  # null: its agent has not said
             }
         )
     )

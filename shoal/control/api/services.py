@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from shoal.control import deploy, redact, secret_scope
 from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.api.volumes import forgotten
-from shoal.control.store import events, secrets, services, tasks, volumes
+from shoal.control.store import events, nodes, secrets, services, tasks, volumes
 from shoal.control.store.db import Conn, Row, poke_controller, retrying
 from shoal.errors import ConfigError, Conflict, NotFound
 from shoal.model.compose_types import ProjectSecret
@@ -145,6 +145,7 @@ def _inspect(conn: Conn, name: str) -> dict[str, Any]:
     view["unplaced"] = [
         {"replica": u["replica"], "reason": u["reason"]} for u in volumes.unplaced(conn, name)
     ]
+    view["serving"] = serving(conn, rows, row["revision"])
     view["revisions"] = jsonable(
         [
             {
@@ -157,6 +158,23 @@ def _inspect(conn: Conn, name: str) -> dict[str, Any]:
         ]
     )
     return view
+
+
+def serving(conn: Conn, rows: list[Row], revision: int) -> dict[str, Any]:
+    """How far the cluster serves a revision's serving replicas: how many are published (in every
+    node state from `cluster_version` on) and the nodes up that have not applied that yet."""
+    current = [
+        r
+        for r in rows
+        if r["desired_state"] == "run"
+        and r["revision"] == revision
+        and r["ip"] is not None  # one without an address (host network) is in no DNS record
+        and tasks.serves(r["observed_state"], r["health"])
+    ]
+    marks = [r["published"] for r in current if r["published"] is not None]
+    needed = max(marks, default=None)
+    lagging = nodes.lagging(conn, needed) if needed is not None else []
+    return {"serving": len(current), "published": len(marks), "cluster_version": needed, "lagging": lagging}
 
 
 @bp.post("/services/<name>/scale")

@@ -107,12 +107,23 @@ def notify_nodes(conn: Conn, names: Iterable[str]) -> None:
 
 
 def notify_all_nodes(conn: Conn) -> None:
-    """Bump every node: a cluster-wide part of the state (DNS, ingress, peers) changed."""
-    conn.execute("UPDATE cluster SET version = version + 1")
+    """Bump every node: a cluster-wide part of the state (DNS, ingress, peers) changed.
+
+    Serving replicas not yet published are marked published at the new cluster version: every
+    node state built from now on lists them (its cluster-wide parts are built at this version or
+    later), so a node that applied a state of this cluster version serves them.
+    """
+    row = conn.execute("UPDATE cluster SET version = version + 1 RETURNING version").fetchone()
     rows = conn.execute(
         "UPDATE nodes SET state_version = state_version + 1 WHERE name IN"
         " (SELECT name FROM nodes ORDER BY name FOR UPDATE) RETURNING name"
     ).fetchall()
+    if row is not None:  # tasks after nodes: the order every writer locks them in
+        conn.execute(
+            "UPDATE tasks SET published = %s WHERE published IS NULL AND desired_state = 'run'"
+            " AND observed_state = 'running' AND health IN ('none', 'healthy') AND ip IS NOT NULL",
+            (row["version"],),
+        )
     conn.execute(
         "SELECT pg_notify(%s, n) FROM unnest(%s::text[]) AS n",
         (NODE_CHANNEL, [r["name"] for r in rows]),

@@ -14,7 +14,7 @@ from shoal.errors import Conflict, NotFound
 
 NODE_COLUMNS = (
     "name, subnet_index, subnet, public_key, endpoint, labels, ingress, role, availability, down, capacity,"
-    " last_seen, state_version, created"
+    " last_seen, state_version, created, applied_version, applied_cluster_version"
 )
 
 
@@ -138,6 +138,24 @@ def store_status(conn: Conn, name: str, status: dict[str, Any]) -> bool:
         (name, Jsonb(status), CROSSED_S),
     ).fetchone()
     return row is not None
+
+
+def set_applied(conn: Conn, name: str, version: int, cluster_version: int | None) -> None:
+    """The node state version (and its cluster version) the node's agent has fully applied."""
+    conn.execute(
+        "UPDATE nodes SET applied_version = %s, applied_cluster_version = %s WHERE name = %s",
+        (version, cluster_version, name),
+    )
+
+
+def lagging(conn: Conn, cluster_version: int) -> list[str]:
+    """Nodes up whose agent reports a cluster version older than `cluster_version` as applied
+    (those that report none, older agents, are not known to lag: they are not waited for)."""
+    rows = conn.execute(
+        "SELECT name FROM nodes WHERE NOT down AND applied_cluster_version < %s ORDER BY name",
+        (cluster_version,),
+    ).fetchall()
+    return [str(r["name"]) for r in rows]
 
 
 def last_status(conn: Conn, name: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ Observed = tuple[str, str, str]  # a replica as an agent reports it: state, heal
 
 TASK_COLUMNS = (
     "id, service, replica, generation, revision, node, ip, desired_state, observed_state, health,"
-    " message, exit_code, created, updated"
+    " message, exit_code, created, updated, published"
 )
 
 
@@ -169,9 +169,9 @@ def observe_many(conn: Conn, node: str, reports: Sequence[tuple[str, str, str, s
     if changed:
         with conn.cursor() as cur:
             cur.executemany(
-                "UPDATE tasks SET observed_state = %s, health = %s, message = %s, updated = now()"
-                " WHERE id = %s",
-                [(state, health, message, task_id) for task_id, state, health, message in changed],
+                "UPDATE tasks SET observed_state = %s, health = %s, message = %s, updated = now(),"
+                " published = CASE WHEN %s THEN published END WHERE id = %s",
+                [(s, h, message, serves(s, h), task_id) for task_id, s, h, message in changed],
             )
     events.emit_many(conn, _events_of(changed, have, rows, node))
     return any(serves(*have[rep[0]][:2]) != serves(rep[1], rep[2]) for rep in changed)
@@ -205,7 +205,8 @@ def mark_missing(conn: Conn, node: str, seen: list[str]) -> bool:
     """Tasks on a node that its report no longer lists: observed gone. True if any changed."""
     rows = conn.execute(
         "UPDATE tasks SET observed_state = CASE WHEN desired_state = 'stop' THEN 'gone'"
-        " ELSE 'pending' END, health = 'none', updated = now() WHERE node = %s AND NOT (id = ANY(%s))"
+        " ELSE 'pending' END, health = 'none', published = NULL, updated = now()"
+        " WHERE node = %s AND NOT (id = ANY(%s))"
         " AND observed_state NOT IN ('pending', 'gone') RETURNING id",
         (node, seen),
     ).fetchall()

@@ -23,8 +23,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from shoal.agent.net.nsthread import in_netns
 from shoal.agent.reconcilers.ingress import IngressConfig, IngressReconciler
 from shoal.agent.render.caddy import CaddyPorts
+from shoal.agent.sys.caddy import serves_tls
 from shoal.model.state import IngressRoute, IngressSettings, NodeState
 
 UPSTREAM = r"""
@@ -282,3 +284,23 @@ def test_closing_a_reuseport_socket_keeps_its_queue_only_with_migrate_req(
     got = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert got.returncode == 0, got.stderr
     assert (int(got.stdout) == 32) is all_kept, f"{got.stdout.strip()} of 32 accepted (migrate_req={migrate})"
+
+
+def _handshakes(ns: str, host: str) -> bool:
+    """A TLS handshake for `host` right now (in-process: no curl start-up delay lets Caddy catch up)."""
+    return in_netns(Path(f"/run/netns/{ns}"), lambda: serves_tls(443, host))
+
+
+def test_a_reconcile_ends_once_caddy_has_every_hosts_certificate(netns, upstreams, ingress) -> None:
+    """Issue 15: a state the agent reports applied serves each of its hosts at once: right after
+    the start, and after a load that adds a host, a handshake for it succeeds (no TLS alert)."""
+    reconciler, settings, root = ingress
+    state = _state(settings, ["127.0.0.1:18081"])
+    reconciler.reconcile(state)
+    assert _handshakes(netns, "app.test"), "no certificate for app.test after the start"
+    extra = IngressRoute(service="api", host="api.test", upstreams=["127.0.0.1:18082"])
+    bigger = state.model_copy(update={"ingress": [*state.ingress, extra]})
+    assert reconciler.reconcile(bigger).action == "load"
+    assert _handshakes(netns, "api.test"), "no certificate for api.test after the load"
+    resolve = ("--resolve", "api.test:443:127.0.0.1", "--cacert", str(root))
+    assert _curl(netns, "https://api.test/", *resolve)[1].startswith("two")

@@ -243,3 +243,39 @@ def test_a_start_is_reported_before_the_late_steps_end(
     agent.stop()
     assert order == ["dns, posted []", "late, posted ['running']"]
     assert server.posted == ["running"]
+
+
+def _applying_agent(tmp_path: Path, fail: str = "") -> tuple[Agent, NodeState]:
+    node = NodeRecord("https://s:1", "n1", "c", "s", "10.210.1.0/24", "10.210.1.1", "10.210.0.0/16")
+    state = NodeState(version=5, cluster_version=9, node="n1", subnet="10.210.1.0/24")
+    agent = Agent(AgentConfig(data_dir=tmp_path, heartbeat_s=30), node, Recorder(), Starting({}))  # type: ignore[arg-type]
+    agent.containers.progress = lambda: None
+
+    def step(name: str) -> Callable[[NodeState], None]:
+        def run(_: NodeState) -> None:
+            if name == fail:
+                raise RuntimeError(f"{name} broke")
+
+        return run
+
+    agent.steps = [("dns", step("dns"))]
+    agent.late_steps = [("ingress", step("ingress"))]
+    return agent, state
+
+
+def test_a_pass_whose_every_step_succeeded_reports_its_state_as_applied(tmp_path: Path) -> None:
+    agent, state = _applying_agent(tmp_path)
+    agent.reconcile_once(state)
+    assert agent.status is not None
+    assert (agent.status.applied_version, agent.status.applied_cluster_version) == (5, 9)
+    assert agent._report_now.is_set()  # the server hears of it now, not at the next heartbeat
+
+
+@pytest.mark.parametrize("broken", ["dns", "ingress"])
+def test_a_failed_step_keeps_the_state_unapplied(tmp_path: Path, broken: str) -> None:
+    agent, state = _applying_agent(tmp_path, fail=broken)
+    agent.reconcile_once(state)
+    assert agent.status is not None and agent.status.applied_version is None
+    agent.late_steps, agent.steps = [], []
+    agent.reconcile_once(state.model_copy(update={"version": 6}))
+    assert agent.status.applied_version == 6
