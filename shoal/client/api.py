@@ -98,6 +98,9 @@ class Client:
     def whoami(self) -> m.WhoAmI:
         return self._one(m.WhoAmI, "GET", "/whoami")
 
+    def servers(self) -> list[m.Server]:
+        return self._list(m.Server, "/servers")
+
     # --- nodes
     def nodes(self) -> list[m.Node]:
         return self._list(m.Node, "/nodes")

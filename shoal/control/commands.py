@@ -1,7 +1,8 @@
-"""`shoal server init | start | install | backup | restore`: the control plane's process entry points.
+"""`shoal server init | start | install | backup | restore | join | ls`: the control plane's commands.
 
 `init` makes the data dir (CA, certificate, secrets key, private PostgreSQL unless --db), the
-first admin and join tokens; `start` migrates, serves the API over HTTPS and runs the controller.
+first admin and join tokens; `start` migrates, serves the API over HTTPS and runs the controller;
+`join` makes another server's data dir on the same database; `ls` asks the API for the servers.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urlparse
 
 import click
 
+from shoal.cli.servers import ls as ls_cmd
 from shoal.control import auth, pki, postgres, vault
 from shoal.control.app import close_app, create_app
 from shoal.control.backup_ops import make_backup, restore_backup
 from shoal.control.config import ServerConfig, load, save
 from shoal.control.controller import Controller
+from shoal.control.presence import Presence
 from shoal.control.serve import Serving
+from shoal.control.server_join import join_server
 from shoal.control.store import tokens
 from shoal.control.store.db import connect
 from shoal.control.store.migrate import migrate
@@ -183,7 +188,7 @@ def _serve(config: ServerConfig) -> None:
     signal.signal(signal.SIGINT, _on_signal)
     serving = Serving(config)
     serving.start_front()  # Caddy, from this thread before any other exists (front.py)
-    controller = None
+    controller = presence = None
     try:
         serving.app = app = create_app(config)
         controller = Controller(config) if config.controller else None
@@ -192,6 +197,8 @@ def _serve(config: ServerConfig) -> None:
         serving.start_lanes()
         if controller:
             controller.start()
+        presence = Presence(config, controller.leader if controller else None)
+        presence.start()
         click.echo(f"shoal server listening on https://{config.listen}", err=True)
         while not stop.wait(1.0) and serving.healthy():
             pass
@@ -199,6 +206,8 @@ def _serve(config: ServerConfig) -> None:
         serving.stop()
         if controller:
             controller.stop()
+        if presence:
+            presence.stop()
         if serving.app is not None:
             close_app(serving.app)
 
@@ -276,3 +285,27 @@ def restore_cmd(archive: Path, data_dir: Path, dsn: str, passphrase_file: Path |
     click.echo(
         f"restored into {config.data_dir}; start it with: shoal server start --data-dir {config.data_dir}"
     )
+
+
+@server.command("join")
+@click.argument("archive", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--db", "dsn", required=True, help="The PostgreSQL DSN the first server uses.")
+@click.option("--advertise", required=True, help="URL agents and people reach this server at.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option("--listen", default="", help="Listen address (default: the first server's).")
+@click.option("--node", default="", help="This machine's name in `shoal server ls` (default: hostname).")
+@click.option("--san", multiple=True, help="Extra name or address for this server's certificate.")
+@click.option("--passphrase-file", type=click.Path(path_type=Path), default=None)
+def join_cmd(archive: Path, passphrase_file: Path | None, san: tuple[str, ...], **where: Any) -> None:
+    """Make another server of a cluster from its backup, on the same (external) database."""
+    try:
+        passphrase = _passphrase(passphrase_file, confirm=False)
+        config = join_server(archive.read_bytes(), passphrase, sans=list(san), **where)
+    except (ShoalError, OSError) as exc:
+        _fail(exc if isinstance(exc, ShoalError) else ShoalError(str(exc)))
+    click.echo(
+        f"server made in {config.data_dir}; start it with: shoal server start --data-dir {config.data_dir}"
+    )
+
+
+server.add_command(ls_cmd, "ls")
