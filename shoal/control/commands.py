@@ -197,7 +197,8 @@ def _serve(config: ServerConfig) -> None:
         serving.start_lanes()
         if controller:
             controller.start()
-        presence = Presence(config, controller.leader if controller else None)
+        context = app.extensions["shoal"]
+        presence = Presence(config, controller.leader if controller else None, context.set_server_urls)
         presence.start()
         click.echo(f"shoal server listening on https://{config.listen}", err=True)
         while not stop.wait(1.0) and serving.healthy():

@@ -1,7 +1,8 @@
 """The server's own heartbeat: its row in `servers` (URL, node, version, pid, leading or not).
 
 Every `heartbeat_s` the server records itself, so `shoal server ls` shows every server and which
-one leads, and agents and the CLI learn the URLs they may fail over to. A database outage only
+one leads, and reads every server's URL, which each API answer then carries (header
+`X-Shoal-Servers`): agents and the CLI fail over between them. A database outage only
 skips beats: the row goes stale and the server is reported as not leading until it beats again.
 """
 
@@ -11,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 
 import psycopg
 
@@ -29,9 +31,15 @@ def node_name(config: ServerConfig) -> str:
 
 
 class Presence:
-    def __init__(self, config: ServerConfig, leader: threading.Event | None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        leader: threading.Event | None,
+        on_urls: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self._config = config
         self._leader = leader
+        self._on_urls = on_urls
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="shoal-presence", daemon=True)
 
@@ -51,6 +59,8 @@ class Presence:
         leading = self._leader is not None and self._leader.is_set()
         config = self._config
         servers.beat(conn, config.advertise, node_name(config), __version__, pid=os.getpid(), leader=leading)
+        if self._on_urls is not None:
+            self._on_urls(servers.urls(conn))
 
     def _run(self) -> None:
         conn: Conn | None = None
