@@ -67,7 +67,8 @@ def test_the_cli_context_keeps_the_servers(server_factory: ServerFactory, tmp_pa
 
         def kept() -> list[str]:
             assert cli("server", "ls").returncode == 0
-            return [u for c in json.loads(config.read_text())["contexts"].values() for u in c.get("servers", [])]
+            contexts = json.loads(config.read_text())["contexts"].values()
+            return [u for c in contexts for u in c.get("servers", [])]
 
         wait_for(lambda: set(kept()) == {first.url, second.url}, what="the context to keep both servers")
         _kill(first)
