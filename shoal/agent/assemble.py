@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from shoal.agent.config import AgentConfig, NodeRecord
+from shoal.agent.config import AgentConfig, NodeRecord, save_servers
 from shoal.agent.health import PROBE_OUTPUT_MAX
 from shoal.agent.httpd import AgentHttpd, create_app
 from shoal.agent.images import ImageStore, PulledImage
@@ -332,7 +332,13 @@ def httpd_step(config: AgentConfig, node: NodeRecord, runtime: Runtime, agent: A
 def build_agent(config: AgentConfig, node: NodeRecord, client: ControlClient | None = None) -> Agent:
     """The whole agent of this machine: reconcilers in order, then the endpoints."""
     if client is None:
-        client = Client(node.server, node.credential, config.ca_file)
+        client = Client(
+            node.server,
+            node.credential,
+            config.ca_file,
+            servers=node.servers,
+            on_servers=lambda urls: save_servers(config, node, urls),
+        )
     networking = build_networking(config, node)
     containers = build_containers(config, NetworkAdapter(networking.bridge) if networking else None)
     agent = Agent(config=config, node=node, client=client, containers=containers)

@@ -122,6 +122,7 @@ class NodeRecord:
     cluster_cidr: str
     server_overlay_ip: str = ""
     public_key: str = ""
+    servers: tuple[str, ...] = ()  # every server's URL, as the servers last said (failover)
 
 
 _PATH_FIELDS = {f.name for f in dataclasses.fields(AgentConfig) if f.type in ("Path", Path)}
@@ -193,6 +194,12 @@ def save(config: AgentConfig, node: NodeRecord) -> None:
     write_private(config.data_dir / NODE_FILE, json.dumps(dataclasses.asdict(node), indent=2).encode())
 
 
+def save_servers(config: AgentConfig, node: NodeRecord, servers: list[str]) -> None:
+    """Keep the cluster's server URLs in node.json: after a restart the agent still fails over."""
+    node = dataclasses.replace(node, servers=tuple(servers))
+    write_private(config.data_dir / NODE_FILE, json.dumps(dataclasses.asdict(node), indent=2).encode())
+
+
 def load_config(data_dir: Path) -> AgentConfig:
     path = data_dir / AGENT_FILE
     if not path.exists():
@@ -206,6 +213,7 @@ def load_node(data_dir: Path) -> NodeRecord:
     if not path.exists():
         raise ConfigError(f"{path} not found: run `shoal join` first")
     doc = _read_json(path)
+    doc["servers"] = tuple(doc.get("servers") or ())
     try:
         return NodeRecord(**doc)
     except TypeError as exc:

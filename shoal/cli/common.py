@@ -130,7 +130,9 @@ def client() -> Client:
     if isinstance(found, Client):
         return found
     goal = target()
-    made = Client(goal.server, goal.token, goal.ca)
+    context = None if os.environ.get("SHOAL_SERVER") else goal.context  # the context's server only
+    keep = (lambda urls: ContextStore().set_servers(context, urls)) if context else None
+    made = Client(goal.server, goal.token, goal.ca, servers=goal.servers, on_servers=keep)
     root.meta[CLIENT_KEY] = made
     root.call_on_close(made.close)
     return made

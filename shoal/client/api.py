@@ -16,7 +16,7 @@ from shoal.client.errors import BadAnswer
 from shoal.client.lazy import LazyModule
 from shoal.client.receipt import DeployResult, parse_deploy_result
 from shoal.client.sse import parse_sse
-from shoal.client.transport import DEFAULT_TIMEOUT_S, Transport
+from shoal.client.transport import DEFAULT_TIMEOUT_S, OnServers, Transport, connect_timeout
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -57,7 +57,9 @@ def _params(**values: Any) -> dict[str, Any]:
 
 
 class Client:
-    """One server, one token (a person's API token or a node's credential)."""
+    """One cluster, one token (a person's API token or a node's credential); its transport fails
+    over between the cluster's servers (`servers`: those known before; `on_servers`: told of a
+    changed list, to keep it)."""
 
     def __init__(
         self,
@@ -65,8 +67,11 @@ class Client:
         token: str | None = None,
         ca: Path | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        *,
+        servers: Sequence[str] = (),
+        on_servers: OnServers | None = None,
     ) -> None:
-        self.transport = Transport(server, token, ca, timeout)
+        self.transport = Transport(server, token, ca, timeout, servers=tuple(servers), on_servers=on_servers)
         self.server = self.transport.root
 
     def __enter__(self) -> Client:
@@ -97,6 +102,9 @@ class Client:
 
     def whoami(self) -> m.WhoAmI:
         return self._one(m.WhoAmI, "GET", "/whoami")
+
+    def servers(self) -> list[m.Server]:
+        return self._list(m.Server, "/servers")
 
     # --- nodes
     def nodes(self) -> list[m.Node]:
@@ -288,7 +296,7 @@ class Client:
     def get_node_state(self, name: str, since: int = -1, wait: float = 0) -> NodeState:
         """The node's state once its version exceeds `since`, or the current one after `wait` seconds."""
         params = {"since": since, "wait": int(wait)}
-        timeout = max(wait, 0) + LONG_POLL_MARGIN_S
+        timeout = connect_timeout(max(wait, 0) + LONG_POLL_MARGIN_S)
         path = f"/nodes/{_seg(name)}/state"
         return self._one(state.NodeState, "GET", path, params=params, timeout=timeout)
 

@@ -1,6 +1,7 @@
 """Where the CLI keeps its clusters: contexts (server URL, pinned CA, token) in ~/.config/shoal/.
 
-`shoal login` and `shoal sandbox up` write a context and make it current; every CLI command
+`shoal login` and `shoal sandbox up` write a context and make it current (the context also keeps
+the server URLs the cluster names, to fail over to when its server is gone); every CLI command
 resolves its target from the current context with SHOAL_SERVER / SHOAL_TOKEN / SHOAL_CACERT (and
 SHOAL_CONTEXT) taking precedence, as NOMAD_ADDR and NOMAD_TOKEN do. Files are 0600, the dir 0700.
 The file is read with plain json and dataclasses, not pydantic: every command reads it before its
@@ -31,6 +32,7 @@ class ContextEntry:
     server: str
     token: str = ""
     ca: str | None = None  # path of the pinned CA certificate
+    servers: list[str] = field(default_factory=list)  # every server's URL, as they last said
 
 
 @dataclass
@@ -60,7 +62,11 @@ def _entry(name: str, data: Any) -> ContextEntry:
     if not isinstance(server, str):
         raise ValueError(f"contexts.{name}.server: must be a string")
     token = _optional_text(data, "token", f"contexts.{name}.token") or ""
-    return ContextEntry(server=server, token=token, ca=_optional_text(data, "ca", f"contexts.{name}.ca"))
+    servers = data.get("servers") or []
+    if not isinstance(servers, list) or not all(isinstance(u, str) for u in servers):
+        raise ValueError(f"contexts.{name}.servers: must be a list of URLs")
+    ca = _optional_text(data, "ca", f"contexts.{name}.ca")
+    return ContextEntry(server=server, token=token, ca=ca, servers=servers)
 
 
 def _optional_text(data: dict[str, Any], key: str, where: str) -> str | None:
@@ -78,6 +84,7 @@ class Target:
     token: str | None
     ca: Path | None
     context: str | None
+    servers: tuple[str, ...] = ()  # the context's servers to fail over to (not with SHOAL_SERVER)
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -145,6 +152,14 @@ class ContextStore:
         self.save(doc)
         return ca_path
 
+    def set_servers(self, name: str, servers: list[str]) -> None:
+        """Keep the server URLs the cluster named, for the next command's failover."""
+        doc = self.load()
+        entry = doc.contexts.get(name)
+        if entry is not None and entry.servers != servers:
+            entry.servers = servers
+            self.save(doc)
+
     def use(self, name: str) -> None:
         doc = self.load()
         if name not in doc.contexts:
@@ -174,6 +189,11 @@ def resolve(doc: ConfigDoc, env: Mapping[str, str]) -> Target:
         raise ConfigError("no server: run `shoal login URL --token TOKEN` or set SHOAL_SERVER")
     token = env.get("SHOAL_TOKEN") or (entry.token if entry else "") or None
     ca = env.get("SHOAL_CACERT") or (entry.ca if entry else None)
+    servers = tuple(entry.servers) if entry and not env.get("SHOAL_SERVER") else ()
     return Target(
-        server=server_root(server), token=token, ca=Path(ca) if ca else None, context=name if entry else None
+        server=server_root(server),
+        token=token,
+        ca=Path(ca) if ca else None,
+        context=name if entry else None,
+        servers=servers,
     )

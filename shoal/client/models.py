@@ -158,6 +158,16 @@ class SecretInfo(Wire):
     created: str | None = None
 
 
+class Server(Wire):
+    """A server of the cluster as `GET /servers` lists it (`shoal server ls`)."""
+
+    node: str
+    url: str
+    leader: bool
+    version: str
+    last_seen: str | None = None
+
+
 class RegistryLogin(Wire):
     """A stored registry login as the API lists it (never its password)."""
 

@@ -2,6 +2,12 @@
 
 Every failure becomes a one-line `shoal.client.errors` exception: no answer at all → Unreachable
 ("cannot reach server at URL: ..."), an error status → ApiError carrying the server's `error` line.
+
+Several servers: every answer names the cluster's server URLs (header `X-Shoal-Servers`); the
+transport keeps them (and tells its owner, who saves them) and, when a server cannot be reached,
+tries the next one with the same CA. A request is sent again elsewhere only when it never left
+(the connection failed) or when it is safe to repeat (GET, HEAD, PUT, DELETE): a POST that may
+have reached a server is never repeated.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import contextlib
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,10 @@ from shoal.errors import ConfigError
 
 API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10.0  # a server machine that is gone: the next one is tried after this
+SERVERS_HEADER = "X-Shoal-Servers"
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+OnServers = Callable[[list[str]], None]
 
 
 def server_root(url: str) -> str:
@@ -74,16 +84,44 @@ def unreachable(root: str, exc: httpx.HTTPError) -> Unreachable:
     return Unreachable(f"cannot reach server at {root}: {reason}")
 
 
+def connect_timeout(total: float) -> httpx.Timeout:
+    """`total` for every phase but connecting: a server that is gone costs at most CONNECT_TIMEOUT_S."""
+    return httpx.Timeout(total, connect=min(total, CONNECT_TIMEOUT_S))
+
+
+def parse_servers(value: str) -> list[str]:
+    """The URLs of a `X-Shoal-Servers` header (comma-separated), as roots."""
+    return [server_root(u) for u in value.split(",") if u.strip().startswith("https://")]
+
+
+def may_resend(method: str, exc: httpx.HTTPError) -> bool:
+    """Whether a request that failed with `exc` may go to another server."""
+    never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return never_sent or (method.upper() in IDEMPOTENT and isinstance(exc, httpx.TransportError))
+
+
 class Transport:
-    """An authenticated session to one server's /api/v1."""
+    """An authenticated session to a server's /api/v1, failing over to the cluster's others."""
 
     def __init__(
-        self, server: str, token: str | None, ca: Path | None = None, timeout: float = DEFAULT_TIMEOUT_S
+        self,
+        server: str,
+        token: str | None,
+        ca: Path | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        *,
+        servers: list[str] | tuple[str, ...] = (),
+        on_servers: OnServers | None = None,
     ) -> None:
         self.root = server_root(server)
+        self.servers = [self.root, *(r for r in map(server_root, servers) if r != server_root(server))]
+        self._on_servers = on_servers
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
-            base_url=self.root + API_PREFIX, headers=headers, verify=tls_context(ca), timeout=timeout
+            base_url=self.root + API_PREFIX,
+            headers=headers,
+            verify=tls_context(ca),
+            timeout=connect_timeout(timeout),
         )
         self._streams: set[Any] = set()  # sockets of the streamed responses being read
         self._lock = threading.Lock()
@@ -112,12 +150,45 @@ class Transport:
         with self._lock:
             self._streams.discard(sock)
 
+    def _next_server(self, failed: str) -> None:
+        """Move to the server after `failed` in the list (another thread may have moved already)."""
+        with self._lock:
+            if self.root != failed or len(self.servers) < 2:
+                return
+            at = self.servers.index(failed) if failed in self.servers else -1
+            self.root = self.servers[(at + 1) % len(self.servers)]
+            self._http.base_url = httpx.URL(self.root + API_PREFIX)
+
+    def _learn(self, response: httpx.Response) -> None:
+        """Keep the server list an answer carries; the owner is told when it changed."""
+        named = parse_servers(response.headers.get(SERVERS_HEADER, ""))
+        with self._lock:
+            known = [*named] if self.root in named else [self.root, *named]
+            if not named or set(known) == set(self.servers):
+                return
+            self.servers = known
+        if self._on_servers is not None:
+            self._on_servers(list(self.servers))
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The request to the current server, then to the next ones while it may be resent."""
+        for _ in range(len(self.servers)):
+            root = self.root
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                if not may_resend(method, exc) or len(self.servers) < 2:
+                    raise unreachable(root, exc) from exc
+                self._next_server(root)
+                last: httpx.HTTPError = exc
+                continue
+            self._learn(response)
+            return response
+        raise unreachable(self.root, last) from last
+
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; raises on no answer or an error status."""
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise unreachable(self.root, exc) from exc
+        response = self._send(method, path, **kwargs)
         if response.status_code >= 400:
             raise for_status(response.status_code, error_message(response))
         return response

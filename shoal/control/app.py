@@ -15,6 +15,7 @@ from flask import Flask, Response, g, request
 from flask.typing import ResponseReturnValue
 from prometheus_client import Counter, Histogram
 
+from shoal.client.transport import SERVERS_HEADER
 from shoal.control import pki
 from shoal.control.api import (
     agent,
@@ -30,7 +31,7 @@ from shoal.control.api import (
     volumes,
     workload,
 )
-from shoal.control.api.common import ServerContext, end_acting, register_errors
+from shoal.control.api.common import ServerContext, ctx, end_acting, register_errors
 from shoal.control.config import ServerConfig
 from shoal.control.desired import Builder, ServerRoute
 from shoal.control.fairuse import RequestGuard, ShoalRequest, closes_unread, method_label
@@ -123,6 +124,9 @@ def _after(response: Response) -> Response:
     REQUESTS.labels(method_label(request.method), endpoint, str(response.status_code)).inc()
     LATENCY.labels(endpoint).observe(time.monotonic() - g.get("started", time.monotonic()))
     closes_unread(request.environ, response.headers)
+    urls = ctx().server_urls
+    if urls:  # agents and the CLI keep them and fail over between them (client.transport)
+        response.headers[SERVERS_HEADER] = ",".join(urls)
     return response
 
 

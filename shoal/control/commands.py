@@ -1,7 +1,8 @@
-"""`shoal server init | start | install | backup | restore | upgrade-check`: the server process.
+"""`shoal server init | start | install | backup | restore | join | ls | upgrade-check`.
 
 `init` makes the data dir (CA, certificate, secrets key, private PostgreSQL unless --db), the
-first admin and join tokens; `start` migrates, serves the API over HTTPS and runs the controller.
+first admin and join tokens; `start` migrates, serves the API over HTTPS and runs the controller;
+`join` makes another server's data dir on the same database; `ls` asks the API for the servers.
 """
 
 from __future__ import annotations
@@ -14,18 +15,22 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urlparse
 
 import click
 import psycopg
 
 from shoal import __version__
+from shoal.cli.servers import ls as ls_cmd
 from shoal.control import auth, pki, postgres, upgrade, vault
 from shoal.control.app import close_app, create_app
 from shoal.control.backup_ops import make_backup, restore_backup
 from shoal.control.config import ServerConfig, load, save
 from shoal.control.controller import Controller
+from shoal.control.presence import Presence
 from shoal.control.serve import Serving
+from shoal.control.server_join import join_server
 from shoal.control.store import nodes, services, tokens
 from shoal.control.store.db import connect
 from shoal.control.store.migrate import migrate
@@ -189,7 +194,7 @@ def _serve(config: ServerConfig) -> None:
     signal.signal(signal.SIGINT, _on_signal)
     serving = Serving(config)
     serving.start_front()  # Caddy, from this thread before any other exists (front.py)
-    controller = None
+    controller = presence = None
     try:
         serving.app = app = create_app(config)
         controller = Controller(config) if config.controller else None
@@ -198,6 +203,9 @@ def _serve(config: ServerConfig) -> None:
         serving.start_lanes()
         if controller:
             controller.start()
+        context = app.extensions["shoal"]
+        presence = Presence(config, controller.leader if controller else None, context.set_server_urls)
+        presence.start()
         click.echo(f"shoal server listening on https://{config.listen}", err=True)
         while not stop.wait(1.0) and serving.healthy():
             pass
@@ -205,6 +213,8 @@ def _serve(config: ServerConfig) -> None:
         serving.stop()
         if controller:
             controller.stop()
+        if presence:
+            presence.stop()
         if serving.app is not None:
             close_app(serving.app)
 
@@ -313,3 +323,27 @@ def _upgrade_blockers(config: ServerConfig, target: str) -> list[str]:
         if started:
             postgres.stop(config.pg_dir)
     return upgrade.blockers(target, *rows)
+
+
+@server.command("join")
+@click.argument("archive", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--db", "dsn", required=True, help="The PostgreSQL DSN the first server uses.")
+@click.option("--advertise", required=True, help="URL agents and people reach this server at.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option("--listen", default="", help="Listen address (default: the first server's).")
+@click.option("--node", default="", help="This machine's name in `shoal server ls` (default: hostname).")
+@click.option("--san", multiple=True, help="Extra name or address for this server's certificate.")
+@click.option("--passphrase-file", type=click.Path(path_type=Path), default=None)
+def join_cmd(archive: Path, passphrase_file: Path | None, san: tuple[str, ...], **where: Any) -> None:
+    """Make another server of a cluster from its backup, on the same (external) database."""
+    try:
+        passphrase = _passphrase(passphrase_file, confirm=False)
+        config = join_server(archive.read_bytes(), passphrase, sans=list(san), **where)
+    except (ShoalError, OSError) as exc:
+        _fail(exc if isinstance(exc, ShoalError) else ShoalError(str(exc)))
+    click.echo(
+        f"server made in {config.data_dir}; start it with: shoal server start --data-dir {config.data_dir}"
+    )
+
+
+server.add_command(ls_cmd, "ls")

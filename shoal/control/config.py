@@ -24,6 +24,7 @@ class ServerConfig(BaseModel):
     cluster_cidr: str = "10.210.0.0/16"
     managed_postgres: bool = False
     server_node: str = ""  # the name the server machine's own agent joins with
+    node_name: str = ""  # this server's machine in `shoal server ls` (empty: server_node, hostname)
     acme_email: str = ""
     acme_ca: str = ""  # ACME directory URL; empty: Let's Encrypt
     ingress_tls: str = "acme"  # "acme" in production; "internal": a cluster-wide root made at init

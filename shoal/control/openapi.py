@@ -33,6 +33,7 @@ ROUTES: list[Route] = [
     ("get", "/api/v1/health", "Server and database health", False, None, OBJ, []),
     ("get", "/api/v1/ca", "The cluster CA certificate (PEM)", False, None, TEXT, []),
     ("get", "/api/v1/whoami", "Who the token belongs to", True, None, OBJ, []),
+    ("get", "/api/v1/servers", "The servers of the cluster and which one leads", True, None, ARR, []),
     ("post", "/api/v1/join", "Join a node with a join token", False, JoinRequest, OBJ, []),
     (
         "get",

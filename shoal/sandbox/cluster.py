@@ -1,4 +1,5 @@
-"""Runs shoal on the sandbox's nodes: the server on n1, then `join` and an agent on every node.
+"""Runs shoal on the sandbox's nodes: the server on n1 (n1..nN with `--servers N`, see
+`servers.py`), then `join` and an agent on every node.
 
 Last step of `shoal sandbox up` (after `build.py`). Each process runs inside its node through
 the node's holder, detached, with its log under ``<dir>/logs/``; its pid goes into the record.
@@ -21,6 +22,7 @@ from shoal.client.contexts import ContextStore
 from shoal.sandbox import state
 from shoal.sandbox.layout import PRIVATE_REGISTRY_PORT, REGISTRY_IP, SERVER_PORT
 from shoal.sandbox.nodes import NodeError, alive, enter, last_lines, node_dir, run_in, spawn
+from shoal.sandbox.servers import join_servers, start_database
 from shoal.sandbox.state import NodeRecord, ProcessRecord, SandboxState
 
 SHOAL = [sys.executable, "-m", "shoal"]
@@ -40,13 +42,17 @@ def host_path(root: Path, node: str, inside: str) -> Path:
     return node_dir(root, node) / Path(inside).relative_to(NODE_STATE)
 
 
-def start_cluster(record: SandboxState, root: Path, timeout_s: float) -> None:
-    """Server on the first node, an agent on every node; waits until all are ready."""
+def start_cluster(record: SandboxState, root: Path, timeout_s: float, servers: int = 1) -> None:
+    """Servers on the first `servers` nodes, an agent on every node; waits until all are ready."""
     first = record.nodes[0]
-    init = server_init(record, first)
+    init = server_init(record, first, start_database(first) if servers > 1 else "")
     record.server, record.ca = init["url"], str(host_path(root, first.name, init["ca"]))
     start_process(record, root, first, "server", SERVER_START)
-    wait_until(lambda: api_healthy(record), timeout_s, record, root, "the server API never answered")
+    wait_until(_healthy(record.server, record), timeout_s, record, root, "the server API never answered")
+    record.servers = [record.server, *join_servers(record, root, servers, SHOAL, str(SERVER_DATA))]
+    for node, url in zip(record.nodes[1:servers], record.servers[1:], strict=True):
+        start_process(record, root, node, "server", SERVER_START)
+        wait_until(_healthy(url, record), timeout_s, record, root, f"the server {url} never answered")
     for node in record.nodes:
         join(record, node, init["join_token"])
         start_process(record, root, node, "agent", AGENT_START)
@@ -58,9 +64,11 @@ def start_cluster(record: SandboxState, root: Path, timeout_s: float) -> None:
     state.save(record)
 
 
-def server_init(record: SandboxState, node: NodeRecord) -> dict[str, str]:
-    """`shoal server init` on the node; returns its JSON (admin and join tokens, CA, URL)."""
+def server_init(record: SandboxState, node: NodeRecord, dsn: str = "") -> dict[str, str]:
+    """`shoal server init` on the node (on `dsn`, else a private PostgreSQL); returns its JSON
+    (admin and join tokens, CA, URL)."""
     argv = [*SHOAL, "server", "init", "--data-dir", str(SERVER_DATA), "--output", "json"]
+    argv += ["--db", dsn] if dsn else []
     argv += ["--listen", f"0.0.0.0:{SERVER_PORT}", "--advertise", f"https://{node.address}:{SERVER_PORT}"]
     argv += ["--server-node", node.name, "--ingress-tls", "internal", "--ingress-host", SERVER_INGRESS_HOST]
     proc = run_in(node.holder_pid, argv, timeout_s=120)
@@ -93,9 +101,13 @@ def start_process(record: SandboxState, root: Path, node: NodeRecord, role: str,
     state.save(record)
 
 
-def api_healthy(record: SandboxState) -> bool:
+def _healthy(url: str, record: SandboxState) -> Callable[[], bool]:
+    return lambda: api_healthy(url, record)
+
+
+def api_healthy(url: str, record: SandboxState) -> bool:
     try:
-        resp = httpx.get(f"{record.server}/api/v1/health", verify=record.ca, timeout=2)
+        resp = httpx.get(f"{url}/api/v1/health", verify=record.ca, timeout=2)
     except httpx.HTTPError:
         return False
     return resp.status_code == 200
@@ -156,7 +168,10 @@ def ingress_ca(record: SandboxState) -> str:
 
 def write_context(record: SandboxState, token: str) -> None:
     """Point the CLI at the sandbox: the context named `sandbox` (its CA pinned), made current."""
-    ContextStore().put(CONTEXT, record.server, token, Path(record.ca).read_bytes(), current=True)
+    store = ContextStore()
+    store.put(CONTEXT, record.server, token, Path(record.ca).read_bytes(), current=True)
+    if len(record.servers) > 1:
+        store.set_servers(CONTEXT, record.servers)
 
 
 def _tail(text: str) -> str:

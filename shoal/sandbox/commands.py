@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,6 +17,7 @@ from shoal.errors import ShoalError
 from shoal.sandbox import build, cluster, net, state, teardown
 from shoal.sandbox.layout import NAT_MODES, NAT_SHARED, Layout, plan_layout
 from shoal.sandbox.nodes import exec_in
+from shoal.sandbox.servers import check_servers
 from shoal.sandbox.state import SandboxState
 
 DIR_OPTION = click.option(
@@ -48,35 +50,37 @@ def sandbox() -> None:
     help="shared: one NAT router, the NAT'd nodes on one LAN (they talk directly). symmetric: a router "
     "per NAT'd node with a new source port per destination, so they can only talk through a relay.",
 )
+@click.option("--servers", default=1, show_default=True, help="Servers on n1..nN, on one PostgreSQL on n1.")
 @click.option("--no-cluster", is_flag=True, help="Build the network, registry and nodes only.")
 @click.option(
     "--timeout", "timeout_s", default=180.0, show_default=True, help="Seconds to wait for the mesh."
 )
 @DIR_OPTION
-def up_cmd(  # noqa: PLR0917 (click passes every option)
-    nodes: int, nat: int, nat_mode: str, no_cluster: bool, timeout_s: float, directory: Path | None
-) -> None:
+def up_cmd(nodes: int, nat: int, nat_mode: str, servers: int, directory: Path | None, **flags: Any) -> None:
     """Build the sandbox and point the CLI at it; returns when every node has joined."""
     root = state.sandbox_dir(directory).resolve()
     try:
         layout = plan_layout(nodes, nat, nat_mode)
+        check_servers(servers, nodes - nat)
         if (root / state.STATE_FILE).exists():
             raise ShoalError(f"a sandbox is already recorded in {root}: run `shoal sandbox down` first")
         net.check_host()  # before anything is made: a failure after it tears down all `sbx-*`
-        record = _build(layout, root, no_cluster, timeout_s)
+        record = _build(layout, root, flags["no_cluster"], flags["timeout_s"], servers)
     except ShoalError as exc:
         _fail(exc)
     click.echo(f"sandbox up: {len(record.nodes)} nodes, registry {record.registry}, state in {root}")
     if record.server:
         click.echo(f"server {record.server}; the CLI context `sandbox` points at it")
+    for url in record.servers[1:]:
+        click.echo(f"server {url} (on the same database; the CLI and agents fail over to it)")
 
 
-def _build(layout: Layout, root: Path, no_cluster: bool, timeout_s: float) -> SandboxState:
+def _build(layout: Layout, root: Path, no_cluster: bool, timeout_s: float, servers: int) -> SandboxState:
     try:
         record = build.build_topology(layout, root)
         build.push_example_image(record, root)
         if not no_cluster:
-            cluster.start_cluster(record, root, timeout_s)
+            cluster.start_cluster(record, root, timeout_s, servers)
         return record
     except BaseException:
         teardown.down(root)

@@ -50,6 +50,7 @@ class SandboxState(BaseModel):
     registry: str = ""
     registry_pid: int = 0
     server: str = ""
+    servers: list[str] = Field(default_factory=list)  # every server's URL (`up --servers N`)
     ca: str = ""
     ingress_ca: str = ""
     cluster: bool = False

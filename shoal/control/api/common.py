@@ -46,6 +46,7 @@ class ServerContext:
     builder: Builder
     ca_fingerprint: str
     leader: threading.Event | None = None  # set while this server's controller leads
+    server_urls: list[str] = field(default_factory=list)  # every server's URL (control.presence)
     auth_cache: dict[str, tuple[auth.Principal, float]] = field(default_factory=dict)
     slots: Slots = field(default_factory=Slots)
 
@@ -55,6 +56,9 @@ class ServerContext:
         if has_request_context() and lane_of(request.environ) == NODE_LANE:
             return self.node_db
         return self.people_db
+
+    def set_server_urls(self, urls: list[str]) -> None:
+        self.server_urls = urls
 
     def close(self) -> None:
         self.hub.stop()

@@ -1,12 +1,13 @@
-"""Health, the CA certificate, whoami, the OpenAPI document and Prometheus metrics."""
+"""Health, the CA certificate, whoami, the servers, the OpenAPI document and Prometheus metrics."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shoal.control.api.common import ctx, principal
+from shoal.control.api.common import caller, ctx, jsonable, principal
 from shoal.control.openapi import document
+from shoal.control.store import servers
 
 bp = Blueprint("meta", __name__)
 
@@ -33,6 +34,14 @@ def whoami() -> Response:
     me = principal()
     kind = "node" if me.kind == "node" else "token"
     return jsonify(kind=kind, name=me.name or me.node, role=me.role or None, id=me.id or me.node)
+
+
+@bp.get("/api/v1/servers")
+def list_servers() -> Response:
+    """Every server of the last week: node, url, leader, version, last_seen (`shoal server ls`)."""
+    caller("viewer")
+    with ctx().db.transaction() as conn:
+        return jsonify(jsonable(servers.all_servers(conn)))
 
 
 @bp.get("/api/v1/openapi.json")

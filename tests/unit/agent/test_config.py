@@ -51,3 +51,11 @@ def test_save_and_load_private(tmp_path: Path) -> None:
 def test_missing_files_say_to_join(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="shoal join"):
         cfg.load_config(tmp_path)
+
+
+def test_the_servers_the_cluster_named_are_kept_in_node_json(tmp_path: Path) -> None:
+    config = cfg.AgentConfig(data_dir=tmp_path / "data")
+    node = cfg.NodeRecord("https://s:1", "n1", "cred", "sec", "10.210.1.0/24", "10.210.1.1", "10.210.0.0/16")
+    cfg.save(config, node)
+    cfg.save_servers(config, node, ["https://s:1", "https://t:1"])
+    assert cfg.load_node(tmp_path / "data").servers == ("https://s:1", "https://t:1")
