@@ -14,6 +14,7 @@ from collections import defaultdict
 import psycopg
 
 from shoal.control.store.db import EVENT_CHANNEL, NODE_CHANNEL, connect
+from shoal.errors import ShoalError
 
 log = logging.getLogger(__name__)
 EVENTS_KEY = "\x00events"
@@ -66,7 +67,7 @@ class Hub:
         while not self._stop.is_set():
             try:
                 self._listen()
-            except (psycopg.Error, OSError) as exc:
+            except (psycopg.Error, OSError, ShoalError) as exc:  # the database away: listen again
                 log.warning("notification listener: %s", str(exc).strip().splitlines()[:1])
                 self._stop.wait(1.0)
 

@@ -50,7 +50,8 @@ def test_the_app_waits_for_db_to_be_healthy_then_starts(deployed: Sandbox) -> No
     wait_for(lambda: any(t["state"] == "running" for t in _tasks(cluster, "db")), 120, "db running")
     inspect = cluster.shoal_json("service", "inspect", "app", "-p", PROJECT)
     assert "waiting for db to be healthy" in str(inspect), inspect
-    assert _tasks(cluster, "app") == []
+    waiting = _tasks(cluster, "app")  # unplaced, with its reason, until db is healthy
+    assert [(t["state"], t["message"]) for t in waiting] == [("unplaced", "waiting for db to be healthy")]
     went = cluster.shoal("service", "exec", "db", "-p", PROJECT, "--", "touch", "/tmp/go")
     assert went.returncode == 0, went.stderr
     wait_for(lambda: any(t["health"] == "healthy" for t in _tasks(cluster, "db")), 60, "db healthy")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from shoal.sandbox import disturb, state
 from tests.e2e.helpers import SANDBOX, Sandbox, wait_for
 from tests.e2e.test_failures import runc_roots
 
@@ -127,6 +128,8 @@ def _cut(cluster: Sandbox, nodes: list[str], seconds: float) -> tuple[float, flo
     finally:
         for node in nodes:
             cluster.exec(node, "ip", "link", "set", "eth0", "up")
+            gateway = disturb.gateway(state.load(cluster.dir), node)  # a link down drops its routes
+            cluster.exec(node, "ip", "route", "replace", "default", "via", gateway)
     return cut_at, _uptime()
 
 
