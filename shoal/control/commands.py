@@ -210,6 +210,8 @@ def _serve(config: ServerConfig) -> None:
         while not stop.wait(1.0) and serving.healthy():
             pass
     finally:
+        if serving.app is not None:
+            serving.app.extensions["shoal"].hub.stop()  # long-polls and streams end now
         serving.stop()
         if controller:
             controller.stop()

@@ -34,7 +34,14 @@ class Hub:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop listening and wake every waiter: a server shutting down ends its long-polls and
+        streams now rather than when their waits run out (up to 30 s of a stop)."""
         self._stop.set()
+        self._wake([], everyone=True)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def ticket(self, key: str) -> tuple[int, int]:
         with self._lock:

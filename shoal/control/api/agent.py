@@ -114,7 +114,7 @@ def _wait_for_version(name: str, since: int, wait_s: int) -> None:
         with db.transaction() as conn:
             version = nodes.state_version(conn, name)
         left = deadline - time.monotonic()
-        if version > since or left <= 0:
+        if version > since or left <= 0 or hub.stopping:
             return
         hub.wait(name, ticket, left)
 

@@ -52,7 +52,7 @@ def _stream(server: ServerContext, since: int, gone: Callable[[], bool], release
         frames, last = _read(server, since)
         yield from frames
         quiet_since = time.monotonic()
-        while time.monotonic() < deadline and not gone():
+        while time.monotonic() < deadline and not gone() and not server.hub.stopping:
             if server.hub.wait(EVENTS_KEY, ticket, CHECK_S):
                 ticket = server.hub.ticket(EVENTS_KEY)
                 frames, last = _read(server, last)

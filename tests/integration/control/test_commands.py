@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from shoal.control import postgres as pg
-from tests.support.server_fixtures import Server, free_port, shoal
+from tests.support.server_fixtures import Server, ServerFactory, free_port, shoal
 
 
 def test_init_and_start_with_a_private_postgres() -> None:
@@ -76,3 +76,34 @@ def test_install_writes_a_systemd_unit(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     unit = (tmp_path / "shoal-server.service").read_text()
     assert "server start --data-dir" in unit and "Restart=always" in unit
+
+
+def test_a_stop_ends_the_long_polls_it_holds(server_factory: ServerFactory) -> None:
+    """SIGTERM with a node's long-poll in flight: the server ends it and exits in seconds, not
+    when the poll's wait runs out."""
+    import threading
+    import time
+
+    from tests.integration.control.helpers import join, node_client
+
+    srv = server_factory()
+    node = join(srv, "lp")
+    answered: list[int] = []
+    with node_client(srv, node) as n:
+        version = n.get("/api/v1/nodes/lp/state").json()["version"]
+
+        def poll() -> None:
+            answered.append(
+                n.get("/api/v1/nodes/lp/state", params={"since": version, "wait": 40}).status_code
+            )
+
+        waiter = threading.Thread(target=poll)
+        waiter.start()
+        time.sleep(1)
+        began = time.monotonic()
+        srv.kill(signal.SIGTERM)
+        took = time.monotonic() - began
+        waiter.join(10)
+    assert srv.proc is not None and srv.proc.returncode == 0
+    assert took < 10, f"the stop took {took:.1f}s"
+    assert answered == [200]
