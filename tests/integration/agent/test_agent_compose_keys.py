@@ -22,6 +22,7 @@ from shoal.model.compose import parse_compose
 from shoal.model.container import ContainerSpec
 from shoal.model.specs import to_container_spec
 from shoal.model.state import SecretValue
+from shoal.model.status import ContainerStatus
 
 from .conftest import SECRET, AgentEnv, wait_for
 from .test_agent_containers import by_id, running, state
@@ -131,9 +132,15 @@ def test_the_images_own_healthcheck_runs_when_the_file_has_none(
     env.set_state(state(registry, good, bad, off))
     env.start()
     wait_for(lambda: (s := by_id(env, good.id)) is not None and s.health == "healthy", 60, env.log)
-    wait_for(lambda: (s := by_id(env, bad.id)) is not None and s.health == "unhealthy", 60, env.log)
-    sick = by_id(env, bad.id)
-    assert sick is not None and sick.message.startswith("health check failed 2 times"), sick
+    seen: list[ContainerStatus] = []  # the unhealthy report itself: the agent then restarts it
+
+    def unhealthy() -> bool:
+        found = by_id(env, bad.id)
+        seen[:] = [found] if found is not None and found.health == "unhealthy" else []
+        return bool(seen)
+
+    wait_for(unhealthy, 60, env.log)
+    assert seen[0].message.startswith("health check failed 2 times"), seen[0]
     wait_for(lambda: running(env, off.id), 60, env.log)
     idle = by_id(env, off.id)
     assert idle is not None and idle.health == "none", idle
