@@ -13,20 +13,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from shoal.agent import health
-from shoal.agent.images.limits import Deadline
 from shoal.agent.net.ipam import AddressTaken
 from shoal.agent.net.nsthread import Background
-from shoal.agent.reconcilers.pulls import Pulls
+from shoal.agent.reconcilers.pulls import Puller, Pulls
 from shoal.agent.reconcilers.secretfs import SecretFs, secret_files
 from shoal.errors import ShoalError
 from shoal.model.container import ContainerSpec, HealthCheck, PullPolicy, host_network, pulls_always
-from shoal.model.registry import RegistryAuth
 from shoal.model.state import NodeState
 
 log = logging.getLogger(__name__)
@@ -123,15 +121,9 @@ class Runtime(Protocol):
     def supervise(self, force: bool = True, boot: bool = False) -> list[str]: ...
 
 
-class Images(Protocol):
-    def pull(
-        self,
-        ref: str,
-        insecure: Sequence[str],
-        policy: PullPolicy = "always",
-        logins: Sequence[RegistryAuth] = (),
-        deadline: Deadline | None = None,
-    ) -> Any: ...
+class Images(Puller, Protocol):
+    """The image store as the reconciler uses it: pulls (`Puller`) and image GC."""
+
     def gc(self, in_use: Iterable[str]) -> list[str]: ...
 
 
