@@ -56,6 +56,7 @@ def pair(cluster: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield cluster
     finally:
         cluster.shoal("node", "label", "n3", "shoal.direct-")
+        cluster.shoal("node", "label", "n2", "shoal.relay-")
         removed = cluster.shoal("service", "rm", "srv", "cli", "-p", "relay")
         assert removed.returncode == 0, removed.stderr or removed.stdout
 
@@ -88,6 +89,20 @@ def _prober(cluster: Sandbox, tries: int) -> subprocess.Popen[str]:
     argv = [*_sandbox_exec(cluster), "n4", "--", "runc", "--root", root, "exec", cid]
     script = LOOP.format(tries=tries, url=URL)
     return subprocess.Popen([*argv, "sh", "-c", script], stdout=subprocess.PIPE, text=True, env=cluster.env)
+
+
+def _onto_n1(cluster: Sandbox) -> None:
+    """n3 and n4 on n1, the server's machine, as their relay. An earlier test that cut n1 left
+    them on n2, where they stay (no flap back): n2 is barred from relaying until they move."""
+    if _relayed_via(cluster, "n3").get("n4") != "n1":
+        assert cluster.shoal("node", "label", "n2", "shoal.relay=false").returncode == 0
+        try:
+            wait_for(lambda: _relayed_via(cluster, "n3").get("n4") == "n1", 30, "n3 moves to n1, n2 barred")
+        finally:
+            assert cluster.shoal("node", "label", "n2", "shoal.relay-").returncode == 0
+    wait_for(lambda: _relayed_via(cluster, "n3").get("n4") == "n1", 30, "n3 reports n4 relayed via n1")
+    wait_for(lambda: _relayed_via(cluster, "n4").get("n3") == "n1", 30, "n4 reports n3 relayed via n1")
+    wait_for(lambda: _fetches(cluster), 30, "cli (n4) -> srv (n3) through n1")
 
 
 def _sandbox_exec(cluster: Sandbox) -> list[str]:
@@ -137,7 +152,7 @@ def test_natted_traffic_resumes_through_another_relay_with_the_server_cut_off(pa
     assert pair.shoal("node", "label", "n3", "shoal.direct=false").returncode == 0
     wait_for(lambda: _paths(pair, "n3").get("n4") == "relayed", 30, "n3 goes to n4 through a relay")
     wait_for(lambda: _fetches(pair), 90, "cli (n4) -> srv (n3) through the relay")
-    wait_for(lambda: _relayed_via(pair, "n3").get("n4") == "n1", 30, "n3 reports n4 relayed via n1")
+    _onto_n1(pair)
     prober = _prober(pair, tries=100)
     time.sleep(3)
     cut_at, restored_at = _cut(pair, ["n1"], 20)
