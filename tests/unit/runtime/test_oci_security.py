@@ -3,6 +3,7 @@ default and privileged config.json against golden documents (tests/unit/data/oci
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -153,3 +154,20 @@ def test_pids_and_tmpfs_caps() -> None:
     assert doc["linux"]["resources"]["pids"] == {"limit": 100}
     sizes = [o for m in doc["mounts"] if m["type"] == "tmpfs" for o in m["options"] if o.startswith("size=")]
     assert sizes.count("size=1048576") >= 3  # /dev, /dev/shm and both tmpfs capped
+
+
+@pytest.mark.parametrize("runs", [True, False])
+def test_x32_rules_only_where_the_kernel_runs_x32(monkeypatch: pytest.MonkeyPatch, runs: bool) -> None:
+    if seccomp.node_arch() != "x86_64":
+        pytest.skip("the x32 ABI is amd64's")
+    monkeypatch.setattr(seccomp, "x32_runs", lambda: runs)
+    arches = seccomp.render(seccomp.default_profile(), DEFAULT_CAPABILITIES)["architectures"]
+    assert arches == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", *(["SCMP_ARCH_X32"] if runs else [])]
+
+
+def test_the_x32_probe_agrees_with_the_kernels_config() -> None:
+    config = Path("/proc/config.gz")
+    if seccomp.node_arch() != "x86_64" or not config.exists():
+        pytest.skip("no amd64 kernel config to compare with")
+    built = "CONFIG_X86_X32_ABI=y" in gzip.decompress(config.read_bytes()).decode()
+    assert seccomp.x32_runs() is built or (built and "syscall.x32=n" in Path("/proc/cmdline").read_text())
