@@ -63,6 +63,8 @@ def error_message(response: httpx.Response) -> str:
     if isinstance(error, str):
         return error
     text = response.text.strip().splitlines()
+    if front_only(response) and not text:
+        return f"the server's API process is not answering (HTTP {response.status_code} from its front door)"
     return text[0][:300] if text else f"HTTP {response.status_code} {response.reason_phrase}"
 
 
@@ -92,6 +94,16 @@ def connect_timeout(total: float) -> httpx.Timeout:
 def parse_servers(value: str) -> list[str]:
     """The URLs of a `X-Shoal-Servers` header (comma-separated), as roots."""
     return [server_root(u) for u in value.split(",") if u.strip().startswith("https://")]
+
+
+def front_only(response: httpx.Response) -> bool:
+    """An answer of the server's front door alone (Caddy's 502/503/504, no shoal error in it):
+    the server process behind it is gone, as if the connection had been refused."""
+    if response.status_code not in (502, 503, 504) or SERVERS_HEADER in response.headers:
+        return False
+    with contextlib.suppress(ValueError):
+        return not (isinstance(data := response.json(), dict) and "error" in data)
+    return True
 
 
 def may_resend(method: str, exc: httpx.HTTPError) -> bool:
@@ -172,6 +184,7 @@ class Transport:
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The request to the current server, then to the next ones while it may be resent."""
+        last: httpx.HTTPError | httpx.Response | None = None
         for _ in range(len(self.servers)):
             root = self.root
             try:
@@ -180,11 +193,18 @@ class Transport:
                 if not may_resend(method, exc) or len(self.servers) < 2:
                     raise unreachable(root, exc) from exc
                 self._next_server(root)
-                last: httpx.HTTPError = exc
+                last = exc
+                continue
+            if front_only(response) and method.upper() in IDEMPOTENT and len(self.servers) > 1:
+                self._next_server(root)
+                last = response
                 continue
             self._learn(response)
             return response
-        raise unreachable(self.root, last) from last
+        if isinstance(last, httpx.HTTPError):
+            raise unreachable(self.root, last) from last
+        assert last is not None  # the loop ran: there is at least one server
+        return last
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; raises on no answer or an error status."""

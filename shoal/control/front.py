@@ -138,9 +138,11 @@ def caddy_config(front: FrontConfig) -> dict[str, Any]:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the server's thread that started it ends."""
+    """In the child before exec: SIGKILL when the server's thread that started it ends. Not
+    SIGTERM: Caddy's graceful stop keeps answering 502 for the lanes that died with the server,
+    and a client then sees an error instead of a refused connection it would fail over on."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Front:
