@@ -22,14 +22,15 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from shoal.client import models as m
+    from shoal.model import ingress_ca, state
     from shoal.model import policy as node_policy
-    from shoal.model import state
     from shoal.model.state import NodeState
     from shoal.model.status import NodeStatus
 else:  # loaded when an answer is parsed: a request need not wait for pydantic (see client.lazy)
     m = LazyModule("shoal.client.models")
     state = LazyModule("shoal.model.state")
     node_policy = LazyModule("shoal.model.policy")
+    ingress_ca = LazyModule("shoal.model.ingress_ca")
 
 T = TypeVar("T", bound="BaseModel")
 R = TypeVar("R")
@@ -303,3 +304,8 @@ class Client:
     def post_status(self, name: str, status: NodeStatus) -> None:
         """Report what the node observes; also its heartbeat."""
         self._ok("POST", f"/nodes/{_seg(name)}/status", json=status.model_dump(mode="json"))
+
+    def sign_ingress_ca(self, name: str, csr_pem: str) -> str:
+        """The server's signature on this ingress node's intermediate CA request (PEM certificate)."""
+        path = f"/nodes/{_seg(name)}/ingress-ca"
+        return self._one(ingress_ca.IntermediateCert, "POST", path, json={"csr_pem": csr_pem}).certificate_pem
