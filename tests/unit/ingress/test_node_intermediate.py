@@ -41,7 +41,7 @@ def server(tmp_path: Path) -> Server:
     return _server(tmp_path / "server")
 
 
-def test_the_node_makes_its_key_and_gets_an_intermediate_under_the_root(tmp_path: Path, server: Server) -> None:
+def test_the_node_makes_its_key_and_gets_one_under_the_root(tmp_path: Path, server: Server) -> None:
     ca_dir = tmp_path / "caddy" / "ca"
     held = NodeAuthority(ca_dir, "n1", server.sign).current(server.cert.read_text())
     assert held is not None and held.cert_file.parent == ca_dir
