@@ -35,6 +35,7 @@ else:  # loaded when an answer is parsed: a request need not wait for pydantic (
 T = TypeVar("T", bound="BaseModel")
 R = TypeVar("R")
 LONG_POLL_MARGIN_S = 15.0
+SIGN_TIMEOUT_S = 10.0
 
 
 def _seg(name: str) -> str:
@@ -308,4 +309,7 @@ class Client:
     def sign_ingress_ca(self, name: str, csr_pem: str) -> str:
         """The server's signature on this ingress node's intermediate CA request (PEM certificate)."""
         path = f"/nodes/{_seg(name)}/ingress-ca"
-        return self._one(ingress_ca.IntermediateCert, "POST", path, json={"csr_pem": csr_pem}).certificate_pem
+        timeout = connect_timeout(SIGN_TIMEOUT_S)  # the agent's reconcile pass waits for it
+        body = {"csr_pem": csr_pem}
+        signed = self._one(ingress_ca.IntermediateCert, "POST", path, json=body, timeout=timeout)
+        return signed.certificate_pem
