@@ -8,6 +8,7 @@ loop and the containers reconciler need; reconcilers that are not present yet ar
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -287,8 +288,9 @@ def build_networking(config: AgentConfig, node: NodeRecord) -> Networking | None
     )
 
 
-def ingress_step(config: AgentConfig) -> Step | None:
-    """The ingress reconciler as a loop step (None when that module is absent)."""
+def ingress_step(config: AgentConfig, node: NodeRecord, client: ControlClient) -> Step | None:
+    """The ingress reconciler as a loop step (None when that module is absent); it asks the server
+    to sign this node's intermediate CA (internal TLS)."""
     try:
         ingress = importlib.import_module("shoal.agent.reconcilers.ingress")
         caddy = importlib.import_module("shoal.agent.render.caddy")
@@ -298,10 +300,13 @@ def ingress_step(config: AgentConfig) -> Step | None:
     settings = ingress.IngressConfig(
         state_dir=config.caddy_dir,
         admin_socket=config.caddy_admin_socket,
+        node=node.name,
         caddy_binary=config.caddy_binary,
         ports=ports,
     )
-    return ("ingress", ingress.IngressReconciler(settings).reconcile)
+    sign = getattr(client, "sign_ingress_ca", None)  # a client without it (a test's): no signing
+    signer = None if sign is None else functools.partial(sign, node.name)
+    return ("ingress", ingress.IngressReconciler(settings, signer).reconcile)
 
 
 @dataclass
@@ -350,7 +355,7 @@ def build_agent(config: AgentConfig, node: NodeRecord, client: ControlClient | N
         agent.peers = networking.peers(agent)
         agent.lan_endpoint = lambda: networking.wireguard.lan_endpoint
         agent.on_stop.append(networking.stop)
-    agent.late_steps += [s for s in (ingress_step(config),) if s is not None]
+    agent.late_steps += [s for s in (ingress_step(config, node, client),) if s is not None]
     assert isinstance(containers.runtime, RuntimeAdapter)
     agent.late_steps.append(httpd_step(config, node, containers.runtime.runtime, agent))
     agent.late_steps.append(("memory", TrimStep()))

@@ -2,9 +2,9 @@
 
 This is what lets a node keep serving through a server or database outage, and lets a
 restarted agent reconcile (and adopt its containers) before the server answers again. Secret
-values, registry logins and the ingress root's private key never go to the data dir: they are
-kept apart, in files (0600) on the secrets tmpfs, so a reboot forgets them and the next state from
-the server brings them back.
+values and registry logins never go to the data dir: they are kept apart, in files (0600) on the
+secrets tmpfs, so a reboot forgets them and the next state from the server brings them back. The
+ingress root's private key is never sent to a node at all (reconcilers.ingress_ca).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 _SECRETS = TypeAdapter(list[SecretValue])
 _LOGINS = TypeAdapter(list[RegistryAuth])
-_KEY = TypeAdapter(list[str])
 
 
 def logins_file(secrets_file: Path) -> Path:
@@ -32,25 +31,22 @@ def logins_file(secrets_file: Path) -> Path:
     return secrets_file.with_name(".state-registry-auths.json")
 
 
-def ingress_key_file(secrets_file: Path) -> Path:
-    """Where the ingress root's private key is kept (internal TLS): beside the secrets."""
+def legacy_ingress_key_file(secrets_file: Path) -> Path:
+    """Where agents before the per-node intermediates kept the ingress root's key: removed."""
     return secrets_file.with_name(".state-ingress-key.json")
 
 
 def save_state(path: Path, state: NodeState, secrets_file: Path | None = None) -> None:
-    """Atomically replace the saved state; its secrets, logins and ingress key go under
-    `secrets_file`'s directory (tmpfs) only."""
+    """Atomically replace the saved state; its secrets and logins go under `secrets_file`'s
+    directory (tmpfs) only."""
     if secrets_file is None:
         write_private(path, state.model_dump_json().encode())
         return
-    settings = state.ingress_settings
-    keyless = settings.model_copy(update={"ca_key_pem": ""}) if settings else None
-    kept = state.model_copy(update={"secrets": [], "registry_auths": [], "ingress_settings": keyless})
+    kept = state.model_copy(update={"secrets": [], "registry_auths": []})
     write_private(path, kept.model_dump_json().encode())
     _save_apart(secrets_file, state.secrets, _SECRETS)
     _save_apart(logins_file(secrets_file), state.registry_auths, _LOGINS)
-    key = [settings.ca_key_pem] if settings and settings.ca_key_pem else []
-    _save_apart(ingress_key_file(secrets_file), key, _KEY)
+    legacy_ingress_key_file(secrets_file).unlink(missing_ok=True)
 
 
 def _save_apart(path: Path, values: list[Any], adapter: TypeAdapter[Any]) -> None:
@@ -73,9 +69,6 @@ def load_state(path: Path, secrets_file: Path | None = None) -> NodeState | None
         "secrets": _load_apart(secrets_file, _SECRETS),
         "registry_auths": _load_apart(logins_file(secrets_file), _LOGINS),
     }
-    key = _load_apart(ingress_key_file(secrets_file), _KEY)
-    if state.ingress_settings is not None and key:
-        apart["ingress_settings"] = state.ingress_settings.model_copy(update={"ca_key_pem": key[0]})
     return state.model_copy(update=apart)
 
 

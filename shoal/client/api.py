@@ -22,18 +22,20 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from shoal.client import models as m
+    from shoal.model import ingress_ca, state
     from shoal.model import policy as node_policy
-    from shoal.model import state
     from shoal.model.state import NodeState
     from shoal.model.status import NodeStatus
 else:  # loaded when an answer is parsed: a request need not wait for pydantic (see client.lazy)
     m = LazyModule("shoal.client.models")
     state = LazyModule("shoal.model.state")
     node_policy = LazyModule("shoal.model.policy")
+    ingress_ca = LazyModule("shoal.model.ingress_ca")
 
 T = TypeVar("T", bound="BaseModel")
 R = TypeVar("R")
 LONG_POLL_MARGIN_S = 15.0
+SIGN_TIMEOUT_S = 10.0
 
 
 def _seg(name: str) -> str:
@@ -303,3 +305,11 @@ class Client:
     def post_status(self, name: str, status: NodeStatus) -> None:
         """Report what the node observes; also its heartbeat."""
         self._ok("POST", f"/nodes/{_seg(name)}/status", json=status.model_dump(mode="json"))
+
+    def sign_ingress_ca(self, name: str, csr_pem: str) -> str:
+        """The server's signature on this ingress node's intermediate CA request (PEM certificate)."""
+        path = f"/nodes/{_seg(name)}/ingress-ca"
+        timeout = connect_timeout(SIGN_TIMEOUT_S)  # the agent's reconcile pass waits for it
+        body = {"csr_pem": csr_pem}
+        signed = self._one(ingress_ca.IntermediateCert, "POST", path, json=body, timeout=timeout)
+        return signed.certificate_pem

@@ -20,6 +20,7 @@ from shoal.control import pki
 from shoal.control.api import (
     agent,
     events,
+    ingress_ca,
     meta,
     metrics,
     nodes,
@@ -57,6 +58,7 @@ _BLUEPRINTS = [
     tokens.bp,
     policy.bp,
     volumes.bp,
+    ingress_ca.bp,
 ]
 
 
@@ -97,14 +99,11 @@ def _context(config: ServerConfig) -> ServerContext:
 
 
 def ingress_settings(config: ServerConfig) -> IngressSettings:
-    """What every ingress node gets: ACME, or the cluster-wide internal root made at init."""
+    """What every ingress node gets: ACME, or the cluster-wide internal root's certificate (made at
+    init; its key stays here: each node signs with its own intermediate, api/ingress_ca)."""
     if config.ingress_tls != "internal":
         return IngressSettings(tls="acme", acme_email=config.acme_email, acme_ca=config.acme_ca)
-    return IngressSettings(
-        tls="internal",
-        ca_cert_pem=config.ingress_ca_cert.read_text(),
-        ca_key_pem=config.ingress_ca_key.read_text(),
-    )
+    return IngressSettings(tls="internal", ca_cert_pem=config.ingress_ca_cert.read_text())
 
 
 def server_route(config: ServerConfig) -> ServerRoute | None:

@@ -19,6 +19,7 @@ from shoal.control.api.secrets import SecretRequest
 from shoal.control.api.services import ScaleRequest
 from shoal.control.api.tokens import JoinTokenRequest, TokenRequest
 from shoal.model.deploy_wire import DeployRequest
+from shoal.model.ingress_ca import IntermediateRequest
 from shoal.model.state import NodeState
 from shoal.model.status import NodeStatus
 
@@ -45,6 +46,15 @@ ROUTES: list[Route] = [
         [("since", "integer"), ("wait", "integer")],
     ),
     ("post", "/api/v1/nodes/{name}/status", "Report a node's status (heartbeat)", True, NodeStatus, OK, []),
+    (
+        "post",
+        "/api/v1/nodes/{name}/ingress-ca",
+        "Sign an ingress node's intermediate CA request (internal TLS)",
+        True,
+        IntermediateRequest,
+        OBJ,
+        [],
+    ),
     ("get", "/api/v1/nodes", "List nodes", True, None, ARR, []),
     ("get", "/api/v1/nodes/{name}", "Inspect a node", True, None, OBJ, []),
     ("delete", "/api/v1/nodes/{name}", "Remove a node", True, None, OK, []),

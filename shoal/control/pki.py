@@ -22,7 +22,7 @@ def _name(common: str) -> x509.Name:
 
 
 def _builder(
-    subject: str, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+    subject: str, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, days: int = _DAYS
 ) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.UTC)
     return (
@@ -32,7 +32,7 @@ def _builder(
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=_DAYS))
+        .not_valid_after(now + datetime.timedelta(days=days))
     )
 
 
@@ -92,3 +92,45 @@ def fingerprint(cert_path: Path) -> str:
     """SHA-256 hex of the certificate's DER encoding (what join tokens carry)."""
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     return cert.fingerprint(hashes.SHA256()).hex()
+
+
+INTERMEDIATE_DAYS = 7  # an ingress node's intermediate; its agent asks for a new one well before
+
+
+class CsrError(ValueError):
+    """A certificate request that cannot be signed (unreadable, or not signed by its own key)."""
+
+
+def _csr_key(csr_pem: str) -> ec.EllipticCurvePublicKey:
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except ValueError as exc:
+        raise CsrError("the certificate request is not a PEM CSR") from exc
+    key = csr.public_key()
+    if not csr.is_signature_valid or not isinstance(key, ec.EllipticCurvePublicKey):
+        raise CsrError("the certificate request must be an EC key's, signed by that key")
+    return key
+
+
+def sign_intermediate(
+    root_cert: Path, root_key: Path, csr_pem: str, node: str, days: int = INTERMEDIATE_DAYS
+) -> str:
+    """An intermediate CA certificate (PEM) for one ingress node's own key, under the ingress root:
+    the node's Caddy signs its hosts' certificates with it, and never holds the root's key."""
+    root = x509.load_pem_x509_certificate(root_cert.read_bytes())
+    signer = serialization.load_pem_private_key(root_key.read_bytes(), password=None)
+    assert isinstance(signer, ec.EllipticCurvePrivateKey)
+    key = _csr_key(csr_pem)
+    cert = (
+        _builder(f"shoal ingress {node}", root.subject, key, days)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False
+        )
+        .sign(signer, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()

@@ -44,15 +44,15 @@ class IngressRoute(Wire):
 class IngressSettings(Wire):
     """How an ingress node gets certificates: ACME in production, an internal CA in tests.
 
-    With `internal`, every ingress node signs with the same root (given here), so one root
-    certificate verifies every ingress node of the cluster.
+    With `internal`, every ingress node signs with its own intermediate under the same root (its
+    certificate given here; its key never leaves the server), so one root certificate verifies
+    every ingress node of the cluster.
     """
 
     tls: Literal["internal", "acme"] = "internal"
     acme_email: str = ""
     acme_ca: str = ""  # ACME directory URL; empty means Caddy's default (Let's Encrypt)
     ca_cert_pem: str = ""
-    ca_key_pem: str = ""
 
 
 class SecretValue(Wire):

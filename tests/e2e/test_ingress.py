@@ -10,6 +10,7 @@ hundred requests, to the ingress node only). The service is removed at the end.
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import subprocess
 import threading
@@ -24,6 +25,7 @@ import pytest
 
 from shoal.agent.sys.caddy import CaddyAdmin
 from shoal.sandbox import state
+from shoal.sandbox.nodes import node_dir
 from shoal.sandbox.teardown import runc_containers
 from tests.e2e.helpers import Sandbox, wait_for
 
@@ -297,3 +299,39 @@ def test_rolling_update_under_load_fails_no_request(ingress: Ingress, tmp_path: 
     failed = load.failures()
     assert not failed, f"{len(failed)}/{len(load.hits)} failed, first: {failed[0].replica}"
     assert healthy(cluster, 4)
+
+
+def _key_line(key_file: Path) -> bytes:
+    """One full base64 line of a PEM key: found in any copy of it, raw or JSON-escaped."""
+    return key_file.read_bytes().splitlines()[1]
+
+
+def _files_under(top: Path, skip: set[Path]) -> Iterator[Path]:
+    for where, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if Path(where, d) not in skip]
+        for name in files:
+            path = Path(where, name)
+            if path.is_file() and not path.is_symlink() and path.stat().st_size < (4 << 20):
+                yield path
+
+
+def test_the_ingress_node_holds_no_ingress_root_key(ingress: Ingress) -> None:
+    """Neither the ingress node's data dir nor its /run/shoal (the agent's tmpfs, Caddy's) holds the
+    root's private key: Caddy signs with the node's own intermediate (only a server's own data dir,
+    when a server runs on that node, holds the root's key)."""
+    root = Path(ingress.cluster.dir)
+    server_key = next(root.glob("nodes/*/server/ingress-ca.key"))
+    line = _key_line(server_key)
+    data_dir = node_dir(root, ingress.node)
+    holder = state.load(ingress.cluster.dir).node(ingress.node).holder_pid
+    node_run = Path(f"/proc/{holder}/root/run/shoal")
+    scanned = [*_files_under(data_dir, {data_dir / "server"}), *_files_under(node_run, set())]
+    assert any(p.name.startswith("intermediate-") for p in scanned)
+    assert not [p for p in scanned if line in _read(p)]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # gone since the walk (a replica's files), or not readable as a file
+        return b""

@@ -11,6 +11,9 @@ net.ipv4.tcp_migrate_req in Caddy's netns, so the kernel hands those connections
 A pass ends only once Caddy answers a TLS handshake for every host of the state (it issues a new
 host's certificate after the load): a request for a host the agent reports applied never meets a
 TLS alert.
+
+With internal TLS, Caddy signs with this node's own intermediate (reconcilers.ingress_ca), under
+the cluster's ingress root whose certificate the state carries; the root's key is never here.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from shoal.agent.net.nsthread import in_netns, write_sysctl
+from shoal.agent.reconcilers.ingress_ca import Intermediate, NodeAuthority, Signer
 from shoal.agent.render.caddy import CaddyPaths, CaddyPorts, fingerprint, render_caddy
 from shoal.agent.sys.caddy import CaddyAdmin, CaddyError, CaddyProcess, CaddyProcessConfig, serves_tls
 from shoal.model.state import IngressSettings, NodeState
@@ -40,6 +44,7 @@ CERT_POLL_S = 0.05
 class IngressConfig:
     state_dir: Path  # the node's caddy dir: storage, pid, CA files
     admin_socket: Path
+    node: str = ""  # this node's name, in its intermediate CA's request
     caddy_binary: str = "caddy"
     ports: CaddyPorts = field(default_factory=CaddyPorts)
     argv_prefix: tuple[str, ...] = ()
@@ -70,8 +75,9 @@ def plan_ingress(desired: dict[str, Any] | None, observed: ObservedIngress) -> I
 
 
 class IngressReconciler:
-    def __init__(self, config: IngressConfig) -> None:
+    def __init__(self, config: IngressConfig, sign: Signer | None = None) -> None:
         self.config = config
+        self.authority = NodeAuthority(config.state_dir / "ca", config.node, sign)
         self.process = CaddyProcess(
             CaddyProcessConfig(config.caddy_binary, config.state_dir, config.admin_socket, config.argv_prefix)
         )
@@ -85,22 +91,38 @@ class IngressReconciler:
             self._admin = CaddyAdmin(self.config.admin_socket)
         return self._admin
 
-    @property
-    def paths(self) -> CaddyPaths:
-        ca_dir = self.config.state_dir / "ca"
-        return CaddyPaths(
-            admin_socket=str(self.config.admin_socket),
-            storage_root=str(self.config.state_dir / "storage"),
-            ca_cert_file=str(ca_dir / "root.crt"),
-            ca_key_file=str(ca_dir / "root.key"),
+    def paths(self, intermediate: Intermediate | None = None) -> CaddyPaths:
+        """Caddy's files; with an intermediate, the cluster root's certificate and that one's."""
+        base = CaddyPaths(str(self.config.admin_socket), str(self.config.state_dir / "storage"))
+        if intermediate is None:
+            return base
+        return replace(
+            base,
+            ca_cert_file=str(self.root_file),
+            intermediate_cert_file=str(intermediate.cert_file),
+            intermediate_key_file=str(intermediate.key_file),
         )
 
-    def desired(self, state: NodeState) -> dict[str, Any] | None:
+    @property
+    def root_file(self) -> Path:
+        return self.config.state_dir / "ca" / "root.crt"
+
+    def desired(self, state: NodeState, intermediate: Intermediate | None = None) -> dict[str, Any] | None:
         settings = state.ingress_settings
         if settings is None:
             return None
-        paths = self.paths if settings.ca_cert_pem else _without_ca(self.paths)
-        return render_caddy(state.ingress, settings, paths, self.config.ports)
+        return render_caddy(state.ingress, settings, self.paths(intermediate), self.config.ports)
+
+    def intermediate(self, settings: IngressSettings | None) -> Intermediate | None:
+        """This node's intermediate under the cluster root (internal TLS with a root given), asked
+        of the server when missing or due; CaddyError when there is none yet."""
+        if settings is None or settings.tls != "internal" or not settings.ca_cert_pem:
+            return None
+        held = self.authority.current(settings.ca_cert_pem)
+        if held is None:
+            raise CaddyError("no intermediate CA for this ingress node yet: the server has not signed one")
+        _write_private(self.root_file, settings.ca_cert_pem)
+        return held
 
     def observe(self) -> ObservedIngress:
         if self.process.pid() is None:
@@ -110,19 +132,18 @@ class IngressReconciler:
             return ObservedIngress(False, None)
         return ObservedIngress(True, fingerprint(running))
 
-    def apply(self, plan: IngressPlan, settings: IngressSettings | None) -> None:
+    def apply(self, plan: IngressPlan) -> None:
         if plan.action == "stop":
             self.process.stop()
         elif plan.config is not None:
-            if settings is not None:
-                self._write_ca(settings)
             self._start_or_load(plan)
 
     def reconcile(self, state: NodeState) -> IngressPlan:
         """Bring Caddy to the state; done only once it has a certificate for every host, so a
         state counted as applied serves each of its hosts (raises CaddyError otherwise)."""
-        plan = plan_ingress(self.desired(state), self.observe())
-        self.apply(plan, state.ingress_settings)
+        desired = self.desired(state, self.intermediate(state.ingress_settings))
+        plan = plan_ingress(desired, self.observe())
+        self.apply(plan)
         if state.ingress_settings is not None:
             self.wait_for_certificates(sorted({route.host for route in state.ingress}))
         return plan
@@ -161,19 +182,6 @@ class IngressReconciler:
             write_sysctl(self.config.netns, MIGRATE_SYSCTL, "1")
         except OSError as exc:  # kernels before 5.14 lack it: a load may then reset a queued connection
             log.warning("cannot set %s: %s", MIGRATE_SYSCTL, exc)
-
-    def _write_ca(self, settings: IngressSettings) -> None:
-        if not settings.ca_cert_pem:
-            return
-        paths = self.paths
-        Path(paths.ca_cert_file).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_private(Path(paths.ca_cert_file), settings.ca_cert_pem)
-        if settings.ca_key_pem:  # a saved state read after a reboot has none: keep Caddy's copy
-            _write_private(Path(paths.ca_key_file), settings.ca_key_pem)
-
-
-def _without_ca(paths: CaddyPaths) -> CaddyPaths:
-    return CaddyPaths(admin_socket=paths.admin_socket, storage_root=paths.storage_root)
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -20,12 +20,14 @@ RETRYABLE_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]
 
 @dataclass(frozen=True)
 class CaddyPaths:
-    """Where this node's Caddy keeps its admin socket, storage and the internal CA's files."""
+    """Where this node's Caddy keeps its admin socket, storage and the internal CA's files: the
+    cluster root's certificate (never its key) and this node's own intermediate."""
 
     admin_socket: str
     storage_root: str
     ca_cert_file: str = ""
-    ca_key_file: str = ""
+    intermediate_cert_file: str = ""
+    intermediate_key_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,11 +145,19 @@ def _issuer(settings: IngressSettings) -> dict[str, Any]:
 
 
 def _pki_app(paths: CaddyPaths) -> dict[str, Any]:
+    """The cluster root's certificate and this node's intermediate, which signs the leaves.
+
+    Caddy 2.6 reads a key file for every given key pair, the root's too, but uses the root's key
+    only to make an intermediate when none is given: the root is given the intermediate's key, so
+    the root's own key is never on the node.
+    """
     authority: dict[str, Any] = {"name": "shoal ingress", "install_trust": False}
-    if paths.ca_cert_file:
-        authority["root"] = {
-            "certificate": paths.ca_cert_file,
-            "private_key": paths.ca_key_file,
+    if paths.ca_cert_file and paths.intermediate_cert_file:
+        key = paths.intermediate_key_file
+        authority["root"] = {"certificate": paths.ca_cert_file, "private_key": key, "format": "pem_file"}
+        authority["intermediate"] = {
+            "certificate": paths.intermediate_cert_file,
+            "private_key": key,
             "format": "pem_file",
         }
     return {"certificate_authorities": {INTERNAL_CA_ID: authority}}

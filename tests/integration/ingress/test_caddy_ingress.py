@@ -6,7 +6,6 @@ verifying the certificate against the cluster's own root.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
@@ -15,18 +14,16 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from shoal.agent.net.nsthread import in_netns
 from shoal.agent.reconcilers.ingress import IngressConfig, IngressReconciler
 from shoal.agent.render.caddy import CaddyPorts
 from shoal.agent.sys.caddy import serves_tls
+from shoal.control import pki
 from shoal.model.state import IngressRoute, IngressSettings, NodeState
 
 UPSTREAM = r"""
@@ -81,44 +78,45 @@ def _wait_port(ns: str, port: int) -> None:
     raise AssertionError(f"upstream on {port} never answered")
 
 
-def _root_ca() -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shoal test ingress root")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+@dataclass
+class Server:
+    """The server's side of the ingress CA: the root (cert and key, outside the node's dirs) and
+    the signing the API does; `days` and `calls` let a test see renewals."""
+
+    root_cert: Path
+    root_key: Path
+    days: int = pki.INTERMEDIATE_DAYS
+    calls: int = 0
+
+    def sign(self, csr_pem: str) -> str:
+        self.calls += 1
+        return pki.sign_intermediate(self.root_cert, self.root_key, csr_pem, "n1", self.days)
 
 
 @pytest.fixture
-def ingress(netns: str, tmp_path: Path) -> Iterator[tuple[IngressReconciler, IngressSettings, Path]]:
-    cert, key = _root_ca()
-    settings = IngressSettings(tls="internal", ca_cert_pem=cert, ca_key_pem=key)
+def server(tmp_path: Path) -> Server:
+    (tmp_path / "server").mkdir()
+    cert, key = tmp_path / "server" / "ingress-ca.crt", tmp_path / "server" / "ingress-ca.key"
+    pki.make_ca(cert, key, "shoal test ingress root", path_length=1)
+    return Server(cert, key)
+
+
+@pytest.fixture
+def ingress(
+    netns: str, tmp_path: Path, server: Server
+) -> Iterator[tuple[IngressReconciler, IngressSettings, Path]]:
+    settings = IngressSettings(tls="internal", ca_cert_pem=server.root_cert.read_text())
     config = IngressConfig(
         state_dir=tmp_path / "caddy",
         admin_socket=tmp_path / "run" / "caddy-admin.sock",  # a dir Caddy start must make
+        node="n1",
         ports=CaddyPorts(http=80, https=443),
         argv_prefix=tuple(_in_ns(netns)),
         netns=Path(f"/run/netns/{netns}"),
     )
-    reconciler = IngressReconciler(config)
-    root = tmp_path / "root.crt"
-    root.write_text(cert)
+    reconciler = IngressReconciler(config, server.sign)
     try:
-        yield reconciler, settings, root
+        yield reconciler, settings, server.root_cert
     finally:
         reconciler.remove()
 
@@ -304,3 +302,41 @@ def test_a_reconcile_ends_once_caddy_has_every_hosts_certificate(netns, upstream
     assert _handshakes(netns, "api.test"), "no certificate for api.test after the load"
     resolve = ("--resolve", "api.test:443:127.0.0.1", "--cacert", str(root))
     assert _curl(netns, "https://api.test/", *resolve)[1].startswith("two")
+
+
+def _served_issuer(ns: str, root: Path) -> str:
+    """The issuer of the leaf certificate Caddy serves for app.test, verified against `root`."""
+    argv = [*_in_ns(ns), "openssl", "s_client", "-connect", "127.0.0.1:443", "-servername", "app.test"]
+    argv += ["-CAfile", str(root), "-verify_return_error"]
+    done = subprocess.run(argv, input="", capture_output=True, text=True, timeout=20, check=True)
+    assert "Verify return code: 0 (ok)" in done.stdout
+    return next(line for line in done.stdout.splitlines() if line.startswith("issuer="))
+
+
+def test_caddy_signs_with_the_nodes_intermediate_and_holds_no_root_key(
+    netns, upstreams, ingress, server, tmp_path
+) -> None:
+    reconciler, settings, root = ingress
+    reconciler.reconcile(_state(settings, ["127.0.0.1:18081"]))
+    _first_https(netns, root)
+    assert "shoal ingress n1" in _served_issuer(netns, root)
+    root_key_body = b"".join(server.root_key.read_bytes().splitlines()[1:-1])
+    node_files = [p for p in (tmp_path / "caddy").rglob("*") if p.is_file()]
+    assert node_files and not [p for p in node_files if root_key_body in p.read_bytes().replace(b"\n", b"")]
+    running = reconciler.admin.running_config()
+    assert running is not None and str(server.root_key) not in json.dumps(running)
+    assert server.calls == 1
+    assert reconciler.reconcile(_state(settings, ["127.0.0.1:18081"])).action == "none"
+    assert server.calls == 1  # an intermediate with time left is kept
+
+
+def test_an_intermediate_near_its_end_is_renewed_and_loaded(netns, upstreams, ingress, server) -> None:
+    reconciler, settings, root = ingress
+    server.days = 3  # less than RENEW_BEFORE left: the next pass asks again
+    reconciler.reconcile(_state(settings, ["127.0.0.1:18081"]))
+    _first_https(netns, root)
+    server.days = pki.INTERMEDIATE_DAYS
+    assert reconciler.reconcile(_state(settings, ["127.0.0.1:18081"])).action == "load"
+    assert server.calls == 2
+    assert len(list((reconciler.config.state_dir / "ca").glob("intermediate-*.crt"))) == 1
+    assert _https_body(netns, root).split()[0] == "one"

@@ -23,16 +23,15 @@ def test_acme_by_default_with_contact_and_directory(tmp_path: Path) -> None:
         "ops@example.com",
         "https://ca.test/dir",
     )
-    assert settings.ca_key_pem == ""
 
 
-def test_internal_tls_hands_out_the_cluster_ingress_root(tmp_path: Path) -> None:
+def test_internal_tls_hands_out_the_cluster_ingress_roots_certificate_only(tmp_path: Path) -> None:
     config = _config(tmp_path, ingress_tls="internal")
     pki.make_ca(config.ingress_ca_cert, config.ingress_ca_key, "shoal ingress root", path_length=1)
     settings = ingress_settings(config)
     assert settings.tls == "internal"
     assert settings.ca_cert_pem.startswith("-----BEGIN CERTIFICATE-----")
-    assert "PRIVATE KEY" in settings.ca_key_pem
+    assert "PRIVATE KEY" not in settings.model_dump_json()
 
 
 def test_server_route_points_at_the_server_nodes_overlay_address(tmp_path: Path) -> None:

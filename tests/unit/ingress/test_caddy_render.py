@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 from shoal.agent.reconcilers.ingress import ObservedIngress, plan_ingress
 from shoal.agent.render.caddy import CaddyPaths, CaddyPorts, fingerprint, render_caddy
 from shoal.model.state import IngressRoute, IngressSettings
 
-PATHS = CaddyPaths("/run/shoal/caddy.sock", "/var/lib/shoal/caddy", "/ca/root.crt", "/ca/root.key")
+PATHS = CaddyPaths(
+    "/run/shoal/caddy.sock",
+    "/var/lib/shoal/caddy",
+    "/ca/root.crt",
+    "/ca/intermediate-ab.crt",
+    "/ca/intermediate.key",
+)
 
 
 def _routes() -> list[IngressRoute]:
@@ -52,12 +61,37 @@ def test_route_without_replicas_answers_503_instead_of_vanishing() -> None:
     }
 
 
-def test_internal_tls_uses_the_shared_root() -> None:
+def test_internal_tls_signs_with_the_nodes_intermediate_under_the_shared_root() -> None:
     config = render_caddy(_routes(), IngressSettings(tls="internal"), PATHS)
     policy = config["apps"]["tls"]["automation"]["policies"][0]
     assert policy == {"subjects": ["app.test"], "issuers": [{"module": "internal", "ca": "shoal"}]}
-    root = config["apps"]["pki"]["certificate_authorities"]["shoal"]["root"]
-    assert root["certificate"] == "/ca/root.crt"
+    assert config["apps"]["pki"]["certificate_authorities"]["shoal"] == {
+        "name": "shoal ingress",
+        "install_trust": False,
+        # Caddy 2.6 reads a key file for the root too: it gets the intermediate's, never the root's
+        "root": {"certificate": "/ca/root.crt", "private_key": "/ca/intermediate.key", "format": "pem_file"},
+        "intermediate": {
+            "certificate": "/ca/intermediate-ab.crt",
+            "private_key": "/ca/intermediate.key",
+            "format": "pem_file",
+        },
+    }
+    assert "root.key" not in json.dumps(config)
+
+
+def test_a_new_intermediate_changes_the_fingerprint() -> None:
+    renewed = replace(PATHS, intermediate_cert_file="/ca/intermediate-cd.crt")
+    settings = IngressSettings(tls="internal")
+    first, second = render_caddy(_routes(), settings, PATHS), render_caddy(_routes(), settings, renewed)
+    assert fingerprint(first) != fingerprint(second)
+
+
+def test_without_a_root_caddy_keeps_its_own_authority() -> None:
+    config = render_caddy(_routes(), IngressSettings(tls="internal"), CaddyPaths("/s", "/st"))
+    assert config["apps"]["pki"]["certificate_authorities"]["shoal"] == {
+        "name": "shoal ingress",
+        "install_trust": False,
+    }
 
 
 def test_acme_issuer_carries_email_and_directory() -> None:
