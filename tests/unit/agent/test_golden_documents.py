@@ -111,3 +111,13 @@ def test_the_documents_hold_the_states_facts() -> None:
     doc = oci_config()
     assert {"type": "network", "path": BUNDLE.netns_path} in doc["linux"]["namespaces"]
     assert doc["linux"]["seccomp"]["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+
+
+def test_the_documents_do_not_depend_on_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another architecture and kernel give the same documents: nothing probes the machine when
+    the inputs name it (a golden regenerated elsewhere must not change)."""
+    before = [render() for render in (nft_ruleset, caddy_config, oci_config)]
+    monkeypatch.setattr("platform.machine", lambda: "aarch64")
+    monkeypatch.setattr("platform.release", lambda: "4.4.0-other")
+    monkeypatch.setattr("socket.gethostname", lambda: "elsewhere")
+    assert [render() for render in (nft_ruleset, caddy_config, oci_config)] == before
