@@ -1,5 +1,5 @@
 """The node's guards in the ruleset: loopback and metadata from the bridge, DNAT on `host_ip`,
-anti-spoofing per container port (golden file: regenerate with SHOAL_UPDATE_GOLDEN=1)."""
+anti-spoofing per container port (golden file: regenerate with SHOAL_REGOLD=1)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _rules(state: NodeState, family: str, chain: str) -> list[list[dict[str, Any
 
 def test_whole_ruleset_matches_the_golden_file() -> None:
     got = json.dumps({"nftables": wanted_ruleset(STATE, CONFIG).commands}, indent=1, sort_keys=True) + "\n"
-    if os.environ.get("SHOAL_UPDATE_GOLDEN"):
+    if os.environ.get("SHOAL_REGOLD"):
         GOLDEN.write_text(got)
     assert got == GOLDEN.read_text()
 

@@ -1,7 +1,7 @@
 """Compose networks in the ruleset: one set per network, a rule per set, members as elements.
 
 The golden file is the whole ruleset for a node with two projects, an external and an internal
-network (regenerate with SHOAL_UPDATE_GOLDEN=1 and read the diff).
+network (regenerate with SHOAL_REGOLD=1 and read the diff).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _render(state: NodeState):  # type: ignore[no-untyped-def]
 
 def test_whole_ruleset_matches_the_golden_file() -> None:
     got = json.dumps({"nftables": _render(STATE).commands}, indent=1, sort_keys=True) + "\n"
-    if os.environ.get("SHOAL_UPDATE_GOLDEN"):
+    if os.environ.get("SHOAL_REGOLD"):
         GOLDEN.write_text(got)
     assert got == GOLDEN.read_text()
 
