@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from shoal.errors import ShoalError
 from shoal.model.compose import DeploySpec, ServiceSpec, parse_compose
 
 
@@ -224,6 +225,13 @@ def test_x_shoal_ingress_and_extensions_ignored() -> None:
     )
     assert spec.services["web"].image == "app:1"
     assert spec.services["plain"].ingress is None
+
+
+def test_x_shoal_rebalance_auto_or_manual() -> None:
+    assert one("x-shoal: {rebalance: auto}\n").rebalance == "auto"
+    assert one("").rebalance == "manual"
+    with pytest.raises(ShoalError, match="rebalance"):
+        one("x-shoal: {rebalance: sometimes}\n")
 
 
 def test_several_services_and_names() -> None:

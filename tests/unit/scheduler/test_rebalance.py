@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shoal.control.scheduler import Move, Snapshot, TaskInfo, rebalance
-from shoal.control.scheduler import ServicePlacement
+from shoal.control.scheduler import Move, ServicePlacement, Snapshot, TaskInfo, rebalance
 from tests.unit.scheduler.helpers import counts, node, snap, task
 from tests.unit.scheduler.helpers import svc as any_svc
 
@@ -63,7 +62,9 @@ def test_published_port_clash_and_reservations_are_respected() -> None:
     other = task("other", 1, "n4", ports=port)
     s = snap(THREE, [svc("web", 3, ports=port), svc("other", 1, ports=port)], [*piled(ports=port), other])
     assert rebalance(s, "web").balanced
-    full = snap([*THREE[:2], node("n4", memory_bytes=1)], [svc("web", 3, reserve_memory_bytes=1 << 20)], piled())
+    full = snap(
+        [*THREE[:2], node("n4", memory_bytes=1)], [svc("web", 3, reserve_memory_bytes=1 << 20)], piled()
+    )
     assert rebalance(full, "web").balanced
 
 
@@ -114,7 +115,11 @@ def test_no_move_starts_while_a_replica_is_not_ready_or_a_rollout_runs() -> None
 
 
 def test_spread_preferences_choose_the_target_group() -> None:
-    nodes = [node("a1", labels={"zone": "a"}), node("a2", labels={"zone": "a"}), node("b1", labels={"zone": "b"})]
+    nodes = [
+        node("a1", labels={"zone": "a"}),
+        node("a2", labels={"zone": "a"}),
+        node("b1", labels={"zone": "b"}),
+    ]
     tasks = [task("web", 1, "a1"), task("web", 2, "a1"), task("web", 3, "b1")]
     step = rebalance(snap(nodes, [svc("web", 3, preferences=("node.labels.zone",))], tasks), "web")
     assert [(m.source, m.target) for m in step.moves] == [("a1", "a2")]
