@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from shoal.errors import ShoalError
 from shoal.model.compose import DeploySpec, ServiceSpec, parse_compose
+from shoal.model.compose_types import ComposeError
 
 
 def parse(text: str, project: str = "p") -> DeploySpec:
@@ -230,7 +230,7 @@ def test_x_shoal_ingress_and_extensions_ignored() -> None:
 def test_x_shoal_rebalance_auto_or_manual() -> None:
     assert one("x-shoal: {rebalance: auto}\n").rebalance == "auto"
     assert one("").rebalance == "manual"
-    with pytest.raises(ShoalError, match="rebalance"):
+    with pytest.raises(ComposeError, match=r"x-shoal\.rebalance"):
         one("x-shoal: {rebalance: sometimes}\n")
 
 
