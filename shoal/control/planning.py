@@ -112,9 +112,10 @@ def task_info(row: dict[str, Any], spec: RevisionSpec | None, applied: int | Non
 
 
 def applied_everywhere(nodes: list[dict[str, Any]]) -> int | None:
-    """The oldest cluster version applied by a node up (None: no node up, or none said)."""
+    """The oldest cluster version applied by a node up (None: no node up says; a node that never
+    says is not waited for, as `nodes.lagging` does not)."""
     versions = [n.get("applied_cluster_version") for n in nodes if not n["down"]]
-    return min((int(v or 0) for v in versions), default=None)
+    return min((int(v) for v in versions if v is not None), default=None)
 
 
 def placement(svc: Service) -> ServicePlacement:
@@ -152,12 +153,13 @@ def plan(
     for task in tasks:
         by_service[task["service"]].append(task)
     held = _held(services, by_service)
+    applied = applied_everywhere(nodes)
     free = [s for s in services if s.name not in held]
     snapshot = Snapshot(
         nodes=tuple(node_info(n) for n in nodes),
         services=tuple(placement(s) for s in free),
         tasks=tuple(
-            task_info(t, specs.get(t["service"]), applied_everywhere(nodes)) for t in tasks if t["node"]
+            task_info(t, specs.get(t["service"]), applied) for t in tasks if t["node"]
         ),
         volumes=tuple(binding(v) for v in volumes or ()),
     )
