@@ -158,9 +158,7 @@ def plan(
     snapshot = Snapshot(
         nodes=tuple(node_info(n) for n in nodes),
         services=tuple(placement(s) for s in free),
-        tasks=tuple(
-            task_info(t, specs.get(t["service"]), applied) for t in tasks if t["node"]
-        ),
+        tasks=tuple(task_info(t, specs.get(t["service"]), applied) for t in tasks if t["node"]),
         volumes=tuple(binding(v) for v in volumes or ()),
     )
     placed = schedule(snapshot)
