@@ -182,11 +182,12 @@ def plan(
 
 
 def _rebalance(snapshot: Snapshot, free: list[Service], tasks: list[dict[str, Any]], out: Plan) -> None:
-    """Every replicated service's rebalance step; a service that placement or its rollout changes
-    this tick is busy (no move, nothing stopped for a move)."""
+    """Every replicated service's rebalance step; a service being rolled out, or that placement
+    or its rollout changes this tick, is busy (no move, nothing stopped for a move)."""
     out.rebalance = rebalancing.steps(snapshot, list(snapshot.services))
     of_task = {t["id"]: t["service"] for t in tasks}
-    out.rebalance_busy = {s for s, *_ in out.start} | {of_task.get(i, "") for i in out.stop}
+    rolling = {s.name for s in free if s.rollout_state in ROLLING}
+    out.rebalance_busy = rolling | {s for s, *_ in out.start} | {of_task.get(i, "") for i in out.stop}
     out.rebalance_auto = {s.name for s in free if s.spec.rebalance == "auto"}
     out.revisions = {s.name: s.revision for s in free}
     for name, step in out.rebalance.items():

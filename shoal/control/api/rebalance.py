@@ -46,11 +46,13 @@ def _answer(row: Row, state: str, message: str, moves: list[dict[str, Any]], **m
 def _request(conn: Conn, service: Row, dry_run: bool) -> dict[str, Any]:
     lock_planning(conn)
     name = service["name"]
-    step = current_plan(conn).rebalance.get(name)
+    plan = current_plan(conn)
+    step = plan.rebalance.get(name)
     moves = _moves(step)
     if step is None or step.balanced:
         return _answer(service, "done", BALANCED, [], dry_run=dry_run)
-    waiting = f"waiting: {step.waiting}" if step.waiting else ""
+    busy = "the service is being rolled out or placed" if name in plan.rebalance_busy else ""
+    waiting = f"waiting: {step.waiting or busy}" if step.waiting or busy else ""
     if dry_run:
         return _answer(service, "planned", waiting, moves, dry_run=True)
     rebalances.request(conn, name)
