@@ -184,7 +184,7 @@ def plan(
 def _rebalance(snapshot: Snapshot, free: list[Service], tasks: list[dict[str, Any]], out: Plan) -> None:
     """Every replicated service's rebalance step; a service being rolled out, or that placement
     or its rollout changes this tick, is busy (no move, nothing stopped for a move)."""
-    out.rebalance = rebalancing.steps(snapshot, list(snapshot.services))
+    out.rebalance = rebalancing.steps(snapshot)
     of_task = {t["id"]: t["service"] for t in tasks}
     rolling = {s.name for s in free if s.rollout_state in ROLLING}
     out.rebalance_busy = rolling | {s for s, *_ in out.start} | {of_task.get(i, "") for i in out.stop}

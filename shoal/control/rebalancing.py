@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shoal.control.scheduler import Move, RebalanceStep, ServicePlacement, Snapshot, rebalance
+from shoal.control.scheduler import Move, RebalanceStep, Snapshot
+from shoal.control.scheduler.rebalance import rebalance_all
 from shoal.control.store import events, rebalances
 from shoal.control.store.db import Conn
 
@@ -22,9 +23,9 @@ if TYPE_CHECKING:
     from shoal.control.planning import Plan
 
 
-def steps(snapshot: Snapshot, services: list[ServicePlacement]) -> dict[str, RebalanceStep]:
+def steps(snapshot: Snapshot) -> dict[str, RebalanceStep]:
     """The rebalance step of every replicated service in the snapshot."""
-    return {s.name: rebalance(snapshot, s.name) for s in services if s.mode == "replicated"}
+    return rebalance_all(snapshot)
 
 
 @dataclass

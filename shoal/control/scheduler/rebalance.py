@@ -17,10 +17,11 @@ starts while one is in flight, a rollout runs, or any replica is not ready. Like
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from shoal.control.scheduler.cluster import Cluster, constraints_of
+from shoal.control.scheduler.cluster import Cluster, constraints_of, node_problem
 from shoal.control.scheduler.placement import choose, eligible_nodes, spread_values
 from shoal.control.scheduler.types import NodeInfo, ServicePlacement, Snapshot, TaskInfo
 from shoal.control.scheduler.volumes import pin_of
@@ -66,16 +67,43 @@ def broken(task: TaskInfo) -> bool:
 
 def rebalance(snapshot: Snapshot, service: str) -> RebalanceStep:
     """The moves that even out `service`, what finished or failed moves stop, and what waits."""
-    svc = next(s for s in snapshot.services if s.name == service)
-    step = RebalanceStep(service)
-    mine = [t for t in snapshot.tasks if t.service == service]
+    return rebalance_all(snapshot, {service}).get(service, RebalanceStep(service))
+
+
+def rebalance_all(snapshot: Snapshot, names: set[str] | None = None) -> dict[str, RebalanceStep]:
+    """The step of every replicated service (of `names`), planned over one running view of the
+    cluster: a service whose spread is surely even (the controller's usual case) costs a count."""
+    cluster = Cluster(snapshot)
+    by_service: dict[str, list[TaskInfo]] = defaultdict(list)
+    for task in snapshot.tasks:
+        by_service[task.service].append(task)
+    up = [n.name for n in cluster.nodes.values() if node_problem(n) is None]
+    steps = {}
+    for svc in snapshot.services:
+        if svc.mode == "replicated" and (names is None or svc.name in names):
+            steps[svc.name] = _step(svc, by_service[svc.name], cluster, up)
+    return steps
+
+
+def _step(svc: ServicePlacement, mine: list[TaskInfo], cluster: Cluster, up: list[str]) -> RebalanceStep:
+    step = RebalanceStep(svc.name)
     current = [t for t in mine if t.generation == svc.generation]
-    settled = _settle_moves(current, step)
-    if svc.mode != "replicated":
+    if _surely_even(current, up):
         return step
-    step.moves = plan_moves(snapshot, svc, settled)
+    settled = _settle_moves(current, step)
+    step.moves = plan_moves(cluster, svc, settled, [t for t in current if t not in settled])
     step.waiting = _gate(svc, mine, settled, step)
     return step
+
+
+def _surely_even(current: list[TaskInfo], up: list[str]) -> bool:
+    """No replica has two tasks, and the nodes up and active hold the tasks within one of each
+    other (eligible nodes are among them, so they do too)."""
+    if len({t.replica for t in current}) < len(current):
+        return False
+    counts = Counter(t.node for t in current if t.node in up)
+    fewest = min(counts.values(), default=0) if len(counts) == len(up) else 0
+    return max(counts.values(), default=0) - fewest <= 1
 
 
 def _settle_moves(current: list[TaskInfo], step: RebalanceStep) -> list[TaskInfo]:
@@ -122,10 +150,27 @@ def _gate(svc: ServicePlacement, mine: list[TaskInfo], settled: list[TaskInfo], 
     return ""
 
 
-def plan_moves(snapshot: Snapshot, svc: ServicePlacement, tasks: list[TaskInfo]) -> list[Move]:
+def plan_moves(
+    cluster: Cluster, svc: ServicePlacement, tasks: list[TaskInfo], superseded: Sequence[TaskInfo] = ()
+) -> list[Move]:
     """Moves, one after another as if each completed, until no move evens the spread any more.
-    `tasks`: the service's task per replica (a moving replica's new one)."""
-    cluster = Cluster(_without_moves(snapshot, svc.name, tasks))
+    `tasks`: the service's task per replica (a moving replica's new one); `superseded`: its other
+    tasks, left out while planning. `cluster` is as it was when this returns."""
+    for task in superseded:
+        cluster.release(task)
+    undo: list[tuple[TaskInfo, TaskInfo]] = []
+    try:
+        return _moves(cluster, svc, tasks, undo)
+    finally:
+        for before, after in reversed(undo):
+            _shift(cluster, after, before.node)
+        for task in superseded:
+            _hold(cluster, task)
+
+
+def _moves(
+    cluster: Cluster, svc: ServicePlacement, tasks: list[TaskInfo], undo: list[tuple[TaskInfo, TaskInfo]]
+) -> list[Move]:
     try:
         constraints = constraints_of(svc)
     except ValueError:
@@ -137,21 +182,31 @@ def plan_moves(snapshot: Snapshot, svc: ServicePlacement, tasks: list[TaskInfo])
     placed = {t.replica: t for t in tasks if t.node in {n.name for n in nodes}}
     moves: list[Move] = []
     for _ in range(len(placed)):
-        move = _next_move(svc, nodes, cluster, placed)
+        move = _next_move(svc, nodes, cluster, placed, undo)
         if move is None:
             break
         moves.append(move)
     return moves
 
 
-def _without_moves(snapshot: Snapshot, service: str, tasks: list[TaskInfo]) -> Snapshot:
-    """The snapshot with the service holding only `tasks` (one per replica)."""
-    others = tuple(t for t in snapshot.tasks if t.service != service)
-    return Snapshot(snapshot.nodes, snapshot.services, others + tuple(tasks), snapshot.volumes)
+def _hold(cluster: Cluster, task: TaskInfo) -> None:
+    cluster.hold(task.service, task.node, task.reserve_cpus, task.reserve_memory_bytes, task.ports)
+
+
+def _shift(cluster: Cluster, task: TaskInfo, node: str) -> TaskInfo:
+    """Move a task in the running view; returns it as moved."""
+    cluster.release(task)
+    moved = replace(task, node=node)
+    _hold(cluster, moved)
+    return moved
 
 
 def _next_move(
-    svc: ServicePlacement, nodes: list[NodeInfo], cluster: Cluster, placed: dict[int, TaskInfo]
+    svc: ServicePlacement,
+    nodes: list[NodeInfo],
+    cluster: Cluster,
+    placed: dict[int, TaskInfo],
+    undo: list[tuple[TaskInfo, TaskInfo]],
 ) -> Move | None:
     """Take the highest replica off the most crowded node; a move if `choose` puts it on a node
     holding at least two tasks fewer. Updates `cluster` and `placed` as if it were done."""
@@ -163,9 +218,9 @@ def _next_move(
     before = count[(svc.name, source)]
     cluster.release(task)
     target = choose(svc, nodes, cluster, spread_values(svc, nodes))
+    _hold(cluster, task)
     if target is None or count[(svc.name, target)] + 2 > before:
-        cluster.reserve(svc, source)
         return None
-    cluster.reserve(svc, target)
-    placed[task.replica] = replace(task, node=target)
+    placed[task.replica] = _shift(cluster, task, target)
+    undo.append((task, placed[task.replica]))
     return Move(svc.name, task.replica, task.id, source, target)
