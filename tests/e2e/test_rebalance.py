@@ -133,6 +133,7 @@ def test_lost_node_comes_back_and_rebalance_restores_the_spread(deployed: Sandbo
     assert done["state"] == "done" and done["moves"] == planned["moves"], done
     assert spread(deployed) == Counter(["n2", "n3", "n4"])
     failed = [h for h in hits if h[0] != 200]
+    print(json.dumps({"rebalance_requests": len(hits), "failed": len(failed)}))  # shown with -rP
     assert not failed, f"{len(failed)} of {len(hits)} requests failed during the rebalance: {failed[:5]}"
     again = deployed.shoal("service", "rebalance", SERVICE, "-p", PROJECT)
     assert again.returncode == 0 and again.stdout.strip() == f"service {SERVICE} is already balanced"
