@@ -50,6 +50,8 @@ def begin(conn: Conn, plan: Plan, settle: Settle, now: float | None = None) -> N
     """Start this tick's moves (added to `plan.start`) and record requests' progress."""
     when = time.monotonic() if now is None else now
     requested = rebalances.running(conn)
+    for name in sorted(requested - plan.rebalance.keys()):  # global now, or waiting on depends_on
+        rebalances.finish(conn, name, "done", "nothing to move")
     for name, step in sorted(plan.rebalance.items()):
         if name in plan.rebalance_busy:
             continue

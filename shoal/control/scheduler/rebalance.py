@@ -77,7 +77,7 @@ def rebalance_all(snapshot: Snapshot, names: set[str] | None = None) -> dict[str
     by_service: dict[str, list[TaskInfo]] = defaultdict(list)
     for task in snapshot.tasks:
         by_service[task.service].append(task)
-    up = [n.name for n in cluster.nodes.values() if node_problem(n) is None]
+    up = {n.name for n in cluster.nodes.values() if node_problem(n) is None}
     steps = {}
     for svc in snapshot.services:
         if svc.mode == "replicated" and (names is None or svc.name in names):
@@ -85,7 +85,7 @@ def rebalance_all(snapshot: Snapshot, names: set[str] | None = None) -> dict[str
     return steps
 
 
-def _step(svc: ServicePlacement, mine: list[TaskInfo], cluster: Cluster, up: list[str]) -> RebalanceStep:
+def _step(svc: ServicePlacement, mine: list[TaskInfo], cluster: Cluster, up: set[str]) -> RebalanceStep:
     step = RebalanceStep(svc.name)
     current = [t for t in mine if t.generation == svc.generation]
     if _surely_even(current, up):
@@ -96,7 +96,7 @@ def _step(svc: ServicePlacement, mine: list[TaskInfo], cluster: Cluster, up: lis
     return step
 
 
-def _surely_even(current: list[TaskInfo], up: list[str]) -> bool:
+def _surely_even(current: list[TaskInfo], up: set[str]) -> bool:
     """No replica has two tasks, and the nodes up and active hold the tasks within one of each
     other (eligible nodes are among them, so they do too)."""
     if len({t.replica for t in current}) < len(current):
