@@ -26,7 +26,7 @@ from shoal.cli.servers import ls as ls_cmd
 from shoal.control import auth, pki, postgres, upgrade, vault
 from shoal.control.app import close_app, create_app
 from shoal.control.backup_ops import make_backup, restore_backup
-from shoal.control.config import ServerConfig, load, save
+from shoal.control.config import REBALANCE_SETTLE_S, ServerConfig, load, save
 from shoal.control.controller import Controller
 from shoal.control.presence import Presence
 from shoal.control.serve import Serving
@@ -105,7 +105,7 @@ def _first_tokens(config: ServerConfig) -> tuple[str, str]:
     "--rebalance-settle",
     "rebalance_settle_s",
     type=float,
-    default=30.0,
+    default=REBALANCE_SETTLE_S,
     show_default=True,
     help="Seconds a service with `rebalance: auto` stays uneven before its replicas move.",
 )

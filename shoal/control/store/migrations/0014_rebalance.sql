@@ -1,4 +1,4 @@
--- shoal schema, version 13: `shoal service rebalance` requests and the moves each made.
+-- shoal schema, version 14: `shoal service rebalance` requests and the moves each made.
 -- A row in state 'running' lets the controller move the service's replicas (one at a time,
 -- start-first) until they are spread evenly; it then ends 'done' (or 'failed' when a moved
 -- replica failed to start). Services with `x-shoal: {rebalance: auto}` need no row.
