@@ -1,4 +1,4 @@
-"""`shoal service ls|inspect|scale|restart|rollback|rm|logs|exec`: running what was deployed."""
+"""`shoal service ls|inspect|scale|restart|rollback|rebalance|rm|logs|exec`: running what was deployed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import click
 
 from shoal.cli.common import client, output_option, project_option, say, wants_json
+from shoal.cli.rebalance import service_rebalance
 from shoal.cli.render import age, clock, print_fields, print_json, print_table
 from shoal.client.models import Service, ServiceDetail
 from shoal.errors import ConfigError
@@ -181,3 +182,6 @@ def service_exec(
     else:
         click.echo(result.output, nl=False)
     click.get_current_context().exit(result.exit_code)
+
+
+service.add_command(service_rebalance)

@@ -177,6 +177,14 @@ class Client:
         path = f"/services/{_seg(name)}/rollback"
         return self._one(m.ServiceDetail, "POST", path, params=_params(project=project))
 
+    def rebalance(self, name: str, project: str | None = None, dry_run: bool = False) -> m.Rebalance:
+        path, params = f"/services/{_seg(name)}/rebalance", _params(project=project)
+        return self._one(m.Rebalance, "POST", path, json={"dry_run": dry_run}, params=params)
+
+    def rebalance_progress(self, name: str, project: str | None = None) -> m.Rebalance:
+        path = f"/services/{_seg(name)}/rebalance"
+        return self._one(m.Rebalance, "GET", path, params=_params(project=project))
+
     def remove_service(self, name: str, project: str | None = None) -> None:
         self._ok("DELETE", f"/services/{_seg(name)}", params=_params(project=project))
 

@@ -113,6 +113,17 @@ class Revision(Wire):
     change: str = ""
 
 
+class Rebalance(Wire):
+    """/api/v1/services/<name>/rebalance: the moves planned (POST) or started so far (GET)."""
+
+    service: str
+    project: str = ""
+    state: str = ""  # planned (dry run), running, done, failed
+    message: str = ""
+    moves: list[dict[str, Any]] = Field(default_factory=list)  # {"replica", "from", "to"}
+    dry_run: bool = False
+
+
 class Unplaced(Wire):
     """A replica the scheduler could not place, and why (`volume data is on node n2 (node down)`)."""
 

@@ -26,7 +26,7 @@ from shoal.cli.servers import ls as ls_cmd
 from shoal.control import auth, pki, postgres, upgrade, vault
 from shoal.control.app import close_app, create_app
 from shoal.control.backup_ops import make_backup, restore_backup
-from shoal.control.config import ServerConfig, load, save
+from shoal.control.config import REBALANCE_SETTLE_S, ServerConfig, load, save
 from shoal.control.controller import Controller
 from shoal.control.presence import Presence
 from shoal.control.serve import Serving
@@ -101,6 +101,14 @@ def _first_tokens(config: ServerConfig) -> tuple[str, str]:
 @click.option("--san", multiple=True, help="Extra name or address for the server certificate.")
 @click.option("--heartbeat", "heartbeat_s", type=float, default=1.0, show_default=True)
 @click.option("--grace", "grace_s", type=float, default=5.0, show_default=True)
+@click.option(
+    "--rebalance-settle",
+    "rebalance_settle_s",
+    type=float,
+    default=REBALANCE_SETTLE_S,
+    show_default=True,
+    help="Seconds a service with `rebalance: auto` stays uneven before its replicas move.",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text")
 def init_cmd(**opts: object) -> None:
     """Create the data dir, CA, certificates, database and first tokens."""

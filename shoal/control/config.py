@@ -12,6 +12,7 @@ from shoal.errors import ConfigError
 from shoal.model.ports import AGENT_PORT, API_PORT, port_key, reserved_ports
 
 CONFIG_NAME = "server.json"
+REBALANCE_SETTLE_S = 30.0  # `rebalance: auto` services stay uneven this long before a move
 
 
 class ServerConfig(BaseModel):
@@ -33,6 +34,7 @@ class ServerConfig(BaseModel):
     heartbeat_s: float = 1.0
     grace_s: float = 5.0
     controller_interval_s: float = 0.5
+    rebalance_settle_s: float = REBALANCE_SETTLE_S
     dns_interval_s: float = 1.0  # at most one cluster-wide DNS/ingress refresh per interval
     node_threads: int = 320  # the node lane: every node's long-poll plus its reports (serve.py)
     people_threads: int = 64  # the people lane: the CLI, the web UI, join

@@ -15,7 +15,7 @@ import time
 
 import psycopg
 
-from shoal.control import planning
+from shoal.control import planning, rebalancing
 from shoal.control.config import ServerConfig
 from shoal.control.revision import RevisionSpec
 from shoal.control.scheduler import liveness
@@ -50,6 +50,7 @@ class Controller:
         self._since = time.monotonic()
         self._episode: liveness.Episode | None = None  # the server suspecting its own view
         self._ticked: float | None = None  # when the last tick ended (a long gap: we were stalled)
+        self._settle = rebalancing.Settle(config.rebalance_settle_s)  # automatic rebalances
 
     def start(self) -> None:
         self._thread.start()
@@ -129,7 +130,7 @@ class Controller:
                 down = self._detect(conn, stalled)
                 tasks.purge_stopped(conn, STOPPED_PURGE_S)
                 events.trim(conn, EVENTS_KEPT)
-                changed = place(conn) or bool(down) or serving
+                changed = place(conn, self._settle) or bool(down) or serving
                 if changed:
                     notify_all_nodes(conn)
         finally:
@@ -179,13 +180,18 @@ def wait_s(interval_s: float, dns_interval_s: float, last_serving: float, pendin
     return min(interval_s, max(last_serving + dns_interval_s - now, 0.001))
 
 
-def place(conn: Conn) -> bool:
+def place(conn: Conn, settle: rebalancing.Settle | None = None) -> bool:
     """Plan from the caller's transaction and apply the plan in it (the caller took
-    `lock_planning` before touching any row); True when serving replicas may have changed."""
-    return apply(conn, _plan(conn))
+    `lock_planning` before touching any row); True when serving replicas may have changed.
+    The leading controller passes its `settle`: only its ticks start rebalance moves."""
+    plan = current_plan(conn)
+    if settle is not None:
+        rebalancing.begin(conn, plan, settle)
+    return apply(conn, plan)
 
 
-def _plan(conn: Conn) -> planning.Plan:
+def current_plan(conn: Conn) -> planning.Plan:
+    """What placement, rollouts and rebalancing would do now (read in the caller's transaction)."""
     specs = services.current_specs(conn)
     svcs = [
         planning.Service(

@@ -214,6 +214,7 @@ def revision_from(svc: ServiceSpec) -> RevisionSpec:
         volumes=svc.volume_names,
         ingress=IngressSpec(**svc.ingress.model_dump()) if svc.ingress else None,
         depends_on=svc.depends_on,
+        rebalance=svc.rebalance,
         update=_update(svc.update_config),
         rollback=_update(svc.rollback_config),
         source=svc.model_dump(mode="json"),

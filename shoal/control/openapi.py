@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from shoal.control.api.agent import JoinRequest
 from shoal.control.api.nodes import LabelsRequest
 from shoal.control.api.policy import PolicyRequest
+from shoal.control.api.rebalance import RebalanceRequest
 from shoal.control.api.registries import RegistryLoginRequest
 from shoal.control.api.secrets import SecretRequest
 from shoal.control.api.services import ScaleRequest
@@ -68,6 +69,24 @@ ROUTES: list[Route] = [
     ("post", "/api/v1/services/{name}/scale", "Scale a service", True, ScaleRequest, OBJ, []),
     ("post", "/api/v1/services/{name}/restart", "Restart every replica", True, None, OBJ, []),
     ("post", "/api/v1/services/{name}/rollback", "Roll back to the previous revision", True, None, OBJ, []),
+    (
+        "post",
+        "/api/v1/services/{name}/rebalance",
+        "Move replicas back to an even spread (or plan it: dry_run)",
+        True,
+        RebalanceRequest,
+        OBJ,
+        [("project", "string")],
+    ),
+    (
+        "get",
+        "/api/v1/services/{name}/rebalance",
+        "Progress of the last rebalance asked for",
+        True,
+        None,
+        OBJ,
+        [("project", "string")],
+    ),
     ("get", "/api/v1/tasks", "List tasks (ps)", True, None, ARR, [("node", "string"), ("service", "string")]),
     ("get", "/api/v1/secrets", "List secrets (names only)", True, None, ARR, []),
     ("post", "/api/v1/secrets", "Create or replace a secret", True, SecretRequest, OBJ, []),

@@ -1,8 +1,9 @@
 """The controller's planning step: rows → the scheduler's `Snapshot` → one `Plan` to apply.
 
 Placement is `shoal.control.scheduler.schedule`; each service whose tasks are not all at its
-current revision (the scheduler's "generation") is advanced by `scheduler.next_step`. The result
-is what `controller.apply` writes in one transaction. Pure apart from reading the rows passed in.
+current revision (the scheduler's "generation") is advanced by `scheduler.next_step`; every
+replicated service gets its rebalance step (`rebalancing.steps`: moves start in the controller).
+The result is what `controller.apply` writes in one transaction. Pure apart from reading the rows passed in.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.control import rebalancing
 from shoal.control.revision import RevisionSpec, UpdateSpec
 from shoal.control.scheduler import (
     NodeInfo,
+    RebalanceStep,
     RolloutInput,
     RolloutTask,
     ServicePlacement,
@@ -41,6 +44,10 @@ class Plan:
     unplaced: dict[tuple[str, int], str] = field(default_factory=dict)  # (service, replica) → why
     bind: list[VolumeBinding] = field(default_factory=list)  # volumes placed for the first time
     addressless: set[str] = field(default_factory=set)  # services on the node's network: no IP
+    rebalance: dict[str, RebalanceStep] = field(default_factory=dict)  # replicated services' steps
+    rebalance_busy: set[str] = field(default_factory=set)  # placed or rolled this tick: no move
+    rebalance_auto: set[str] = field(default_factory=set)  # `x-shoal: {rebalance: auto}`
+    revisions: dict[str, int] = field(default_factory=dict)  # service → its current revision
 
 
 @dataclass(frozen=True)
@@ -83,8 +90,11 @@ def published_ports(spec: RevisionSpec | None) -> tuple[str, ...]:
     return tuple(sorted({port_key(p.host_port, p.protocol) for p in ports}))
 
 
-def task_info(row: dict[str, Any], spec: RevisionSpec | None) -> TaskInfo:
+def task_info(row: dict[str, Any], spec: RevisionSpec | None, applied: int | None = None) -> TaskInfo:
+    """`applied`: the oldest cluster version the nodes up have applied (a task published at it or
+    before is in every node's DNS and ingress)."""
     res = spec.template.resources if spec else None
+    published = row.get("published")
     return TaskInfo(
         id=row["id"],
         service=row["service"],
@@ -96,7 +106,16 @@ def task_info(row: dict[str, Any], spec: RevisionSpec | None) -> TaskInfo:
         reserve_cpus=res.reserve_cpus if res else 0.0,
         reserve_memory_bytes=res.reserve_memory_bytes if res else 0,
         ports=published_ports(spec),
+        seq=int(row.get("generation") or 0),
+        served=published is not None and (applied is None or published <= applied),
     )
+
+
+def applied_everywhere(nodes: list[dict[str, Any]]) -> int | None:
+    """The oldest cluster version applied by a node up (None: no node up says; a node that never
+    says is not waited for, as `nodes.lagging` does not)."""
+    versions = [n.get("applied_cluster_version") for n in nodes if not n["down"]]
+    return min((int(v) for v in versions if v is not None), default=None)
 
 
 def placement(svc: Service) -> ServicePlacement:
@@ -134,11 +153,12 @@ def plan(
     for task in tasks:
         by_service[task["service"]].append(task)
     held = _held(services, by_service)
+    applied = applied_everywhere(nodes)
     free = [s for s in services if s.name not in held]
     snapshot = Snapshot(
         nodes=tuple(node_info(n) for n in nodes),
         services=tuple(placement(s) for s in free),
-        tasks=tuple(task_info(t, specs.get(t["service"])) for t in tasks if t["node"]),
+        tasks=tuple(task_info(t, specs.get(t["service"]), applied) for t in tasks if t["node"]),
         volumes=tuple(binding(v) for v in volumes or ()),
     )
     placed = schedule(snapshot)
@@ -152,12 +172,27 @@ def plan(
     gone = set(out.stop)
     for svc in free:
         _rollout(svc, [t for t in by_service[svc.name] if t["id"] not in gone], now, out)
+    _rebalance(snapshot, free, tasks, out)
     for svc in services:
         if svc.name in held:
             out.unplaced |= {(svc.name, r): held[svc.name] for r in range(1, svc.replicas + 1)}
         if svc.name in held and svc.rollout_message != held[svc.name]:
             out.rollout[svc.name] = ("updating", held[svc.name])
     return out
+
+
+def _rebalance(snapshot: Snapshot, free: list[Service], tasks: list[dict[str, Any]], out: Plan) -> None:
+    """Every replicated service's rebalance step; a service being rolled out, or that placement
+    or its rollout changes this tick, is busy (no move, nothing stopped for a move)."""
+    out.rebalance = rebalancing.steps(snapshot)
+    of_task = {t["id"]: t["service"] for t in tasks}
+    rolling = {s.name for s in free if s.rollout_state in ROLLING}
+    out.rebalance_busy = rolling | {s for s, *_ in out.start} | {of_task.get(i, "") for i in out.stop}
+    out.rebalance_auto = {s.name for s in free if s.spec.rebalance == "auto"}
+    out.revisions = {s.name: s.revision for s in free}
+    for name, step in out.rebalance.items():
+        if name not in out.rebalance_busy:
+            out.stop += step.stop
 
 
 def _held(services: list[Service], by_service: dict[str, list[dict[str, Any]]]) -> dict[str, str]:

@@ -40,6 +40,7 @@ class RevisionSpec(BaseModel):
     secrets: list[str] = Field(default_factory=list)
     volumes: list[str] = Field(default_factory=list)  # named volumes: pin replicas to their node
     ingress: IngressSpec | None = None
+    rebalance: Literal["manual", "auto"] = "manual"  # auto: the controller evens the spread itself
     depends_on: list[Dependency] = Field(default_factory=list)  # services of its project, by short name
     update: UpdateSpec = Field(default_factory=UpdateSpec)
     rollback: UpdateSpec = Field(default_factory=UpdateSpec)

@@ -90,6 +90,7 @@ def _extras(s: ServiceSection, ctx: Context) -> dict[str, object]:
         "depends_on": [_dependency(d, h.condition, h.required) for d, h in s.depends_on.items()],
         "networks": _attachments(s, ctx),
         "container_name": s.container_name,
+        "rebalance": s.x_shoal.rebalance,
         "expose": list(s.expose),
         "read_only": s.read_only,
         "init": s.init,

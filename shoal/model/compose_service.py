@@ -115,6 +115,7 @@ class ConfigRef(Strict):
 
 class XShoal(Strict):
     ingress: IngressSection | None = None
+    rebalance: Literal["manual", "auto"] = "manual"  # auto: the controller evens the spread itself
 
 
 class ServiceSection(Strict):

@@ -173,6 +173,7 @@ class ServiceSpec(Wire):
     stdin_open: bool = False
     log: LogRotation = Field(default_factory=LogRotation)
     shm_size_bytes: int | None = None
+    rebalance: Literal["manual", "auto"] = "manual"  # x-shoal: auto moves replicas back to an even spread
     image_healthcheck: bool = True  # no healthcheck in the file: use the image's HEALTHCHECK
     security: Security = Field(default_factory=Security)
 

@@ -5,6 +5,7 @@ in one transaction, and asks `next_step` what each rolling update does next. Not
 """
 
 from shoal.control.scheduler.placement import schedule
+from shoal.control.scheduler.rebalance import Move, RebalanceStep, rebalance
 from shoal.control.scheduler.rollout import next_step
 from shoal.control.scheduler.rollout_types import RolloutInput, RolloutTask, StartTask, Step
 from shoal.control.scheduler.types import (
@@ -20,9 +21,11 @@ from shoal.control.scheduler.types import (
 )
 
 __all__ = [
+    "Move",
     "NodeInfo",
     "Placement",
     "Plan",
+    "RebalanceStep",
     "Removal",
     "RolloutInput",
     "RolloutTask",
@@ -34,5 +37,6 @@ __all__ = [
     "Unplaceable",
     "VolumeBinding",
     "next_step",
+    "rebalance",
     "schedule",
 ]

@@ -114,12 +114,12 @@ def _schedule_replicated(
     pin = pin_of(svc, cluster, [t.node for t in kept])
     if pin.node is not None and kept:
         bind(svc, pin.node, cluster, plan)
-    eligible = [] if pin.conflict else _eligible(cluster, constraints, pin.node)
-    spread = _spread_values(svc, eligible)
+    eligible = [] if pin.conflict else eligible_nodes(cluster, constraints, pin.node)
+    spread = spread_values(svc, eligible)
     for replica in range(1, svc.replicas + 1):
         if replica in held:
             continue
-        node = _choose(svc, eligible, cluster, spread)
+        node = choose(svc, eligible, cluster, spread)
         if node is None:
             plan.unplaceable.append(Unplaceable(svc.name, replica, _why_not(svc, constraints, pin, cluster)))
             continue
@@ -131,7 +131,7 @@ def _schedule_replicated(
             eligible = [n for n in eligible if n.name == node]
 
 
-def _eligible(cluster: Cluster, constraints: list[Constraint], pin: str | None) -> list[NodeInfo]:
+def eligible_nodes(cluster: Cluster, constraints: list[Constraint], pin: str | None) -> list[NodeInfo]:
     return [
         n
         for n in cluster.nodes.values()
@@ -139,7 +139,7 @@ def _eligible(cluster: Cluster, constraints: list[Constraint], pin: str | None) 
     ]
 
 
-def _choose(
+def choose(
     svc: ServicePlacement, eligible: list[NodeInfo], cluster: Cluster, spread: list[dict[str, str]]
 ) -> str | None:
     """The emptiest group of each spread preference in turn (within the previous one), then the node
@@ -162,7 +162,7 @@ def _choose(
     return min((per_service[(svc.name, n)], total[n], n) for n in fitting)[2]
 
 
-def _spread_values(svc: ServicePlacement, eligible: list[NodeInfo]) -> list[dict[str, str]]:
+def spread_values(svc: ServicePlacement, eligible: list[NodeInfo]) -> list[dict[str, str]]:
     """Per spread preference, each node's value of that label ("" when it has none)."""
     keys = [k.removeprefix("node.labels.") for k in svc.preferences]
     return [{n.name: n.labels.get(k, "") for n in eligible} for k in keys]

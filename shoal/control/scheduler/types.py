@@ -45,6 +45,8 @@ class TaskInfo:
     reserve_cpus: float = 0.0
     reserve_memory_bytes: int = 0
     ports: tuple[str, ...] = ()  # the host ports it publishes: "8080/tcp"
+    seq: int = 0  # the task's own sequence number: of two tasks of a replica, the higher is newer
+    served: bool = True  # in the DNS and ingress of every node up (published, and applied there)
 
 
 @dataclass(frozen=True)

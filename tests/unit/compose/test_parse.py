@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from shoal.model.compose import DeploySpec, ServiceSpec, parse_compose
+from shoal.model.compose_types import ComposeError
 
 
 def parse(text: str, project: str = "p") -> DeploySpec:
@@ -224,6 +225,13 @@ def test_x_shoal_ingress_and_extensions_ignored() -> None:
     )
     assert spec.services["web"].image == "app:1"
     assert spec.services["plain"].ingress is None
+
+
+def test_x_shoal_rebalance_auto_or_manual() -> None:
+    assert one("x-shoal: {rebalance: auto}\n").rebalance == "auto"
+    assert one("").rebalance == "manual"
+    with pytest.raises(ComposeError, match=r"x-shoal\.rebalance"):
+        one("x-shoal: {rebalance: sometimes}\n")
 
 
 def test_several_services_and_names() -> None:
