@@ -29,7 +29,7 @@ from shoal.control.backup_ops import make_backup, restore_backup
 from shoal.control.config import ServerConfig, load, save
 from shoal.control.controller import Controller
 from shoal.control.presence import Presence
-from shoal.control.serve import Serving
+from shoal.control.serve import ApiServing
 from shoal.control.server_join import join_server
 from shoal.control.store import nodes, services, tokens
 from shoal.control.store.db import connect
@@ -192,7 +192,7 @@ def _serve(config: ServerConfig) -> None:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    serving = Serving(config)
+    serving = ApiServing(config)
     serving.start_front()  # Caddy, from this thread before any other exists (front.py)
     controller = presence = None
     try:

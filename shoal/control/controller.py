@@ -185,10 +185,10 @@ def place(conn: Conn) -> bool:
     return apply(conn, _plan(conn))
 
 
-def _plan(conn: Conn) -> planning.Plan:
+def _plan(conn: Conn) -> planning.ControllerPlan:
     specs = services.current_specs(conn)
     svcs = [
-        planning.Service(
+        planning.PlannedService(
             name=r["name"],
             revision=r["revision"],
             replicas=r["replicas"],
@@ -202,7 +202,7 @@ def _plan(conn: Conn) -> planning.Plan:
     return planning.plan(nodes.all_nodes(conn), svcs, running, time.time(), volumes.all_volumes(conn))
 
 
-def _starts(conn: Conn, plan: planning.Plan) -> list[tuple[str, int, int, str, str | None]]:
+def _starts(conn: Conn, plan: planning.ControllerPlan) -> list[tuple[str, int, int, str, str | None]]:
     subnets = {r["name"]: r["subnet"] for r in nodes.all_nodes(conn)}
     used = tasks.used_ips(conn)
     out: list[tuple[str, int, int, str, str | None]] = []
@@ -220,7 +220,7 @@ def _starts(conn: Conn, plan: planning.Plan) -> list[tuple[str, int, int, str, s
     return out
 
 
-def apply(conn: Conn, plan: planning.Plan) -> bool:
+def apply(conn: Conn, plan: planning.ControllerPlan) -> bool:
     """Apply a plan inside the caller's transaction; True when serving replicas may have changed."""
     touched = set(tasks.stop(conn, plan.stop)) if plan.stop else set()
     new = _starts(conn, plan)

@@ -12,7 +12,7 @@ from typing import Any
 from shoal.control.auth import Forbidden
 from shoal.control.controller import place
 from shoal.control.ingress_claims import Claim, conflicts
-from shoal.control.revision import IngressSpec, RevisionSpec, UpdateSpec
+from shoal.control.revision import RevisionSpec, UpdateSpec
 from shoal.control.store import events, services
 from shoal.control.store import policy as node_policy
 from shoal.control.store.db import Conn, lock_planning, notify_all_nodes, notify_nodes, poke_controller
@@ -212,7 +212,7 @@ def revision_from(svc: ServiceSpec) -> RevisionSpec:
         preferences=svc.preferences,
         secrets=sorted({s.source for s in svc.secrets}),
         volumes=svc.volume_names,
-        ingress=IngressSpec(**svc.ingress.model_dump()) if svc.ingress else None,
+        ingress=svc.ingress,
         depends_on=svc.depends_on,
         update=_update(svc.update_config),
         rollback=_update(svc.rollback_config),

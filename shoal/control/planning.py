@@ -1,4 +1,4 @@
-"""The controller's planning step: rows → the scheduler's `Snapshot` → one `Plan` to apply.
+"""The controller's planning step: rows → the scheduler's `Snapshot` → one `ControllerPlan` to apply.
 
 Placement is `shoal.control.scheduler.schedule`; each service whose tasks are not all at its
 current revision (the scheduler's "generation") is advanced by `scheduler.next_step`. The result
@@ -33,7 +33,9 @@ ROLLING = ("updating", "rolling back")
 
 
 @dataclass
-class Plan:
+class ControllerPlan:
+    """One tick's changes: the scheduler's placement plus rollouts, reverts and addresses."""
+
     stop: list[str] = field(default_factory=list)
     start: list[tuple[str, int, int, str]] = field(default_factory=list)  # service, replica, revision, node
     rollout: dict[str, tuple[str, str]] = field(default_factory=dict)  # service → (state, message)
@@ -44,7 +46,9 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Service:
+class PlannedService:
+    """A service as the planner reads it: its current revision and its rollout's state."""
+
     name: str
     revision: int
     replicas: int
@@ -99,7 +103,7 @@ def task_info(row: dict[str, Any], spec: RevisionSpec | None) -> TaskInfo:
     )
 
 
-def placement(svc: Service) -> ServicePlacement:
+def placement(svc: PlannedService) -> ServicePlacement:
     res = svc.spec.template.resources
     return ServicePlacement(
         name=svc.name,
@@ -122,11 +126,11 @@ def binding(row: dict[str, Any]) -> VolumeBinding:
 
 def plan(
     nodes: list[dict[str, Any]],
-    services: list[Service],
+    services: list[PlannedService],
     tasks: list[dict[str, Any]],
     now: float,
     volumes: list[dict[str, Any]] | None = None,
-) -> Plan:
+) -> ControllerPlan:
     """Placement for every service (`volumes`: the stored bindings), then the next rollout step of
     those mid-update."""
     specs = {s.name: s.spec for s in services}
@@ -142,7 +146,7 @@ def plan(
         volumes=tuple(binding(v) for v in volumes or ()),
     )
     placed = schedule(snapshot)
-    out = Plan(
+    out = ControllerPlan(
         stop=[r.task_id for r in placed.remove] + [t["id"] for t in tasks if not t["node"]],
         start=[(p.service, p.replica, p.generation, p.node) for p in placed.place],
         unplaced={(u.service, u.replica): u.reason for u in placed.unplaceable},
@@ -160,7 +164,7 @@ def plan(
     return out
 
 
-def _held(services: list[Service], by_service: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+def _held(services: list[PlannedService], by_service: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
     """Services with no replica yet whose `depends_on` does not hold: service → why it waits."""
     states = {s.name: _dependency_state(s, by_service[s.name]) for s in services}
     held = {}
@@ -175,7 +179,7 @@ def _held(services: list[Service], by_service: dict[str, list[dict[str, Any]]]) 
     return held
 
 
-def _dependency_state(svc: Service, tasks: list[dict[str, Any]]) -> DependencyState:
+def _dependency_state(svc: PlannedService, tasks: list[dict[str, Any]]) -> DependencyState:
     current = [t for t in tasks if t["revision"] == svc.revision]
     running = [t for t in current if t["observed_state"] == "running"]
     return DependencyState(
@@ -193,7 +197,7 @@ def _policy(spec: UpdateSpec, ports: tuple[str, ...] = ()) -> UpdatePolicy:
     return policy.model_copy(update={"order": "stop-first"}) if ports else policy
 
 
-def _rollout(svc: Service, tasks: list[dict[str, Any]], now: float, out: Plan) -> None:
+def _rollout(svc: PlannedService, tasks: list[dict[str, Any]], now: float, out: ControllerPlan) -> None:
     outdated = any(t["revision"] != svc.revision for t in tasks)
     if not outdated and svc.rollout_state not in ROLLING:
         return
@@ -216,7 +220,7 @@ def _rollout(svc: Service, tasks: list[dict[str, Any]], now: float, out: Plan) -
     _outcome(svc, step.outcome, step.failure_action, step.message, out)
 
 
-def _all_ready(svc: Service, tasks: list[dict[str, Any]], out: Plan) -> bool:
+def _all_ready(svc: PlannedService, tasks: list[dict[str, Any]], out: ControllerPlan) -> bool:
     """Every replica the service wants runs its revision, ready, and none is being placed now."""
     if any(start[0] == svc.name for start in out.start):
         return False
@@ -225,7 +229,9 @@ def _all_ready(svc: Service, tasks: list[dict[str, Any]], out: Plan) -> bool:
     return len(current) >= wanted
 
 
-def _outcome(svc: Service, outcome: str, action: str | None, message: str, out: Plan) -> None:
+def _outcome(
+    svc: PlannedService, outcome: str, action: str | None, message: str, out: ControllerPlan
+) -> None:
     if outcome == "done" and svc.rollout_state != "completed":
         out.rollout[svc.name] = ("completed", message)
     elif outcome == "failed":

@@ -10,14 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shoal.model.compose_types import Dependency
+from shoal.model.compose_types import Dependency, IngressSpec
 from shoal.model.container import ContainerSpec
-
-
-class IngressSpec(BaseModel):
-    host: str
-    path: str = "/"
-    port: int
 
 
 class UpdateSpec(BaseModel):

@@ -23,7 +23,7 @@ from shoal.sandbox import state
 from shoal.sandbox.layout import PRIVATE_REGISTRY_PORT, REGISTRY_IP, SERVER_PORT
 from shoal.sandbox.nodes import NodeError, alive, enter, last_lines, node_dir, run_in, spawn
 from shoal.sandbox.servers import join_servers, start_database
-from shoal.sandbox.state import NodeRecord, ProcessRecord, SandboxState
+from shoal.sandbox.state import ProcessRecord, SandboxNode, SandboxState
 
 SHOAL = [sys.executable, "-m", "shoal"]
 NODE_STATE = Path("/var/lib/shoal")
@@ -64,7 +64,7 @@ def start_cluster(record: SandboxState, root: Path, timeout_s: float, servers: i
     state.save(record)
 
 
-def server_init(record: SandboxState, node: NodeRecord, dsn: str = "") -> dict[str, str]:
+def server_init(record: SandboxState, node: SandboxNode, dsn: str = "") -> dict[str, str]:
     """`shoal server init` on the node (on `dsn`, else a private PostgreSQL); returns its JSON
     (admin and join tokens, CA, URL)."""
     argv = [*SHOAL, "server", "init", "--data-dir", str(SERVER_DATA), "--output", "json"]
@@ -78,7 +78,7 @@ def server_init(record: SandboxState, node: NodeRecord, dsn: str = "") -> dict[s
     return doc
 
 
-def join(record: SandboxState, node: NodeRecord, token: str) -> None:
+def join(record: SandboxState, node: SandboxNode, token: str) -> None:
     """`shoal join` on the node, with the sandbox's per-node settings."""
     argv = [*SHOAL, "join", record.server, "--token", token, "--name", node.name]
     argv += [] if node.nat else ["--endpoint", f"{node.address}:51820"]
@@ -94,7 +94,7 @@ def join(record: SandboxState, node: NodeRecord, token: str) -> None:
         raise NodeError(f"node {node.name}: join failed: {_tail(proc.stderr or proc.stdout)}")
 
 
-def start_process(record: SandboxState, root: Path, node: NodeRecord, role: str, argv: list[str]) -> None:
+def start_process(record: SandboxState, root: Path, node: SandboxNode, role: str, argv: list[str]) -> None:
     log = root / "logs" / f"{node.name}-{role}.log"
     pid = spawn([*enter(node.holder_pid), *argv], log)
     record.processes.append(ProcessRecord(node=node.name, role=role, pid=pid, log=str(log)))

@@ -101,7 +101,7 @@ def _needs_restart(spec: ContainerSpec, seen: Seen, unhealthy: bool, now: float)
     return lost and spec.restart.name != "no"
 
 
-class Runtime(Protocol):
+class ContainerRuntime(Protocol):
     """What this reconciler needs of `shoal.agent.runtime.Runtime` (see adapter in loop)."""
 
     def observe(self) -> dict[str, Seen]: ...
@@ -157,7 +157,7 @@ class Outcome:
 
 @dataclass
 class ContainersReconciler:
-    runtime: Runtime
+    runtime: ContainerRuntime
     images: Images
     secrets: SecretFs
     network: Network | None = None

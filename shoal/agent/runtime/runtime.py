@@ -26,9 +26,10 @@ from shoal.agent.runtime.logs import LogLine
 from shoal.agent.runtime.policy import Exit, decide
 from shoal.agent.runtime.records import Record
 from shoal.agent.runtime.volumes import ensure_volume
-from shoal.agent.sys.runc import EXEC_OUTPUT_MAX, ExecResult, Runc, RuncState
+from shoal.agent.sys.runc import EXEC_OUTPUT_MAX, Runc, RuncState
 from shoal.errors import ConfigError, Conflict, NotFound, ShoalError
 from shoal.model.container import ContainerSpec
+from shoal.model.exec_wire import ExecResult
 from shoal.model.policy import Grant, forbidden_paths, normalise
 from shoal.model.status import ContainerStatus
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import NotFound, ShoalError
+from shoal.model.exec_wire import ExecResult
 
 EXEC_OUTPUT_MAX = 1 << 20  # bytes of an exec's output kept; the rest is read and dropped
 
@@ -39,12 +40,6 @@ class RuncState:
     status: str  # creating, created, running, paused, stopped
     bundle: str
     created: float  # unix seconds
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    exit_code: int
-    output: str
 
 
 def parse_time(text: str) -> float:
@@ -214,7 +209,7 @@ class Runc:
                 _kill_pid_file(pid_file)
                 proc.kill()
                 proc.wait()
-        return ExecResult(124 if code is None else code, output.decode(errors="replace"))
+        return ExecResult(exit_code=124 if code is None else code, output=output.decode(errors="replace"))
 
 
 def _read_capped(proc: subprocess.Popen[bytes], deadline: float, limit: int) -> tuple[bytes, bool]:

@@ -16,9 +16,9 @@ from click.testing import CliRunner, Result
 
 from shoal.cli.main import cli
 from shoal.client import Client
-from shoal.client.models import JoinRequest
 from shoal.client.trust import fetch_pinned_ca, join_token_fingerprint
 from shoal.errors import ShoalError
+from shoal.model.join_wire import JoinRequest
 from shoal.model.state import NodeState
 from shoal.model.status import Capacity, ContainerStatus, NodeStatus, PeerStatus
 from tests.support.server_fixtures import Server
