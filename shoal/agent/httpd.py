@@ -281,11 +281,6 @@ class AgentHttpd:
         self._thread.start()
         log.info("agent endpoints on %s:%d", self.host, self.port)
 
-    @property
-    def bound_port(self) -> int:
-        assert self._server is not None
-        return int(self._server.server_address[1])
-
     def stop(self) -> None:
         if isinstance(self._server, _Server):
             self._server.shutdown()

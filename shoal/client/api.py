@@ -22,14 +22,13 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from shoal.client import models as m
-    from shoal.model import exec_wire, join_wire, state
+    from shoal.model import exec_wire, state
     from shoal.model import policy as node_policy
     from shoal.model.state import NodeState
     from shoal.model.status import NodeStatus
 else:  # loaded when an answer is parsed: a request need not wait for pydantic (see client.lazy)
     m = LazyModule("shoal.client.models")
     exec_wire = LazyModule("shoal.model.exec_wire")
-    join_wire = LazyModule("shoal.model.join_wire")
     state = LazyModule("shoal.model.state")
     node_policy = LazyModule("shoal.model.policy")
 
@@ -291,12 +290,6 @@ class Client:
         return self._one(m.NewJoinToken, "POST", "/join-tokens", json=_params(ttl_s=ttl_s, uses=uses))
 
     # --- the agent's side (a node credential)
-    def join(self, request: join_wire.JoinRequest) -> m.JoinResult:
-        """Register a node with a join token; verify TLS with the CA pinned from the token first.
-        The token goes in the Authorization header, which the server checks before the body."""
-        headers = {"Authorization": f"Bearer {request.token}"}
-        return self._one(m.JoinResult, "POST", "/join", json=request.model_dump(mode="json"), headers=headers)
-
     def get_node_state(self, name: str, since: int = -1, wait: float = 0) -> NodeState:
         """The node's state once its version exceeds `since`, or the current one after `wait` seconds."""
         params = {"since": since, "wait": int(wait)}

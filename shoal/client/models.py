@@ -201,15 +201,3 @@ class NewJoinToken(Wire):
 
     id: str
     token: str
-
-
-class JoinResult(Wire):
-    """What the server gives a node at join: its credential, subnet and the mesh's addresses."""
-
-    node: str
-    credential: str
-    agent_secret: str = ""
-    subnet: str
-    overlay_ip: str = ""
-    cluster_cidr: str = ""
-    server_overlay_ip: str | None = None

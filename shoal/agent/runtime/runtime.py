@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from shoal.agent.render import oci
 from shoal.agent.render.oci_security import SecurityInputs
@@ -36,16 +36,6 @@ from shoal.model.status import ContainerStatus
 HISTORY = 100  # exits kept per container (more if on-failure:N needs them to count)
 LOST_EXIT = 255  # exit code recorded when the container's end was not seen (as Docker does)
 VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-class Image(Protocol):
-    """What the runtime needs of an image (``shoal.agent.images.PulledImage`` fits)."""
-
-    @property
-    def config(self) -> Mapping[str, Any]: ...
-
-    @property
-    def layer_dirs(self) -> Sequence[Path]: ...
 
 
 @dataclass(frozen=True)
@@ -187,20 +177,6 @@ class Runtime:
         except BaseException:
             self._remove(spec.id)
             raise
-
-    def start_image(
-        self,
-        spec: ContainerSpec,
-        image: Image,
-        netns_path: str | None = None,
-        *,
-        files: Mapping[str, Path] | None = None,
-        secrets_dir: Path | None = None,
-    ) -> int:
-        """create_and_start from a pulled image (``images.PulledImage``: config + layer_dirs)."""
-        return self.create_and_start(
-            spec, image.config, image.layer_dirs, netns_path, files=files, secrets_dir=secrets_dir
-        )
 
     def _inputs(
         self,

@@ -49,26 +49,6 @@ def parse_time(text: str) -> float:
     return seconds + (float("0." + frac) if frac else 0.0)
 
 
-def _state(obj: dict[str, object]) -> RuncState:
-    return RuncState(
-        id=str(obj["id"]),
-        pid=int(str(obj.get("pid") or 0)),
-        status=str(obj["status"]),
-        bundle=str(obj.get("bundle", "")),
-        created=parse_time(str(obj["created"])),
-    )
-
-
-def parse_state(text: str) -> RuncState:
-    """The output of ``runc state ID``."""
-    return _state(json.loads(text))
-
-
-def parse_list(text: str) -> list[RuncState]:
-    """The output of ``runc list --format json`` (``null`` when there are none)."""
-    return [_state(o) for o in json.loads(text) or []]
-
-
 def parse_state_file(obj: dict[str, Any], proc_stat: str | None, exec_fifo: bool) -> RuncState:
     """A container's status as ``runc list`` works it out: from ``<root>/<id>/state.json``, the
     init process's ``/proc/<pid>/stat`` (None when gone) and whether its exec FIFO is still there.
