@@ -21,7 +21,7 @@ import click
 
 from shoal.agent import config as cfg
 from shoal.agent.report import read_capacity
-from shoal.errors import ShoalError
+from shoal.errors import ShoalError, first_line
 from shoal.private import make_private
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ WantedBy=multi-user.target
 
 
 def _fail(exc: ShoalError) -> click.ClickException:
-    return click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return click.ClickException(first_line(exc))
 
 
 def _labels(pairs: tuple[str, ...]) -> dict[str, str]:

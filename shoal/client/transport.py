@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from shoal.client.errors import ApiError, Unreachable, for_status
-from shoal.errors import ConfigError
+from shoal.errors import ConfigError, first_line
 
 API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT_S = 30.0
@@ -64,11 +64,6 @@ def error_message(response: httpx.Response) -> str:
         return error
     text = response.text.strip().splitlines()
     return text[0][:300] if text else f"HTTP {response.status_code} {response.reason_phrase}"
-
-
-def first_line(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def unreachable(root: str, exc: httpx.HTTPError) -> Unreachable:

@@ -34,7 +34,7 @@ from shoal.control.server_join import join_server
 from shoal.control.store import nodes, services, tokens
 from shoal.control.store.db import connect
 from shoal.control.store.migrate import migrate
-from shoal.errors import ShoalError
+from shoal.errors import ShoalError, first_line
 from shoal.malloc import limit_arenas
 from shoal.model.ports import API_PORT
 from shoal.model.versions import next_minor
@@ -306,7 +306,7 @@ def upgrade_check_cmd(data_dir: Path, target: str, output: str) -> None:
     try:
         found = _upgrade_blockers(load(data_dir), target)
     except (ShoalError, OSError, psycopg.Error) as exc:
-        _fail(ShoalError(str(exc).splitlines()[0]))
+        _fail(ShoalError(first_line(exc)))
     if output == "json":
         click.echo(json.dumps({"server": __version__, "to": target, "blockers": found}))
     else:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from shoal.errors import ConfigError
+from shoal.errors import ConfigError, first_line
 from shoal.model.ports import AGENT_PORT, API_PORT, port_key, reserved_ports
 
 CONFIG_NAME = "server.json"
@@ -106,4 +106,4 @@ def load(data_dir: Path) -> ServerConfig:
     except FileNotFoundError as exc:
         raise ConfigError(f"{path} not found: run `shoal server init` first") from exc
     except (ValueError, ValidationError) as exc:
-        raise ConfigError(f"{path}: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"{path}: {first_line(exc)}") from exc

@@ -19,9 +19,10 @@ from typing import Any
 import httpx
 
 from shoal.client.contexts import ContextStore
+from shoal.pids import alive
 from shoal.sandbox import state
 from shoal.sandbox.layout import PRIVATE_REGISTRY_PORT, REGISTRY_IP, SERVER_PORT
-from shoal.sandbox.nodes import NodeError, alive, enter, last_lines, node_dir, run_in, spawn
+from shoal.sandbox.nodes import NodeError, enter, last_lines, node_dir, run_in, spawn
 from shoal.sandbox.servers import join_servers, start_database
 from shoal.sandbox.state import ProcessRecord, SandboxNode, SandboxState
 

@@ -32,6 +32,7 @@ from shoal.model.container import ContainerSpec
 from shoal.model.exec_wire import ExecResult
 from shoal.model.policy import Grant, forbidden_paths, normalise
 from shoal.model.status import ContainerStatus
+from shoal.pids import wait_gone
 
 HISTORY = 100  # exits kept per container (more if on-failure:N needs them to count)
 LOST_EXIT = 255  # exit code recorded when the container's end was not seen (as Docker does)
@@ -256,7 +257,7 @@ class Runtime:
             self.runc.kill(container_id, sig, all_processes=sig == "KILL")
         except NotFound:
             return
-        procs.wait_gone(state.pid, wait_s)
+        wait_gone(state.pid, wait_s)
 
     def delete(self, container_id: str) -> None:
         """Kills what is left, runc delete, unmounts the root, removes bundle, exit file and logs."""
@@ -270,7 +271,7 @@ class Runtime:
             self.runc.delete(container_id, force=True)
         bundle = self.bundle(container_id)
         keep = self._log_keep(container_id)
-        procs.wait_gone(procs.read_pid(bundle / "conmon.pid"), 5.0)
+        wait_gone(procs.read_pid(bundle / "conmon.pid"), 5.0)
         overlay.unmount_root(bundle)
         shutil.rmtree(bundle, ignore_errors=True)
         self.exit_file(container_id).unlink(missing_ok=True)
