@@ -36,6 +36,7 @@ from shoal.control.store.db import connect
 from shoal.control.store.migrate import migrate
 from shoal.errors import ShoalError, first_line
 from shoal.malloc import limit_arenas
+from shoal.model.addressing import CLUSTER_CIDR
 from shoal.model.ports import API_PORT
 from shoal.model.versions import next_minor
 from shoal.private import make_private
@@ -86,7 +87,7 @@ def _first_tokens(config: ServerConfig) -> tuple[str, str]:
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
 @click.option("--listen", default=f"0.0.0.0:{API_PORT}", show_default=True)
 @click.option("--advertise", default="", help="URL agents and people reach the API at.")
-@click.option("--cluster-cidr", default="10.210.0.0/16", show_default=True)
+@click.option("--cluster-cidr", default=CLUSTER_CIDR, show_default=True)
 @click.option("--acme-email", default="", help="Contact for ACME certificates on ingress nodes.")
 @click.option("--acme-ca", default="", help="ACME directory URL (default: Let's Encrypt).")
 @click.option(

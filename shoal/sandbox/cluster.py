@@ -19,15 +19,15 @@ from typing import Any
 import httpx
 
 from shoal.client.contexts import ContextStore
+from shoal.model.ports import WIREGUARD_PORT
 from shoal.pids import alive
 from shoal.sandbox import state
-from shoal.sandbox.layout import PRIVATE_REGISTRY_PORT, REGISTRY_IP, SERVER_PORT
+from shoal.sandbox.layout import NODE_STATE, PRIVATE_REGISTRY_PORT, REGISTRY_IP, SERVER_PORT
 from shoal.sandbox.nodes import NodeError, enter, last_lines, node_dir, run_in, spawn
 from shoal.sandbox.servers import join_servers, start_database
 from shoal.sandbox.state import ProcessRecord, SandboxNode, SandboxState
 
 SHOAL = [sys.executable, "-m", "shoal"]
-NODE_STATE = Path("/var/lib/shoal")
 SERVER_DATA = NODE_STATE / "server"
 SERVER_START = [*SHOAL, "server", "start", "--data-dir", str(SERVER_DATA)]
 AGENT_START = [*SHOAL, "agent", "start"]
@@ -82,7 +82,7 @@ def server_init(record: SandboxState, node: SandboxNode, dsn: str = "") -> dict[
 def join(record: SandboxState, node: SandboxNode, token: str) -> None:
     """`shoal join` on the node, with the sandbox's per-node settings."""
     argv = [*SHOAL, "join", record.server, "--token", token, "--name", node.name]
-    argv += [] if node.nat else ["--endpoint", f"{node.address}:51820"]
+    argv += [] if node.nat else ["--endpoint", f"{node.address}:{WIREGUARD_PORT}"]
     argv += ["--ingress"] if node.ingress else []
     argv += [
         "--set",

@@ -14,12 +14,11 @@ import sys
 from pathlib import Path
 
 from shoal.control import postgres
-from shoal.sandbox.layout import INET_CIDR, LAN_CIDR, SERVER_PORT
+from shoal.sandbox.layout import INET_CIDR, LAN_CIDR, NODE_STATE, SERVER_PORT
 from shoal.sandbox.nodes import NodeError, node_dir, run_in
 from shoal.sandbox.state import SandboxNode, SandboxState
 
 DB_PORT = 5433
-NODE_STATE = Path("/var/lib/shoal")
 DB_DIR = NODE_STATE / "cluster-db"  # inside n1
 ARCHIVE = NODE_STATE / "join.backup"  # inside each node, removed once joined
 PASSPHRASE = NODE_STATE / "join.passphrase"
