@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from shoal.control.revision import RevisionSpec, UpdateSpec
+from shoal.control.revision import RevisionSpec
 from shoal.control.scheduler import (
     NodeInfo,
     RolloutInput,
@@ -190,10 +190,9 @@ def _dependency_state(svc: PlannedService, tasks: list[dict[str, Any]]) -> Depen
     )
 
 
-def _policy(spec: UpdateSpec, ports: tuple[str, ...] = ()) -> UpdatePolicy:
+def _policy(policy: UpdatePolicy, ports: tuple[str, ...] = ()) -> UpdatePolicy:
     """The update policy; stop-first whatever it says when replicas publish host ports: a new
     task started beside the old one on its node could not have them."""
-    policy = UpdatePolicy.model_validate(spec.model_dump())
     return policy.model_copy(update={"order": "stop-first"}) if ports else policy
 
 
