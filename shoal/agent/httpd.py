@@ -156,12 +156,6 @@ class AgentApp:
     def _metrics(self) -> Response:
         return Response(self.metrics(), content_type="text/plain; version=0.0.4")
 
-    def test_client(self) -> Any:
-        """werkzeug's test client over this app (tests only: werkzeug comes with Flask)."""
-        from werkzeug.test import Client  # noqa: PLC0415
-
-        return Client(self)
-
 
 def create_app(containers: ContainerAccess, secret: str, metrics: Callable[[], bytes]) -> AgentApp:
     return AgentApp(containers, secret, metrics)

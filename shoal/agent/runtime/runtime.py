@@ -31,7 +31,6 @@ from shoal.errors import ConfigError, Conflict, NotFound, ShoalError
 from shoal.model.container import ContainerSpec
 from shoal.model.exec_wire import ExecResult
 from shoal.model.policy import Grant, forbidden_paths, normalise
-from shoal.model.status import ContainerStatus
 from shoal.pids import wait_gone
 
 HISTORY = 100  # exits kept per container (more if on-failure:N needs them to count)
@@ -70,15 +69,6 @@ class ObservedContainer:
     spec: ContainerSpec
     gave_up: bool = False
     lost: bool = False  # its end was not seen: monitor and runc state gone (the machine rebooted)
-
-    def to_status(self) -> ContainerStatus:
-        s = self.spec
-        return ContainerStatus(
-            id=self.id, service=s.service, replica=s.replica, generation=s.generation,
-            state=self.state, image=s.image, image_digest=s.image_digest, ip=s.ip, pid=self.pid,
-            exit_code=self.exit_code, started_at=self.started_at, finished_at=self.finished_at,
-            restarts=self.restarts,
-        )  # fmt: skip
 
 
 @dataclass
