@@ -17,3 +17,12 @@ class NotFound(ShoalError):
 
 class Conflict(ShoalError):
     """The request conflicts with what exists."""
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first line of an error's message, stripped; an exception that says nothing is named
+    by its type (a text that says nothing stays "")."""
+    text = str(error).strip()
+    if text:
+        return text.splitlines()[0].strip()
+    return "" if isinstance(error, str) else type(error).__name__

@@ -21,7 +21,8 @@ import click
 
 from shoal.agent import config as cfg
 from shoal.agent.report import read_capacity
-from shoal.errors import ShoalError
+from shoal.errors import ShoalError, first_line
+from shoal.model.addressing import CLUSTER_CIDR
 from shoal.private import make_private
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ WantedBy=multi-user.target
 
 
 def _fail(exc: ShoalError) -> click.ClickException:
-    return click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return click.ClickException(first_line(exc))
 
 
 def _labels(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -114,7 +115,7 @@ def _record(url: str, answer: dict[str, object], public_key: str) -> cfg.NodeRec
             agent_secret=str(answer.get("agent_secret") or ""),
             subnet=str(answer["subnet"]),
             overlay_ip=str(answer["overlay_ip"]),
-            cluster_cidr=str(answer.get("cluster_cidr") or "10.210.0.0/16"),
+            cluster_cidr=str(answer.get("cluster_cidr") or CLUSTER_CIDR),
             server_overlay_ip=str(answer.get("server_overlay_ip") or ""),
             public_key=public_key,
         )

@@ -15,8 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shoal.agent.net.config import BRIDGE, WG_INTERFACE
 from shoal.errors import ConfigError
-from shoal.model.ports import AGENT_PORT, API_PORT, DATABASE_PORT, HTTP_PORT, HTTPS_PORT, WIREGUARD_PORT
+from shoal.model.ports import (
+    AGENT_PORT,
+    API_PORT,
+    DATABASE_PORT,
+    DNS_PORT,
+    HTTP_PORT,
+    HTTPS_PORT,
+    WIREGUARD_PORT,
+)
 
 AGENT_FILE = "agent.json"
 NODE_FILE = "node.json"
@@ -38,12 +47,12 @@ class AgentConfig:
     pids_limit: int = 4096  # per container, unless deploy.resources.limits.pids says otherwise
     tmpfs_max_bytes: int = 256 << 20  # every tmpfs and /dev/shm of a container is capped at this
     netns_dir: Path = Path("/run/netns")
-    bridge: str = "shoal0"
-    wg_interface: str = "shoal-wg"
+    bridge: str = BRIDGE
+    wg_interface: str = WG_INTERFACE
     wg_port: int = WIREGUARD_PORT
     wg_socket_dir: Path = Path("/run/wireguard")
     nft_table: str = "shoal"
-    dns_port: int = 53
+    dns_port: int = DNS_PORT
     upstream_dns: tuple[str, ...] = ()
     agent_port: int = AGENT_PORT
     api_port: int = API_PORT  # the server's (and its URL's port): firewalled like the agent's

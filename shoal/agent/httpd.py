@@ -156,12 +156,6 @@ class AgentApp:
     def _metrics(self) -> Response:
         return Response(self.metrics(), content_type="text/plain; version=0.0.4")
 
-    def test_client(self) -> Any:
-        """werkzeug's test client over this app (tests only: werkzeug comes with Flask)."""
-        from werkzeug.test import Client  # noqa: PLC0415
-
-        return Client(self)
-
 
 def create_app(containers: ContainerAccess, secret: str, metrics: Callable[[], bytes]) -> AgentApp:
     return AgentApp(containers, secret, metrics)
@@ -280,11 +274,6 @@ class AgentHttpd:
         self._thread = threading.Thread(target=self._server.serve_forever, name="agent-httpd", daemon=True)
         self._thread.start()
         log.info("agent endpoints on %s:%d", self.host, self.port)
-
-    @property
-    def bound_port(self) -> int:
-        assert self._server is not None
-        return int(self._server.server_address[1])
 
     def stop(self) -> None:
         if isinstance(self._server, _Server):

@@ -33,6 +33,7 @@ from shoal.agent.reconcilers.containers import ContainersReconciler, Seen, healt
 from shoal.agent.report import container_statuses, leftover_statuses, read_capacity
 from shoal.agent.retry import Backoff, Fence, refusal
 from shoal.agent.statefile import load_state, save_state
+from shoal.errors import first_line
 from shoal.model.state import NodeState
 from shoal.model.status import Capacity, NodeStatus, PeerStatus
 
@@ -148,7 +149,7 @@ class Agent:
 
     def _server_down(self, exc: Exception, backoff: Backoff) -> None:
         if self.server_ok or backoff.current == 0:
-            log.warning("server unreachable, keeping the saved state: %s", _first_line(exc))
+            log.warning("server unreachable, keeping the saved state: %s", first_line(exc))
         self.server_ok = False
         self.metrics.server_errors.inc()
         self._refused(exc)
@@ -168,7 +169,7 @@ class Agent:
             "fenced: the server has refused this node's credential for %gs (%s): the node was removed;"
             " stopping its %d container(s)",
             self.fence.grace_s,
-            _first_line(exc),
+            first_line(exc),
             count,
         )
         if state is None:
@@ -317,7 +318,7 @@ class Agent:
     def _step_failed(self, name: str, exc: Exception) -> None:
         """The traceback once, then one line per pass while the same error repeats."""
         self._pass_ok = False
-        line = _first_line(exc)
+        line = first_line(exc)
         if self._failing.get(name) == line:
             log.warning("reconcile step %s still failing: %s", name, line)
         else:
@@ -424,11 +425,6 @@ class Agent:
 def _set(event: threading.Event) -> threading.Event:
     event.set()
     return event
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _changed(old: NodeStatus, new: NodeStatus) -> bool:

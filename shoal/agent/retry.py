@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shoal.client.errors import NotFoundError, Unauthorized
+from shoal.client.errors import NotFoundError, UnauthorizedError
 
 JITTER = 0.5  # a delay is drawn from the upper half of its step: [step * (1 - JITTER), step]
 
@@ -43,7 +43,7 @@ class Backoff:
 
 def refusal(exc: BaseException) -> bool:
     """Whether a failed call was the server refusing the node's credential (not an outage)."""
-    return isinstance(exc, Unauthorized | NotFoundError)
+    return isinstance(exc, UnauthorizedError | NotFoundError)
 
 
 @dataclass

@@ -22,12 +22,13 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from shoal.client import models as m
-    from shoal.model import ingress_ca, state
+    from shoal.model import exec_wire, ingress_ca, state
     from shoal.model import policy as node_policy
     from shoal.model.state import NodeState
     from shoal.model.status import NodeStatus
 else:  # loaded when an answer is parsed: a request need not wait for pydantic (see client.lazy)
     m = LazyModule("shoal.client.models")
+    exec_wire = LazyModule("shoal.model.exec_wire")
     state = LazyModule("shoal.model.state")
     node_policy = LazyModule("shoal.model.policy")
     ingress_ca = LazyModule("shoal.model.ingress_ca")
@@ -213,12 +214,14 @@ class Client:
         replica: int | None = None,
         stdin: bytes | None = None,
         project: str | None = None,
-    ) -> m.ExecResult:
+    ) -> exec_wire.ExecResult:
         body: dict[str, Any] = _params(cmd=list(cmd), replica=replica)
         if stdin is not None:
             body["stdin_b64"] = base64.b64encode(stdin).decode()
         path = f"/services/{_seg(name)}/exec"
-        return self._one(m.ExecResult, "POST", path, json=body, timeout=None, params=_params(project=project))
+        return self._one(
+            exec_wire.ExecResult, "POST", path, json=body, timeout=None, params=_params(project=project)
+        )
 
     # --- projects
     def projects(self) -> list[m.Project]:
@@ -293,16 +296,10 @@ class Client:
     def remove_token(self, token_id: str) -> None:
         self._ok("DELETE", f"/tokens/{_seg(token_id)}")
 
-    def create_join_token(self, ttl_s: float | None = None, uses: int | None = None) -> m.JoinToken:
-        return self._one(m.JoinToken, "POST", "/join-tokens", json=_params(ttl_s=ttl_s, uses=uses))
+    def create_join_token(self, ttl_s: float | None = None, uses: int | None = None) -> m.NewJoinToken:
+        return self._one(m.NewJoinToken, "POST", "/join-tokens", json=_params(ttl_s=ttl_s, uses=uses))
 
     # --- the agent's side (a node credential)
-    def join(self, request: m.JoinRequest) -> m.JoinResult:
-        """Register a node with a join token; verify TLS with the CA pinned from the token first.
-        The token goes in the Authorization header, which the server checks before the body."""
-        headers = {"Authorization": f"Bearer {request.token}"}
-        return self._one(m.JoinResult, "POST", "/join", json=request.model_dump(mode="json"), headers=headers)
-
     def get_node_state(self, name: str, since: int = -1, wait: float = 0) -> NodeState:
         """The node's state once its version exceeds `since`, or the current one after `wait` seconds."""
         params = {"since": since, "wait": int(wait)}

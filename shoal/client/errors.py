@@ -16,11 +16,11 @@ class ApiError(ShoalError):
         self.status = status
 
 
-class Unauthorized(ApiError):
+class UnauthorizedError(ApiError):
     """401: the token is unknown or missing."""
 
 
-class Forbidden(ApiError):
+class ForbiddenError(ApiError):
     """403: the token's role or node may not do this."""
 
 
@@ -41,5 +41,5 @@ class Unreachable(ShoalError):
 
 def for_status(status: int, message: str) -> ApiError:
     """The ApiError subclass for an HTTP status."""
-    kinds: dict[int, type[ApiError]] = {401: Unauthorized, 403: Forbidden, 404: NotFoundError}
+    kinds: dict[int, type[ApiError]] = {401: UnauthorizedError, 403: ForbiddenError, 404: NotFoundError}
     return kinds.get(status, ApiError)(status, message)

@@ -148,11 +148,6 @@ class ServiceDetail(Service):
     serving: Serving | None = None  # None: a server that does not say (the deploy does not wait)
 
 
-class ExecResult(Wire):
-    exit_code: int
-    output: str = ""
-
-
 class Volume(Wire):
     """GET /api/v1/volumes: a project's named volume and the node it is bound to."""
 
@@ -212,30 +207,8 @@ class NewToken(Wire):
     name: str = ""
 
 
-class JoinToken(Wire):
+class NewJoinToken(Wire):
+    """A join token as created: the secret `token` is shown this once."""
+
     id: str
     token: str
-
-
-class JoinRequest(Wire):
-    """What an agent sends to join: the join token and the node's own description."""
-
-    token: str
-    name: str
-    public_key: str = ""
-    endpoint: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    ingress: bool = False
-    capacity: Capacity = Field(default_factory=Capacity)
-
-
-class JoinResult(Wire):
-    """What the server gives a node at join: its credential, subnet and the mesh's addresses."""
-
-    node: str
-    credential: str
-    agent_secret: str = ""
-    subnet: str
-    overlay_ip: str = ""
-    cluster_cidr: str = ""
-    server_overlay_ip: str | None = None

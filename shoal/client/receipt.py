@@ -22,7 +22,7 @@ class DeployedService:
 
 
 @dataclass(frozen=True)
-class ServiceChange:
+class ChangeReceipt:
     """`shoal.model.deploy_wire.ServiceChange`, read without pydantic."""
 
     name: str
@@ -34,7 +34,7 @@ class ServiceChange:
 class DeployResult:
     project: str = ""
     services: list[DeployedService] = field(default_factory=list)
-    changes: list[ServiceChange] = field(default_factory=list)
+    changes: list[ChangeReceipt] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # the project's services no longer in the file
     pruned: list[str] = field(default_factory=list)  # ... and removed (with --prune)
 
@@ -69,11 +69,11 @@ def _list(data: dict[str, Any], key: str) -> list[Any]:
     return found
 
 
-def _change(index: int, data: Any) -> ServiceChange:
+def _change(index: int, data: Any) -> ChangeReceipt:
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise BadAnswer(f"changes.{index}: must be an object with a name")
     keys = data.get("keys", [])
-    return ServiceChange(data["name"], str(data.get("change", "")), [str(k) for k in keys or []])
+    return ChangeReceipt(data["name"], str(data.get("change", "")), [str(k) for k in keys or []])
 
 
 def _service(index: int, data: Any, dry: bool = False) -> DeployedService:

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from shoal.client.errors import ApiError, Unreachable, for_status
-from shoal.errors import ConfigError
+from shoal.errors import ConfigError, first_line
 
 API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT_S = 30.0
@@ -66,11 +66,6 @@ def error_message(response: httpx.Response) -> str:
     if front_only(response) and not text:
         return f"the server's API process is not answering (HTTP {response.status_code} from its front door)"
     return text[0][:300] if text else f"HTTP {response.status_code} {response.reason_phrase}"
-
-
-def first_line(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def unreachable(root: str, exc: httpx.HTTPError) -> Unreachable:

@@ -18,11 +18,10 @@ from shoal.client.transport import (
     API_PREFIX,
     DEFAULT_TIMEOUT_S,
     error_message,
-    first_line,
     server_root,
     unreachable,
 )
-from shoal.errors import ShoalError
+from shoal.errors import ShoalError, first_line
 
 JOIN_PREFIX = "shoal-join."
 

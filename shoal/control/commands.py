@@ -29,13 +29,14 @@ from shoal.control.backup_ops import make_backup, restore_backup
 from shoal.control.config import REBALANCE_SETTLE_S, ServerConfig, load, save
 from shoal.control.controller import Controller
 from shoal.control.presence import Presence
-from shoal.control.serve import Serving
+from shoal.control.serve import ApiServing
 from shoal.control.server_join import join_server
 from shoal.control.store import nodes, services, tokens
 from shoal.control.store.db import connect
 from shoal.control.store.migrate import migrate
-from shoal.errors import ShoalError
+from shoal.errors import ShoalError, first_line
 from shoal.malloc import limit_arenas
+from shoal.model.addressing import CLUSTER_CIDR
 from shoal.model.ports import API_PORT
 from shoal.model.versions import next_minor
 from shoal.private import make_private
@@ -86,7 +87,7 @@ def _first_tokens(config: ServerConfig) -> tuple[str, str]:
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
 @click.option("--listen", default=f"0.0.0.0:{API_PORT}", show_default=True)
 @click.option("--advertise", default="", help="URL agents and people reach the API at.")
-@click.option("--cluster-cidr", default="10.210.0.0/16", show_default=True)
+@click.option("--cluster-cidr", default=CLUSTER_CIDR, show_default=True)
 @click.option("--acme-email", default="", help="Contact for ACME certificates on ingress nodes.")
 @click.option("--acme-ca", default="", help="ACME directory URL (default: Let's Encrypt).")
 @click.option(
@@ -200,7 +201,7 @@ def _serve(config: ServerConfig) -> None:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    serving = Serving(config)
+    serving = ApiServing(config)
     serving.start_front()  # Caddy, from this thread before any other exists (front.py)
     controller = presence = None
     try:
@@ -314,7 +315,7 @@ def upgrade_check_cmd(data_dir: Path, target: str, output: str) -> None:
     try:
         found = _upgrade_blockers(load(data_dir), target)
     except (ShoalError, OSError, psycopg.Error) as exc:
-        _fail(ShoalError(str(exc).splitlines()[0]))
+        _fail(ShoalError(first_line(exc)))
     if output == "json":
         click.echo(json.dumps({"server": __version__, "to": target, "blockers": found}))
     else:

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from shoal.errors import ConfigError
+from shoal.errors import ConfigError, first_line
+from shoal.model.addressing import CLUSTER_CIDR
 from shoal.model.ports import AGENT_PORT, API_PORT, port_key, reserved_ports
 
 CONFIG_NAME = "server.json"
@@ -22,7 +23,7 @@ class ServerConfig(BaseModel):
     dsn: str
     listen: str = f"0.0.0.0:{API_PORT}"
     advertise: str = f"https://127.0.0.1:{API_PORT}"
-    cluster_cidr: str = "10.210.0.0/16"
+    cluster_cidr: str = CLUSTER_CIDR
     managed_postgres: bool = False
     server_node: str = ""  # the name the server machine's own agent joins with
     node_name: str = ""  # this server's machine in `shoal server ls` (empty: server_node, hostname)
@@ -108,4 +109,4 @@ def load(data_dir: Path) -> ServerConfig:
     except FileNotFoundError as exc:
         raise ConfigError(f"{path} not found: run `shoal server init` first") from exc
     except (ValueError, ValidationError) as exc:
-        raise ConfigError(f"{path}: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"{path}: {first_line(exc)}") from exc

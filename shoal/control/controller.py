@@ -190,11 +190,11 @@ def place(conn: Conn, settle: rebalancing.Settle | None = None) -> bool:
     return apply(conn, plan)
 
 
-def current_plan(conn: Conn) -> planning.Plan:
+def current_plan(conn: Conn) -> planning.ControllerPlan:
     """What placement, rollouts and rebalancing would do now (read in the caller's transaction)."""
     specs = services.current_specs(conn)
     svcs = [
-        planning.Service(
+        planning.PlannedService(
             name=r["name"],
             revision=r["revision"],
             replicas=r["replicas"],
@@ -208,7 +208,7 @@ def current_plan(conn: Conn) -> planning.Plan:
     return planning.plan(nodes.all_nodes(conn), svcs, running, time.time(), volumes.all_volumes(conn))
 
 
-def _starts(conn: Conn, plan: planning.Plan) -> list[tuple[str, int, int, str, str | None]]:
+def _starts(conn: Conn, plan: planning.ControllerPlan) -> list[tuple[str, int, int, str, str | None]]:
     subnets = {r["name"]: r["subnet"] for r in nodes.all_nodes(conn)}
     used = tasks.used_ips(conn)
     out: list[tuple[str, int, int, str, str | None]] = []
@@ -226,7 +226,7 @@ def _starts(conn: Conn, plan: planning.Plan) -> list[tuple[str, int, int, str, s
     return out
 
 
-def apply(conn: Conn, plan: planning.Plan) -> bool:
+def apply(conn: Conn, plan: planning.ControllerPlan) -> bool:
     """Apply a plan inside the caller's transaction; True when serving replicas may have changed."""
     touched = set(tasks.stop(conn, plan.stop)) if plan.stop else set()
     new = _starts(conn, plan)

@@ -12,7 +12,7 @@ from typing import Any
 from shoal.control.auth import Forbidden
 from shoal.control.controller import place
 from shoal.control.ingress_claims import Claim, conflicts
-from shoal.control.revision import IngressSpec, RevisionSpec, UpdateSpec
+from shoal.control.revision import RevisionSpec
 from shoal.control.store import events, services
 from shoal.control.store import policy as node_policy
 from shoal.control.store.db import Conn, lock_planning, notify_all_nodes, notify_nodes, poke_controller
@@ -23,7 +23,6 @@ from shoal.model.compose import (
     GrantOf,
     PolicyRefused,
     ServiceSpec,
-    UpdatePolicy,
     parse_compose,
 )
 from shoal.model.deploy_wire import ServiceChange, qualified
@@ -198,10 +197,6 @@ def revision_specs(text: str, project: str) -> dict[str, RevisionSpec]:
     return revisions_of(parse(text, project))
 
 
-def _update(policy: UpdatePolicy) -> UpdateSpec:
-    return UpdateSpec.model_validate(policy.model_dump(include=set(UpdateSpec.model_fields)))
-
-
 def revision_from(svc: ServiceSpec) -> RevisionSpec:
     """What is stored for one revision of a Compose service (its container template included)."""
     return RevisionSpec(
@@ -212,11 +207,11 @@ def revision_from(svc: ServiceSpec) -> RevisionSpec:
         preferences=svc.preferences,
         secrets=sorted({s.source for s in svc.secrets}),
         volumes=svc.volume_names,
-        ingress=IngressSpec(**svc.ingress.model_dump()) if svc.ingress else None,
+        ingress=svc.ingress,
         depends_on=svc.depends_on,
         rebalance=svc.rebalance,
-        update=_update(svc.update_config),
-        rollback=_update(svc.rollback_config),
+        update=svc.update_config,
+        rollback=svc.rollback_config,
         source=svc.model_dump(mode="json"),
     )
 

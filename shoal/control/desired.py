@@ -21,7 +21,7 @@ from shoal.control.store import nodes, registries, secrets, services, tasks
 from shoal.control.store import policy as node_policy
 from shoal.control.store.db import Conn, Row, cluster_version
 from shoal.control.vault import Vault
-from shoal.model.addressing import overlay_ip
+from shoal.model.addressing import CLUSTER_DOMAIN, overlay_ip
 from shoal.model.container import ContainerSpec, networks_of
 from shoal.model.deploy_wire import split_qualified
 from shoal.model.registry import RegistryAuth, logins_for, registry_host
@@ -34,7 +34,7 @@ from shoal.model.state import (
     SecretValue,
 )
 
-DOMAIN = "shoal.internal"
+DOMAIN = CLUSTER_DOMAIN
 
 
 def dns_records(healthy: list[Row], specs: dict[str, RevisionSpec] | None = None) -> list[DnsRecord]:

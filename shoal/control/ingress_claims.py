@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from shoal.control.revision import IngressSpec
+from shoal.model.compose_types import IngressSpec
 from shoal.model.deploy_wire import qualified, split_qualified
 
 

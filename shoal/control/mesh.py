@@ -163,9 +163,3 @@ def plan_mesh(nodes: Sequence[MeshNode], in_use: Mapping[str, int] | None = None
     ordered = sorted(nodes, key=lambda n: n.name)
     behind = sum(1 for n in ordered if not n.endpoint and n.public_key)
     return Mesh({n.name: n for n in ordered}, relay_candidates(ordered, in_use), behind >= 2)
-
-
-def mesh(nodes: Sequence[MeshNode]) -> dict[str, NodeMesh]:
-    """Each node's part of the mesh, by name."""
-    planned = plan_mesh(nodes)
-    return {name: planned.of(name) for name in planned.nodes}

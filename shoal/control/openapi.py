@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shoal.control.api.agent import JoinRequest
 from shoal.control.api.nodes import LabelsRequest
 from shoal.control.api.policy import PolicyRequest
 from shoal.control.api.rebalance import RebalanceRequest
@@ -21,6 +20,7 @@ from shoal.control.api.services import ScaleRequest
 from shoal.control.api.tokens import JoinTokenRequest, TokenRequest
 from shoal.model.deploy_wire import DeployRequest
 from shoal.model.ingress_ca import IntermediateRequest
+from shoal.model.join_wire import JoinRequest
 from shoal.model.state import NodeState
 from shoal.model.status import NodeStatus
 

@@ -1,4 +1,4 @@
-"""The controller's planning step: rows → the scheduler's `Snapshot` → one `Plan` to apply.
+"""The controller's planning step: rows → the scheduler's `Snapshot` → one `ControllerPlan` to apply.
 
 Placement is `shoal.control.scheduler.schedule`; each service whose tasks are not all at its
 current revision (the scheduler's "generation") is advanced by `scheduler.next_step`; every
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.control import rebalancing
-from shoal.control.revision import RevisionSpec, UpdateSpec
+from shoal.control.revision import RevisionSpec
 from shoal.control.scheduler import (
     NodeInfo,
     RebalanceStep,
@@ -36,7 +36,9 @@ ROLLING = ("updating", "rolling back")
 
 
 @dataclass
-class Plan:
+class ControllerPlan:
+    """One tick's changes: the scheduler's placement plus rollouts, reverts and addresses."""
+
     stop: list[str] = field(default_factory=list)
     start: list[tuple[str, int, int, str]] = field(default_factory=list)  # service, replica, revision, node
     rollout: dict[str, tuple[str, str]] = field(default_factory=dict)  # service → (state, message)
@@ -51,7 +53,9 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Service:
+class PlannedService:
+    """A service as the planner reads it: its current revision and its rollout's state."""
+
     name: str
     revision: int
     replicas: int
@@ -118,7 +122,7 @@ def applied_everywhere(nodes: list[dict[str, Any]]) -> int | None:
     return min((int(v) for v in versions if v is not None), default=None)
 
 
-def placement(svc: Service) -> ServicePlacement:
+def placement(svc: PlannedService) -> ServicePlacement:
     res = svc.spec.template.resources
     return ServicePlacement(
         name=svc.name,
@@ -141,11 +145,11 @@ def binding(row: dict[str, Any]) -> VolumeBinding:
 
 def plan(
     nodes: list[dict[str, Any]],
-    services: list[Service],
+    services: list[PlannedService],
     tasks: list[dict[str, Any]],
     now: float,
     volumes: list[dict[str, Any]] | None = None,
-) -> Plan:
+) -> ControllerPlan:
     """Placement for every service (`volumes`: the stored bindings), then the next rollout step of
     those mid-update."""
     specs = {s.name: s.spec for s in services}
@@ -162,7 +166,7 @@ def plan(
         volumes=tuple(binding(v) for v in volumes or ()),
     )
     placed = schedule(snapshot)
-    out = Plan(
+    out = ControllerPlan(
         stop=[r.task_id for r in placed.remove] + [t["id"] for t in tasks if not t["node"]],
         start=[(p.service, p.replica, p.generation, p.node) for p in placed.place],
         unplaced={(u.service, u.replica): u.reason for u in placed.unplaceable},
@@ -181,7 +185,9 @@ def plan(
     return out
 
 
-def _rebalance(snapshot: Snapshot, free: list[Service], tasks: list[dict[str, Any]], out: Plan) -> None:
+def _rebalance(
+    snapshot: Snapshot, free: list[PlannedService], tasks: list[dict[str, Any]], out: ControllerPlan
+) -> None:
     """Every replicated service's rebalance step; a service being rolled out, or that placement
     or its rollout changes this tick, is busy (no move, nothing stopped for a move)."""
     out.rebalance = rebalancing.steps(snapshot)
@@ -195,7 +201,7 @@ def _rebalance(snapshot: Snapshot, free: list[Service], tasks: list[dict[str, An
             out.stop += step.stop
 
 
-def _held(services: list[Service], by_service: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+def _held(services: list[PlannedService], by_service: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
     """Services with no replica yet whose `depends_on` does not hold: service → why it waits."""
     states = {s.name: _dependency_state(s, by_service[s.name]) for s in services}
     held = {}
@@ -210,7 +216,7 @@ def _held(services: list[Service], by_service: dict[str, list[dict[str, Any]]]) 
     return held
 
 
-def _dependency_state(svc: Service, tasks: list[dict[str, Any]]) -> DependencyState:
+def _dependency_state(svc: PlannedService, tasks: list[dict[str, Any]]) -> DependencyState:
     current = [t for t in tasks if t["revision"] == svc.revision]
     running = [t for t in current if t["observed_state"] == "running"]
     return DependencyState(
@@ -221,14 +227,13 @@ def _dependency_state(svc: Service, tasks: list[dict[str, Any]]) -> DependencySt
     )
 
 
-def _policy(spec: UpdateSpec, ports: tuple[str, ...] = ()) -> UpdatePolicy:
+def _policy(policy: UpdatePolicy, ports: tuple[str, ...] = ()) -> UpdatePolicy:
     """The update policy; stop-first whatever it says when replicas publish host ports: a new
     task started beside the old one on its node could not have them."""
-    policy = UpdatePolicy.model_validate(spec.model_dump())
     return policy.model_copy(update={"order": "stop-first"}) if ports else policy
 
 
-def _rollout(svc: Service, tasks: list[dict[str, Any]], now: float, out: Plan) -> None:
+def _rollout(svc: PlannedService, tasks: list[dict[str, Any]], now: float, out: ControllerPlan) -> None:
     outdated = any(t["revision"] != svc.revision for t in tasks)
     if not outdated and svc.rollout_state not in ROLLING:
         return
@@ -251,7 +256,7 @@ def _rollout(svc: Service, tasks: list[dict[str, Any]], now: float, out: Plan) -
     _outcome(svc, step.outcome, step.failure_action, step.message, out)
 
 
-def _all_ready(svc: Service, tasks: list[dict[str, Any]], out: Plan) -> bool:
+def _all_ready(svc: PlannedService, tasks: list[dict[str, Any]], out: ControllerPlan) -> bool:
     """Every replica the service wants runs its revision, ready, and none is being placed now."""
     if any(start[0] == svc.name for start in out.start):
         return False
@@ -260,7 +265,9 @@ def _all_ready(svc: Service, tasks: list[dict[str, Any]], out: Plan) -> bool:
     return len(current) >= wanted
 
 
-def _outcome(svc: Service, outcome: str, action: str | None, message: str, out: Plan) -> None:
+def _outcome(
+    svc: PlannedService, outcome: str, action: str | None, message: str, out: ControllerPlan
+) -> None:
     if outcome == "done" and svc.rollout_state != "completed":
         out.rollout[svc.name] = ("completed", message)
     elif outcome == "failed":

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 
 from shoal.errors import ShoalError
+from shoal.model.ports import DATABASE_PORT
 
 PG_BIN = Path(os.environ.get("SHOAL_PG_BIN", "/usr/lib/postgresql/15/bin"))
 DB_NAME = "shoal"
@@ -43,11 +44,11 @@ def socket_dir(pg_dir: Path) -> Path:
     return pg_dir / "run"
 
 
-def dsn(pg_dir: Path, port: int = 5432, dbname: str = DB_NAME) -> str:
+def dsn(pg_dir: Path, port: int = DATABASE_PORT, dbname: str = DB_NAME) -> str:
     return f"host={socket_dir(pg_dir)} port={port} dbname={dbname} user=postgres"
 
 
-def init(pg_dir: Path, port: int = 5432, listen: str = "", fast: bool = False) -> None:
+def init(pg_dir: Path, port: int = DATABASE_PORT, listen: str = "", fast: bool = False) -> None:
     """initdb a cluster under `pg_dir/data`, configured for a Unix socket in `pg_dir/run`."""
     for path in (pg_dir, pg_dir / "data", socket_dir(pg_dir)):
         path.mkdir(mode=0o700, exist_ok=True)

@@ -20,7 +20,7 @@ from shoal.control.store import events, rebalances
 from shoal.control.store.db import Conn
 
 if TYPE_CHECKING:
-    from shoal.control.planning import Plan
+    from shoal.control.planning import ControllerPlan
 
 
 def steps(snapshot: Snapshot) -> dict[str, RebalanceStep]:
@@ -46,7 +46,7 @@ class Settle:
         self.since.pop(service, None)
 
 
-def begin(conn: Conn, plan: Plan, settle: Settle, now: float | None = None) -> None:
+def begin(conn: Conn, plan: ControllerPlan, settle: Settle, now: float | None = None) -> None:
     """Start this tick's moves (added to `plan.start`) and record requests' progress."""
     when = time.monotonic() if now is None else now
     requested = rebalances.running(conn)
@@ -66,7 +66,7 @@ def begin(conn: Conn, plan: Plan, settle: Settle, now: float | None = None) -> N
             _progress(conn, name, step)
 
 
-def _start(conn: Conn, plan: Plan, move: Move, asked: bool) -> None:
+def _start(conn: Conn, plan: ControllerPlan, move: Move, asked: bool) -> None:
     plan.start.append((move.service, move.replica, plan.revisions[move.service], move.target))
     message = f"moving replica {move.replica} from {move.source} to {move.target}"
     if asked:

@@ -10,23 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shoal.model.compose_types import Dependency
+from shoal.model.compose_types import Dependency, IngressSpec, UpdatePolicy
 from shoal.model.container import ContainerSpec
-
-
-class IngressSpec(BaseModel):
-    host: str
-    path: str = "/"
-    port: int
-
-
-class UpdateSpec(BaseModel):
-    parallelism: int = 1
-    delay_s: float = 0.0
-    order: Literal["stop-first", "start-first"] = "stop-first"
-    failure_action: Literal["pause", "rollback", "continue"] = "pause"
-    monitor_s: float = 5.0
-    max_failure_ratio: float = 0.0  # failed share of the replicas the update tolerates
 
 
 class RevisionSpec(BaseModel):
@@ -42,8 +27,8 @@ class RevisionSpec(BaseModel):
     ingress: IngressSpec | None = None
     rebalance: Literal["manual", "auto"] = "manual"  # auto: the controller evens the spread itself
     depends_on: list[Dependency] = Field(default_factory=list)  # services of its project, by short name
-    update: UpdateSpec = Field(default_factory=UpdateSpec)
-    rollback: UpdateSpec = Field(default_factory=UpdateSpec)
+    update: UpdatePolicy = Field(default_factory=UpdatePolicy)
+    rollback: UpdatePolicy = Field(default_factory=UpdatePolicy)
     source: dict[str, object] = Field(default_factory=dict)  # the Compose service, for inspect
 
 

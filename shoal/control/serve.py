@@ -90,7 +90,7 @@ def _lane_server(app: Flask, path: Path, lane: str, threads: int) -> _LaneServer
 
 
 @dataclass
-class Serving:
+class ApiServing:
     """The front and both lanes, started and stopped together."""
 
     config: ServerConfig

@@ -16,6 +16,7 @@ import posixpath
 from collections.abc import Callable
 from typing import Any
 
+from shoal.errors import first_line
 from shoal.model.compose_yaml import Loc
 
 Loader = Callable[[str], Any]  # a path relative to the document → that file's root mapping
@@ -68,7 +69,7 @@ def _base(services: dict[str, Any], ref: Any, load: Loader | None, chain: list[s
     try:
         other = load(file)
     except ValueError as bad:  # not found, not YAML (ComposeError is a ValueError)
-        raise ExtendsError(str(bad).splitlines()[0]) from None
+        raise ExtendsError(first_line(bad)) from None
     others = other.get("services") if isinstance(other, dict) else None
     if not isinstance(others, dict) or target not in others:
         raise ExtendsError(f'service "{target}" is not in {file}')

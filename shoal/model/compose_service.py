@@ -84,7 +84,9 @@ class RestartKey(Strict):
     max_retries: int = 0
 
 
-class Ulimit(Strict):
+class UlimitKey(Strict):
+    """One `ulimits:` entry as written (`nofile: {soft, hard}`; a bare number is both)."""
+
     soft: int
     hard: int
 
@@ -158,7 +160,7 @@ class ServiceSection(Strict):
     init: bool = False
     tty: bool = False
     stdin_open: bool = False
-    ulimits: Annotated[dict[str, Ulimit], BeforeValidator(keyforms.ulimits)] = Field(default_factory=dict)
+    ulimits: Annotated[dict[str, UlimitKey], BeforeValidator(keyforms.ulimits)] = Field(default_factory=dict)
     extra_hosts: Annotated[dict[str, str], BeforeValidator(keyforms.host_map)] = Field(default_factory=dict)
     dns: Annotated[list[str], BeforeValidator(keyforms.dns_servers)] = Field(default_factory=list)
     dns_search: Strings = Field(default_factory=list)

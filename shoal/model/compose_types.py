@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from shoal.errors import first_line
 from shoal.model.base import Wire
 from shoal.model.container import HealthCheck, Mount, PullPolicy, Security, Ulimit
 
@@ -32,7 +33,7 @@ class ComposeError(ValueError):
 
 
 def _one_line(message: str) -> str:
-    line = (message.strip().splitlines() or [""])[0]
+    line = first_line(message)
     return line if len(line) <= MAX_MESSAGE else f"{line[: MAX_MESSAGE - 1]}…"
 
 

@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from shoal.errors import first_line
 from shoal.model.compose_budget import BudgetComposer, BudgetScanner
 from shoal.model.compose_types import ComposeError
 
@@ -39,20 +40,12 @@ def load(text: str) -> Any:
     except MarkedYAMLError as bad:
         mark = bad.problem_mark or bad.context_mark
         line = f" (line {mark.line + 1})" if mark is not None else ""
-        what = _first_line_of(bad.problem or bad.context or "syntax error")
+        what = first_line(bad.problem or bad.context or "syntax error")[:160]
         raise ComposeError(f"invalid YAML: {what}{line}") from None
     except YAMLError as bad:
-        raise ComposeError(f"invalid YAML: {_first_line(bad)}") from None
+        raise ComposeError(f"invalid YAML: {first_line(bad)[:160]}") from None
     except (TypeError, ValueError, RecursionError) as bad:  # e.g. a mapping as a key, absurd nesting
-        raise ComposeError(f"invalid YAML: {_first_line(bad) or type(bad).__name__}") from None
-
-
-def _first_line(error: Exception) -> str:
-    return _first_line_of(str(error))
-
-
-def _first_line_of(text: str) -> str:
-    return (text.strip().splitlines() or [""])[0][:160]
+        raise ComposeError(f"invalid YAML: {first_line(bad)[:160]}") from None
 
 
 def locate(root: Any, loc: Loc) -> tuple[list[int | str], int | None]:
@@ -113,7 +106,7 @@ def error_at(root: Any, loc: Loc, message: str) -> ComposeError:
 
 def _cut(text: str, size: int) -> str:
     """The head of a long path or message, so the line number after it survives the cap."""
-    line = (text.splitlines() or [""])[0]
+    line = first_line(text)
     return line if len(line) <= size else f"{line[: size - 1]}…"
 
 

@@ -71,13 +71,3 @@ def _bounded_size(size: float, written: object) -> int:
     if not size <= MAX_BYTES:  # also false for nan
         raise ValueError(f"size {brief(written)} is more than the maximum {MAX_BYTES >> 50} PiB")
     return int(size)
-
-
-def format_duration(seconds: float) -> str:
-    """90.0 → `1m30s`, 0.5 → `500ms`: the inverse of parse_duration, for people."""
-    if seconds < 1 and seconds != 0:
-        return f"{seconds * 1000:g}ms"
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs:g}s" if secs else ""]
-    return "".join(parts) or "0s"

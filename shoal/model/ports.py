@@ -13,6 +13,7 @@ AGENT_PORT = 7946
 WIREGUARD_PORT = 51820
 DATABASE_PORT = 5432
 SSH_PORT = 22
+DNS_PORT = 53  # each node's DNS server, on its bridge address
 HTTP_PORT = 80
 HTTPS_PORT = 443
 

@@ -1,13 +1,12 @@
 """A service spec → the containers that run it, its fingerprint, and what changed between revisions.
 
 After `shoal.model.compose.parse_compose`: the server stamps `to_container_spec` into each task's
-container, stores `spec_hash` to skip revisions that change nothing, and shows `diff_specs` as a
+container, skips a revision whose spec equals the stored one, and shows `diff_specs` as a
 revision's change ("image: app:1 → app:2"). Pure.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -107,12 +106,6 @@ def _restart(service: ServiceSpec) -> RestartPolicy:
     if p.window_s > 0:
         policy.window_s = p.window_s
     return policy
-
-
-def spec_hash(service: ServiceSpec) -> str:
-    """A stable fingerprint of everything in the spec (sha256 of its canonical JSON, 16 hex digits)."""
-    text = json.dumps(service.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def diff_specs(a: ServiceSpec, b: ServiceSpec, hide_env: bool = False) -> list[str]:

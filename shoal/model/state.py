@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from shoal.model.addressing import CLUSTER_CIDR
 from shoal.model.base import WIRE_VERSION, Wire
 from shoal.model.container import ContainerSpec
 from shoal.model.registry import RegistryAuth
@@ -74,7 +75,7 @@ class NodeState(Wire):
     cluster_version: int = 0  # of the cluster-wide parts (DNS, ingress): replicas published by it are in
     node: str
     subnet: str  # this node's /24
-    cluster_cidr: str = "10.210.0.0/16"
+    cluster_cidr: str = CLUSTER_CIDR
     containers: list[ContainerSpec] = Field(default_factory=list)
     peers: list[Peer] = Field(default_factory=list)
     relay: bool = False  # forward between peers (this node is reachable by NAT'd ones)

@@ -14,7 +14,7 @@ from shoal.sandbox import images, net, state
 from shoal.sandbox.layout import INET_NS, Layout, NodePlan
 from shoal.sandbox.nodes import NodeError, start_holder
 from shoal.sandbox.registry import start_registry
-from shoal.sandbox.state import NodeRecord, SandboxState
+from shoal.sandbox.state import SandboxNode, SandboxState
 
 EXAMPLE_IMAGE = "example/hello"
 EXAMPLE_TAG = "latest"
@@ -57,9 +57,9 @@ def mounts_under(mountinfo: str, roots: list[Path]) -> list[str]:
     return [p for p in points if any(p == r or p.startswith(r + "/") for r in prefixes)]
 
 
-def node_record(node: NodePlan, holder_pid: int) -> NodeRecord:
+def node_record(node: NodePlan, holder_pid: int) -> SandboxNode:
     fields = {"name": node.name, "netns": node.netns, "address": node.address}
-    return NodeRecord(**fields, nat=node.nat, ingress=node.ingress, holder_pid=holder_pid)
+    return SandboxNode(**fields, nat=node.nat, ingress=node.ingress, holder_pid=holder_pid)
 
 
 def start_sandbox_registry(record: SandboxState, directory: Path) -> None:

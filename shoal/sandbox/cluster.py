@@ -19,14 +19,15 @@ from typing import Any
 import httpx
 
 from shoal.client.contexts import ContextStore
+from shoal.model.ports import WIREGUARD_PORT
+from shoal.pids import alive
 from shoal.sandbox import state
-from shoal.sandbox.layout import PRIVATE_REGISTRY_PORT, REGISTRY_IP, SERVER_PORT
-from shoal.sandbox.nodes import NodeError, alive, enter, last_lines, node_dir, run_in, spawn
+from shoal.sandbox.layout import NODE_STATE, PRIVATE_REGISTRY_PORT, REGISTRY_IP, SERVER_PORT
+from shoal.sandbox.nodes import NodeError, enter, last_lines, node_dir, run_in, spawn
 from shoal.sandbox.servers import join_servers, start_database
-from shoal.sandbox.state import NodeRecord, ProcessRecord, SandboxState
+from shoal.sandbox.state import ProcessRecord, SandboxNode, SandboxState
 
 SHOAL = [sys.executable, "-m", "shoal"]
-NODE_STATE = Path("/var/lib/shoal")
 SERVER_DATA = NODE_STATE / "server"
 SERVER_START = [*SHOAL, "server", "start", "--data-dir", str(SERVER_DATA)]
 AGENT_START = [*SHOAL, "agent", "start"]
@@ -64,7 +65,7 @@ def start_cluster(record: SandboxState, root: Path, timeout_s: float, servers: i
     state.save(record)
 
 
-def server_init(record: SandboxState, node: NodeRecord, dsn: str = "") -> dict[str, str]:
+def server_init(record: SandboxState, node: SandboxNode, dsn: str = "") -> dict[str, str]:
     """`shoal server init` on the node (on `dsn`, else a private PostgreSQL); returns its JSON
     (admin and join tokens, CA, URL)."""
     argv = [*SHOAL, "server", "init", "--data-dir", str(SERVER_DATA), "--output", "json"]
@@ -78,10 +79,10 @@ def server_init(record: SandboxState, node: NodeRecord, dsn: str = "") -> dict[s
     return doc
 
 
-def join(record: SandboxState, node: NodeRecord, token: str) -> None:
+def join(record: SandboxState, node: SandboxNode, token: str) -> None:
     """`shoal join` on the node, with the sandbox's per-node settings."""
     argv = [*SHOAL, "join", record.server, "--token", token, "--name", node.name]
-    argv += [] if node.nat else ["--endpoint", f"{node.address}:51820"]
+    argv += [] if node.nat else ["--endpoint", f"{node.address}:{WIREGUARD_PORT}"]
     argv += ["--ingress"] if node.ingress else []
     argv += [
         "--set",
@@ -94,7 +95,7 @@ def join(record: SandboxState, node: NodeRecord, token: str) -> None:
         raise NodeError(f"node {node.name}: join failed: {_tail(proc.stderr or proc.stdout)}")
 
 
-def start_process(record: SandboxState, root: Path, node: NodeRecord, role: str, argv: list[str]) -> None:
+def start_process(record: SandboxState, root: Path, node: SandboxNode, role: str, argv: list[str]) -> None:
     log = root / "logs" / f"{node.name}-{role}.log"
     pid = spawn([*enter(node.holder_pid), *argv], log)
     record.processes.append(ProcessRecord(node=node.name, role=role, pid=pid, log=str(log)))

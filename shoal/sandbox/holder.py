@@ -17,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-NODE_STATE_DIR = Path("/var/lib/shoal")
+from shoal.sandbox.layout import NODE_STATE
+
 RESOLV = Path("/etc/resolv.conf")
 RESOLV_TEXT = "# shoal sandbox node: no upstream DNS; the sandbox forwards nowhere outside it\n"
 
@@ -32,8 +33,8 @@ def prepare(hostname: str, state_dir: Path, resolv: Path) -> None:
     for sub in ("netns", "wireguard", "lock"):
         (Path("/run") / sub).mkdir(mode=0o755, exist_ok=True)
     state_dir.mkdir(parents=True, exist_ok=True)
-    NODE_STATE_DIR.mkdir(parents=True, exist_ok=True)
-    mount("--bind", str(state_dir), str(NODE_STATE_DIR))
+    NODE_STATE.mkdir(parents=True, exist_ok=True)
+    mount("--bind", str(state_dir), str(NODE_STATE))
     resolv.write_text(RESOLV_TEXT)
     if RESOLV.exists() and not RESOLV.is_symlink():
         mount("--bind", str(resolv), str(RESOLV))

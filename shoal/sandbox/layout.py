@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shoal.errors import ConfigError
+from shoal.model.ports import WIREGUARD_PORT
 
 PREFIX = "sbx-"
 INET_NS = "sbx-inet"
@@ -47,8 +49,8 @@ HOST_LINK = "sbx-host"
 HOST_PEER = "host0"
 HOST_IP = "203.0.113.250"
 NODE_IF = "eth0"
-WIREGUARD_PORT = 51820
 SERVER_PORT = 8443
+NODE_STATE = Path("/var/lib/shoal")  # inside a node: its agent's (and server's) data, bound by the holder
 MAX_NODES = 9
 NAT_SHARED = "shared"  # one permissive NAT router, every NAT'd node on its LAN (the default)
 NAT_SYMMETRIC = "symmetric"  # a router per NAT'd node, a new source port per destination

@@ -7,7 +7,6 @@ remounts /sys and breaks runc.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shoal.errors import ShoalError
+from shoal.pids import alive
 from shoal.sandbox.layout import NodePlan
 from shoal.sandbox.net import netns_path
 
@@ -84,25 +84,6 @@ def exec_in(holder_pid: int, argv: Sequence[str]) -> int:
     if not alive(holder_pid):
         raise NodeError(f"the node's holder (pid {holder_pid}) is not running")
     return subprocess.run([*enter(holder_pid), *argv], check=False).returncode
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie child of ours counts as gone once reaped)."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    return Path(f"/proc/{pid}").exists() and not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def last_lines(log: Path, count: int = 5) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from shoal.pids import alive, reap
+
 
 @dataclass(frozen=True)
 class ProcNs:
@@ -89,13 +91,15 @@ def end_processes(pids: Iterable[int], grace_s: float = 5.0) -> list[int]:
     """SIGTERM each pid, SIGKILL those left after ``grace_s``; returns the pids that were signalled."""
     signalled = [pid for pid in pids if _signal(pid, signal.SIGTERM)]
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(_running(pid) for pid in signalled):
+    while time.monotonic() < deadline and any(alive(pid) for pid in signalled):
         time.sleep(0.1)
     for pid in signalled:
-        if _running(pid):
+        if alive(pid):
             _signal(pid, signal.SIGKILL)
-    while any(_running(pid) for pid in signalled) and time.monotonic() < deadline + grace_s:
+    while any(alive(pid) for pid in signalled) and time.monotonic() < deadline + grace_s:
         time.sleep(0.05)
+    for pid in signalled:
+        reap(pid)  # those this process started itself
     return signalled
 
 
@@ -105,17 +109,3 @@ def _signal(pid: int, sig: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def _running(pid: int) -> bool:
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.errors import ShoalError
+from shoal.pids import wait_gone
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 
@@ -117,27 +118,10 @@ def stop_pid(pid: int, grace_s: float = 5.0) -> None:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if _reaped(pid):
-            return
-        time.sleep(0.05)
+    if wait_gone(pid, grace_s, poll_s=0.05):
+        return
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    while not _reaped(pid):
-        time.sleep(0.05)
-
-
-def _reaped(pid: int) -> bool:
-    """Reap ``pid`` if it is our child and has exited; True once it is gone."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-    return done == pid
+    wait_gone(pid, float("inf"), poll_s=0.05)

@@ -14,18 +14,17 @@ import sys
 from pathlib import Path
 
 from shoal.control import postgres
-from shoal.sandbox.layout import INET_CIDR, LAN_CIDR, SERVER_PORT
+from shoal.sandbox.layout import INET_CIDR, LAN_CIDR, NODE_STATE, SERVER_PORT
 from shoal.sandbox.nodes import NodeError, node_dir, run_in
-from shoal.sandbox.state import NodeRecord, SandboxState
+from shoal.sandbox.state import SandboxNode, SandboxState
 
 DB_PORT = 5433
-NODE_STATE = Path("/var/lib/shoal")
 DB_DIR = NODE_STATE / "cluster-db"  # inside n1
 ARCHIVE = NODE_STATE / "join.backup"  # inside each node, removed once joined
 PASSPHRASE = NODE_STATE / "join.passphrase"
 
 
-def database_dsn(node: NodeRecord) -> str:
+def database_dsn(node: SandboxNode) -> str:
     return f"host={node.address} port={DB_PORT} dbname={postgres.DB_NAME} user=postgres"
 
 
@@ -35,7 +34,7 @@ def check_servers(servers: int, public: int) -> None:
         raise NodeError(f"--servers must be between 1 and {public} (the public nodes), got {servers}")
 
 
-def start_database(node: NodeRecord) -> str:
+def start_database(node: SandboxNode) -> str:
     """The cluster's PostgreSQL on `node`, listening on its address; returns its DSN."""
     argv = [sys.executable, "-m", "shoal.sandbox.servers", str(DB_DIR), node.address]
     done = run_in(node.holder_pid, argv, timeout_s=120)
@@ -73,7 +72,7 @@ def join_servers(record: SandboxState, root: Path, count: int, shoal: list[str],
     return urls
 
 
-def _join_one(root: Path, node: NodeRecord, archive: bytes, phrase: str, join: list[str]) -> str:
+def _join_one(root: Path, node: SandboxNode, archive: bytes, phrase: str, join: list[str]) -> str:
     _write(root, node, ARCHIVE, archive)
     _write(root, node, PASSPHRASE, phrase.encode())
     url = f"https://{node.address}:{SERVER_PORT}"
@@ -85,11 +84,11 @@ def _join_one(root: Path, node: NodeRecord, archive: bytes, phrase: str, join: l
     return url
 
 
-def _host(root: Path, node: NodeRecord, inside: Path) -> Path:
+def _host(root: Path, node: SandboxNode, inside: Path) -> Path:
     return node_dir(root, node.name) / inside.relative_to(NODE_STATE)
 
 
-def _write(root: Path, node: NodeRecord, inside: Path, data: bytes) -> None:
+def _write(root: Path, node: SandboxNode, inside: Path, data: bytes) -> None:
     path = _host(root, node, inside)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)

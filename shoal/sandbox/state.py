@@ -21,7 +21,7 @@ class SandboxMissing(ShoalError):
     """No sandbox is recorded in the directory."""
 
 
-class NodeRecord(BaseModel):
+class SandboxNode(BaseModel):
     """A node as `status` reports it, plus the holder that keeps its namespaces."""
 
     name: str
@@ -45,7 +45,7 @@ class SandboxState(BaseModel):
     """Everything `up` made, enough for `status`, `exec` and `down`."""
 
     dir: str
-    nodes: list[NodeRecord] = Field(default_factory=list)
+    nodes: list[SandboxNode] = Field(default_factory=list)
     processes: list[ProcessRecord] = Field(default_factory=list)
     registry: str = ""
     registry_pid: int = 0
@@ -56,7 +56,7 @@ class SandboxState(BaseModel):
     cluster: bool = False
     nat_mode: str = "shared"  # `up --nat-mode`: one shared NAT router, or one symmetric NAT per node
 
-    def node(self, name: str) -> NodeRecord:
+    def node(self, name: str) -> SandboxNode:
         for node in self.nodes:
             if node.name == name:
                 return node

@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from shoal.model.ports import AGENT_PORT, API_PORT, DATABASE_PORT, WIREGUARD_PORT
+from shoal.model.addressing import CLUSTER_DOMAIN
+from shoal.model.ports import AGENT_PORT, API_PORT, DATABASE_PORT, DNS_PORT, WIREGUARD_PORT
 
 # 1420 = 1500 (underlay) - 80 (WireGuard over IPv6 worst case: 40 IP + 8 UDP + 32 WG). Containers
 # and the bridge use the same MTU as the tunnel, so a full-size container packet never needs
 # fragmenting on its way into WireGuard.
 WG_MTU = 1420
+BRIDGE = "shoal0"  # the containers' bridge on a node
+WG_INTERFACE = "shoal-wg"  # the node's WireGuard link
 
 
 @dataclass(frozen=True)
@@ -25,17 +28,17 @@ class NetConfig:
     run_dir: Path = Path("/run/shoal/net")  # wireguard-go pid and log
     node_netns: Path | None = None  # the node's own netns; None: the agent's
     netns_dir: Path = Path("/run/netns")  # container network namespaces
-    bridge: str = "shoal0"
+    bridge: str = BRIDGE
     netns_prefix: str = "shoal"  # container netns: <netns_dir>/<prefix>-<container id>
     veth_prefix: str = "shv"  # host side of a container's veth: prefix + short hash of its id
     mtu: int = WG_MTU
-    wg_interface: str = "shoal-wg"
+    wg_interface: str = WG_INTERFACE
     wg_port: int = WIREGUARD_PORT
     wg_socket_dir: Path = Path("/run/wireguard")  # where wireguard-go puts IFNAME.sock
     wg_go_binary: str = "wireguard-go"
     nft_table: str = "shoal"
-    dns_port: int = 53
-    dns_domain: str = "shoal.internal"
+    dns_port: int = DNS_PORT
+    dns_domain: str = CLUSTER_DOMAIN  # the server names records under it (control/desired.py)
     upstream_dns: tuple[str, ...] = ()  # "ip" or "ip:port"
     dns_timeout_s: float = 2.0
     management_ports: tuple[int, ...] = (AGENT_PORT, API_PORT, DATABASE_PORT)

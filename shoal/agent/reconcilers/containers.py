@@ -23,7 +23,7 @@ from shoal.agent.net.ipam import AddressTaken
 from shoal.agent.net.nsthread import Background
 from shoal.agent.reconcilers.pulls import Puller, Pulls
 from shoal.agent.reconcilers.secretfs import SecretFs, secret_files
-from shoal.errors import ShoalError
+from shoal.errors import ShoalError, first_line
 from shoal.model.container import ContainerSpec, HealthCheck, PullPolicy, host_network, pulls_always
 from shoal.model.state import NodeState
 
@@ -101,7 +101,7 @@ def _needs_restart(spec: ContainerSpec, seen: Seen, unhealthy: bool, now: float)
     return lost and spec.restart.name != "no"
 
 
-class Runtime(Protocol):
+class ContainerRuntime(Protocol):
     """What this reconciler needs of `shoal.agent.runtime.Runtime` (see adapter in loop)."""
 
     def observe(self) -> dict[str, Seen]: ...
@@ -157,7 +157,7 @@ class Outcome:
 
 @dataclass
 class ContainersReconciler:
-    runtime: Runtime
+    runtime: ContainerRuntime
     images: Images
     secrets: SecretFs
     network: Network | None = None
@@ -401,8 +401,7 @@ class ContainersReconciler:
 
 
 def _one_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else ""
+    line = first_line(str(exc))
     return line if isinstance(exc, ShoalError) else f"{type(exc).__name__}: {line}".rstrip(": ")
 
 

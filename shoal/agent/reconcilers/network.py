@@ -50,7 +50,7 @@ class NetObserved:
 
 
 @dataclass(frozen=True)
-class Prepared:
+class PreparedNetwork:
     """A container's netns and address, and what is left to plug it in (None: it is already)."""
 
     netns: Path
@@ -178,7 +178,7 @@ class NetworkReconciler:
         search: Sequence[str] = (),
         *,
         project: str = "",
-    ) -> Prepared:
+    ) -> PreparedNetwork:
         """The first part of `attach`: address, netns and files (with Compose extra_hosts and
         dns_search), which a container needs to be created; what is left (the veth and the
         address inside) only before its process starts."""
@@ -193,9 +193,9 @@ class NetworkReconciler:
             directory, name, address, gateway, domain, extra_hosts=extra_hosts, search=search, project=project
         )
         if not fresh and self._attached(container_id, path, address):
-            return Prepared(path, address, None)
+            return PreparedNetwork(path, address, None)
         plug = functools.partial(self._plug, container_id, path, address, bridge, fresh)
-        return Prepared(path, address, plug)
+        return PreparedNetwork(path, address, plug)
 
     def _ensure_bridge(self) -> int:
         """The bridge made right if it is not (someone deleted it, say); its index."""

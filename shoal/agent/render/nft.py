@@ -37,6 +37,7 @@ from shoal.agent.render.nft_guard import (
 )
 from shoal.model.addressing import overlay_ip
 from shoal.model.container import networks_of
+from shoal.model.ports import DNS_PORT
 from shoal.model.state import NodeState
 
 Json = dict[str, Any]
@@ -246,7 +247,7 @@ def render(
     *,
     bridge: str,
     wg: str,
-    dns_port: int = 53,
+    dns_port: int = DNS_PORT,
     mgmt: list[int] | None = None,
     veths: Mapping[str, str] | None = None,
 ) -> Ruleset:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from shoal.agent.runtime.logs import LogLine
 from shoal.agent.runtime.policy import Decision, Exit, decide
 from shoal.agent.runtime.runtime import ObservedContainer, Runtime, RuntimeConfig, SupervisorAction
-from shoal.agent.sys.runc import ExecResult
+from shoal.model.exec_wire import ExecResult
 
 __all__ = [
     "Decision",

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from shoal.agent.render import oci
 from shoal.agent.render.oci_security import SecurityInputs
@@ -26,25 +26,16 @@ from shoal.agent.runtime.logs import LogLine
 from shoal.agent.runtime.policy import Exit, decide
 from shoal.agent.runtime.records import Record
 from shoal.agent.runtime.volumes import ensure_volume
-from shoal.agent.sys.runc import EXEC_OUTPUT_MAX, ExecResult, Runc, RuncState
+from shoal.agent.sys.runc import EXEC_OUTPUT_MAX, Runc, RuncState
 from shoal.errors import ConfigError, Conflict, NotFound, ShoalError
 from shoal.model.container import ContainerSpec
+from shoal.model.exec_wire import ExecResult
 from shoal.model.policy import Grant, forbidden_paths, normalise
-from shoal.model.status import ContainerStatus
+from shoal.pids import wait_gone
 
 HISTORY = 100  # exits kept per container (more if on-failure:N needs them to count)
 LOST_EXIT = 255  # exit code recorded when the container's end was not seen (as Docker does)
 VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-class Image(Protocol):
-    """What the runtime needs of an image (``shoal.agent.images.PulledImage`` fits)."""
-
-    @property
-    def config(self) -> Mapping[str, Any]: ...
-
-    @property
-    def layer_dirs(self) -> Sequence[Path]: ...
 
 
 @dataclass(frozen=True)
@@ -78,15 +69,6 @@ class ObservedContainer:
     spec: ContainerSpec
     gave_up: bool = False
     lost: bool = False  # its end was not seen: monitor and runc state gone (the machine rebooted)
-
-    def to_status(self) -> ContainerStatus:
-        s = self.spec
-        return ContainerStatus(
-            id=self.id, service=s.service, replica=s.replica, generation=s.generation,
-            state=self.state, image=s.image, image_digest=s.image_digest, ip=s.ip, pid=self.pid,
-            exit_code=self.exit_code, started_at=self.started_at, finished_at=self.finished_at,
-            restarts=self.restarts,
-        )  # fmt: skip
 
 
 @dataclass
@@ -187,20 +169,6 @@ class Runtime:
             self._remove(spec.id)
             raise
 
-    def start_image(
-        self,
-        spec: ContainerSpec,
-        image: Image,
-        netns_path: str | None = None,
-        *,
-        files: Mapping[str, Path] | None = None,
-        secrets_dir: Path | None = None,
-    ) -> int:
-        """create_and_start from a pulled image (``images.PulledImage``: config + layer_dirs)."""
-        return self.create_and_start(
-            spec, image.config, image.layer_dirs, netns_path, files=files, secrets_dir=secrets_dir
-        )
-
     def _inputs(
         self,
         spec: ContainerSpec,
@@ -279,7 +247,7 @@ class Runtime:
             self.runc.kill(container_id, sig, all_processes=sig == "KILL")
         except NotFound:
             return
-        procs.wait_gone(state.pid, wait_s)
+        wait_gone(state.pid, wait_s)
 
     def delete(self, container_id: str) -> None:
         """Kills what is left, runc delete, unmounts the root, removes bundle, exit file and logs."""
@@ -293,7 +261,7 @@ class Runtime:
             self.runc.delete(container_id, force=True)
         bundle = self.bundle(container_id)
         keep = self._log_keep(container_id)
-        procs.wait_gone(procs.read_pid(bundle / "conmon.pid"), 5.0)
+        wait_gone(procs.read_pid(bundle / "conmon.pid"), 5.0)
         overlay.unmount_root(bundle)
         shutil.rmtree(bundle, ignore_errors=True)
         self.exit_file(container_id).unlink(missing_ok=True)

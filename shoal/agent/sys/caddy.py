@@ -6,7 +6,6 @@ Configuration always goes whole through `POST /load`; `GET /config/` is how it i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 
 from shoal.errors import ShoalError
+from shoal.pids import reap, wait_gone
 
 
 class CaddyError(ShoalError):
@@ -194,23 +194,7 @@ def _terminate(pid: int, timeout_s: float) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
-            _reap(pid)
-            return
-        time.sleep(0.05)
+    if wait_gone(pid, timeout_s, poll_s=0.05):
+        return
     os.kill(pid, signal.SIGKILL)
-    _reap(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
-    except (FileNotFoundError, IndexError):
-        return True
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+    reap(pid)

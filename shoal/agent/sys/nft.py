@@ -17,7 +17,7 @@ from typing import Any
 import nftables
 
 from shoal.agent.net.nsthread import in_netns
-from shoal.errors import ShoalError
+from shoal.errors import ShoalError, first_line
 
 
 class NftError(ShoalError):
@@ -106,5 +106,5 @@ class Nft:
 
         rc, _, error = in_netns(self.namespace, run)
         if rc != 0:
-            line = error.strip().splitlines()[0] if error.strip() else f"rc {rc}"
+            line = first_line(error) or f"rc {rc}"
             raise NftError(f"nftables {what} of table inet {self.table} failed: {line}")

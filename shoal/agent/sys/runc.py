@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import NotFound, ShoalError
+from shoal.model.exec_wire import ExecResult
 
 EXEC_OUTPUT_MAX = 1 << 20  # bytes of an exec's output kept; the rest is read and dropped
 
@@ -41,37 +42,11 @@ class RuncState:
     created: float  # unix seconds
 
 
-@dataclass(frozen=True)
-class ExecResult:
-    exit_code: int
-    output: str
-
-
 def parse_time(text: str) -> float:
     """RFC 3339 with nanoseconds (runc's ``created``) → unix seconds."""
     head, _, frac = text.rstrip("Z").partition(".")
     seconds = datetime.fromisoformat(head + "+00:00").timestamp()
     return seconds + (float("0." + frac) if frac else 0.0)
-
-
-def _state(obj: dict[str, object]) -> RuncState:
-    return RuncState(
-        id=str(obj["id"]),
-        pid=int(str(obj.get("pid") or 0)),
-        status=str(obj["status"]),
-        bundle=str(obj.get("bundle", "")),
-        created=parse_time(str(obj["created"])),
-    )
-
-
-def parse_state(text: str) -> RuncState:
-    """The output of ``runc state ID``."""
-    return _state(json.loads(text))
-
-
-def parse_list(text: str) -> list[RuncState]:
-    """The output of ``runc list --format json`` (``null`` when there are none)."""
-    return [_state(o) for o in json.loads(text) or []]
 
 
 def parse_state_file(obj: dict[str, Any], proc_stat: str | None, exec_fifo: bool) -> RuncState:
@@ -214,7 +189,7 @@ class Runc:
                 _kill_pid_file(pid_file)
                 proc.kill()
                 proc.wait()
-        return ExecResult(124 if code is None else code, output.decode(errors="replace"))
+        return ExecResult(exit_code=124 if code is None else code, output=output.decode(errors="replace"))
 
 
 def _read_capped(proc: subprocess.Popen[bytes], deadline: float, limit: int) -> tuple[bytes, bool]:

@@ -1,4 +1,4 @@
-"""Thin wrapper over skopeo: argument lists for copy/inspect, running them, pure parsers.
+"""Thin wrapper over skopeo: argument lists for copy, running them, pure parsers.
 
 The image store copies every image into ONE shared OCI layout directory, which acts as a
 content-addressed blob store: skopeo's OCI destination reuses a blob already present by digest,
@@ -9,7 +9,6 @@ registries get ``--src-tls-verify=false``; credentials come from ``--authfile``.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import subprocess
 from collections.abc import Sequence
@@ -86,13 +85,6 @@ def copy_argv(
     ]
 
 
-def inspect_raw_argv(ref: Reference, insecure: Sequence[str], auth_file: Path | None) -> list[str]:
-    """``skopeo inspect --raw``: the manifest (or index) bytes exactly as the registry has them."""
-    tls = ["--tls-verify=false"] if ref.registry in insecure else []
-    auth = ["--authfile", str(auth_file)] if auth_file else []
-    return ["skopeo", "inspect", "--raw", *tls, *auth, ref.transport()]
-
-
 def run(argv: Sequence[str], timeout_s: float = 600) -> bytes:
     """Run skopeo; a failure raises ``SkopeoError`` with its last stderr line."""
     try:
@@ -111,24 +103,6 @@ def last_error(stderr: bytes) -> str:
     lines = stderr.decode(errors="replace").strip().splitlines() or ["failed without output"]
     match = re.search(r'msg="((?:[^"\\]|\\.)*)"', lines[-1])
     return match.group(1).replace('\\"', '"') if match else lines[-1]
-
-
-@dataclass(frozen=True)
-class RawManifest:
-    """``skopeo inspect --raw`` output: its media type, digest and parsed JSON."""
-
-    media_type: str
-    digest: str
-    document: dict[str, object]
-
-
-def parse_raw(raw: bytes) -> RawManifest:
-    """Parse ``inspect --raw`` output; its digest is the sha256 of the exact bytes."""
-    document = json.loads(raw)
-    if not isinstance(document, dict):
-        raise SkopeoError("manifest is not a JSON object")
-    media_type = str(document.get("mediaType", ""))
-    return RawManifest(media_type, "sha256:" + hashlib.sha256(raw).hexdigest(), document)
 
 
 def layout_name(ref: str) -> str:

@@ -27,6 +27,7 @@ from pyroute2.netlink.generic.wireguard import WireGuard  # not the package faca
 
 from shoal.agent.net.nsthread import in_netns
 from shoal.errors import ShoalError
+from shoal.pids import reap, wait_gone
 
 
 class WireguardError(ShoalError):
@@ -382,24 +383,10 @@ class WireguardGo:
         pid = int(self.pid_file.read_text())
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-            _wait_gone(pid)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+            if not wait_gone(pid, 5.0, poll_s=0.05):
+                os.kill(pid, signal.SIGKILL)
+        reap(pid)
         self.pid_file.unlink(missing_ok=True)
-
-
-def _wait_gone(pid: int) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
 
 
 def resolve_endpoint(endpoint: str) -> str:

@@ -9,39 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 
 from flask import Blueprint, Response, g, jsonify, request
-from pydantic import BaseModel, Field, field_validator
 
 from shoal.control import auth
 from shoal.control.api.common import body, ctx, hold, int_arg, node_caller
 from shoal.control.store import events, nodes, tasks, tokens
 from shoal.control.store.db import Conn, cluster_changed, poke_controller, retrying
 from shoal.model.addressing import overlay_ip
-from shoal.model.status import Capacity, NodeStatus
+from shoal.model.join_wire import JoinRequest
+from shoal.model.status import NodeStatus
 
 bp = Blueprint("agent", __name__, url_prefix="/api/v1")
-NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_WAIT_S = 60
-
-
-class JoinRequest(BaseModel):
-    token: str = ""  # older clients send it here too; the Authorization header is what counts
-    name: str
-    public_key: str = Field(default="", max_length=200)
-    endpoint: str | None = Field(default=None, max_length=300)
-    labels: dict[str, str] = Field(default_factory=dict)
-    ingress: bool = False
-    capacity: Capacity = Field(default_factory=Capacity)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not NAME.match(value):
-            raise ValueError("must be a DNS label: lowercase letters, digits and '-'")
-        return value
 
 
 def _serveroverlay_ip(conn: Conn) -> str | None:

@@ -30,7 +30,7 @@ from shoal.control.serve import NODE_LANE, lane_of
 from shoal.control.store import events
 from shoal.control.store.db import Database, DatabaseUnavailable
 from shoal.control.vault import Vault
-from shoal.errors import ConfigError, Conflict, NotFound, ShoalError
+from shoal.errors import ConfigError, Conflict, NotFound, ShoalError, first_line
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -204,11 +204,11 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
 
 def _db_error(exc: psycopg.Error) -> ResponseReturnValue:
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        return _error(f"database unavailable: {str(exc).strip().splitlines()[0]}", 503)
+        return _error(f"database unavailable: {first_line(exc)}", 503)
     if isinstance(exc, psycopg.errors.IntegrityError):
-        return _error(f"conflict: {str(exc).strip().splitlines()[0]}", 409)
+        return _error(f"conflict: {first_line(exc)}", 409)
     if isinstance(exc, psycopg.errors.DataError):
-        return _error(f"bad value: {str(exc).strip().splitlines()[0]}", 400)
+        return _error(f"bad value: {first_line(exc)}", 400)
     log.exception("database error")
     return _error(f"database error: {type(exc).__name__}", 500)
 

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shoal.control.api.common import caller, ctx, jsonable, principal
 from shoal.control.openapi import document
 from shoal.control.store import servers
+from shoal.errors import first_line
 
 bp = Blueprint("meta", __name__)
 
@@ -18,7 +19,7 @@ def health() -> tuple[Response, int]:
         with ctx().db.transaction() as conn:
             conn.execute("SELECT 1")
     except Exception as exc:
-        return jsonify(ok=False, database=False, error=str(exc).splitlines()[0]), 503
+        return jsonify(ok=False, database=False, error=first_line(exc)), 503
     leader = ctx().leader
     role = "off" if leader is None else ("leader" if leader.is_set() else "standby")
     return jsonify(ok=True, database=True, controller=role), 200

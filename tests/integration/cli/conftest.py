@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from shoal.agent.join import register
 from shoal.cli.main import cli
 from shoal.client import Client
-from shoal.client.models import JoinRequest
 from shoal.client.trust import fetch_pinned_ca, join_token_fingerprint
 from shoal.errors import ShoalError
+from shoal.model.join_wire import JoinRequest
 from shoal.model.state import NodeState
 from shoal.model.status import Capacity, ContainerStatus, NodeStatus, PeerStatus
 from tests.support.server_fixtures import Server
@@ -73,11 +74,10 @@ class ScriptedNode:
         with tempfile.NamedTemporaryFile(prefix=f"{PREFIX}-ca-", suffix=".pem", delete=False) as out:
             out.write(pem)
         self.ca = Path(out.name)
-        with Client(self.server.url, ca=self.ca) as anonymous:
-            request = JoinRequest(token=token, name=self.name, public_key=f"key-{self.name}")
-            request.capacity = Capacity(cpus=4, memory_bytes=8 << 30)
-            joined = anonymous.join(request)
-        self.api = Client(self.server.url, joined.credential, self.ca)
+        capacity = Capacity(cpus=4, memory_bytes=8 << 30)
+        request = JoinRequest(token=token, name=self.name, public_key=f"key-{self.name}", capacity=capacity)
+        joined = register(self.server.url, pem, request.model_dump(mode="json"))  # as `shoal join` does
+        self.api = Client(self.server.url, str(joined["credential"]), self.ca)
         self.report([])
         self.beating = threading.Thread(target=self._heartbeat, daemon=True)
         self.beating.start()

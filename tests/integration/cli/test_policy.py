@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shoal.client import Client
-from shoal.client.errors import Forbidden
+from shoal.client.errors import ForbiddenError
 from shoal.errors import ShoalError
 from tests.integration.cli.conftest import ScriptedNode, Shoal
 from tests.support.server_fixtures import Server
@@ -62,7 +62,7 @@ def test_operator_deploy_refused_403_one_line(shoal: Shoal, tmp_path: Path, extr
 
 def test_the_api_answers_403(server: Server, shoal: Shoal, tmp_path: Path) -> None:
     token = operator(shoal)
-    with Client(server.url, token, Path(server.ca)) as api, pytest.raises(Forbidden, match="privileged"):
+    with Client(server.url, token, Path(server.ca)) as api, pytest.raises(ForbiddenError, match="privileged"):
         api.deploy("services:\n  web:\n    image: app:1\n    privileged: true\n", "shx", dry_run=True)
 
 

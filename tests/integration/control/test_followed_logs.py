@@ -95,17 +95,16 @@ def test_the_agent_endpoint_refuses_past_its_pool_rather_than_queueing(tmp_path:
 
     from shoal.agent import httpd as endpoint
 
-    server = AgentHttpd(create_app(QuietContainer(), "s3cret", lambda: b"m"), "127.0.0.1", 0)
+    port = free_port()
+    server = AgentHttpd(create_app(QuietContainer(), "s3cret", lambda: b"m"), "127.0.0.1", port)
     server.start()
     held: list[socket.socket] = []
     try:
         for _ in range(endpoint.WORKERS + endpoint.QUEUED):
-            held.append(socket.create_connection(("127.0.0.1", server.bound_port)))
+            held.append(socket.create_connection(("127.0.0.1", port)))
         time.sleep(0.3)
         started = time.monotonic()
-        answer = httpx.get(
-            f"http://127.0.0.1:{server.bound_port}/metrics", headers={"Authorization": "Bearer s3cret"}
-        )
+        answer = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer s3cret"})
         assert answer.status_code == 503 and "busy" in answer.json()["error"]
         assert time.monotonic() - started < 2
         for sock in held:
@@ -113,7 +112,7 @@ def test_the_agent_endpoint_refuses_past_its_pool_rather_than_queueing(tmp_path:
         wait_for(
             lambda: (
                 httpx.get(
-                    f"http://127.0.0.1:{server.bound_port}/metrics",
+                    f"http://127.0.0.1:{port}/metrics",
                     headers={"Authorization": "Bearer s3cret"},
                 ).status_code
                 == 200

@@ -27,7 +27,7 @@ from shoal.agent.reconcilers.dns import DnsReconciler
 from shoal.agent.reconcilers.firewall import FirewallReconciler
 from shoal.agent.reconcilers.network import NetworkReconciler
 from shoal.agent.reconcilers.wireguard import WireguardReconciler
-from shoal.control.mesh import MeshNode, mesh
+from shoal.control.mesh import MeshNode, plan_mesh
 from shoal.model.container import ContainerSpec, PortMapping, networks_of
 from shoal.model.state import DnsRecord, NetworkMembers, NodeState
 
@@ -219,7 +219,8 @@ class Topology:
             )
             for n in self.nodes.values()
         ]
-        meshes = mesh(members)
+        planned = plan_mesh(members)
+        meshes = {name: planned.of(name) for name in planned.nodes}
         records: dict[str, list[str]] = {}
         specs: dict[str, list[ContainerSpec]] = {}
         on_net: dict[str, list[str]] = {}

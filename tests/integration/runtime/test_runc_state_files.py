@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal.agent.sys.runc import Runc, RuncState, parse_list, parse_state
+from shoal.agent.sys.runc import Runc, RuncState, parse_time
 from tests.integration.runtime.conftest import remove_cgroup
 
 CGROUP = "shc-statefiles"
@@ -35,12 +35,19 @@ def _runc_says(runc: Runc, *verb: str) -> str:
     return subprocess.run(runc.args(*verb), check=True, capture_output=True, text=True).stdout
 
 
+def _as_told(obj: dict[str, object]) -> RuncState:
+    """One container as `runc state` or `runc list --format json` tells it."""
+    created = parse_time(str(obj["created"]))
+    pid = int(str(obj.get("pid") or 0))
+    return RuncState(str(obj["id"]), pid, str(obj["status"]), str(obj.get("bundle", "")), created)
+
+
 def _runc_list(runc: Runc) -> list[RuncState]:
-    return parse_list(_runc_says(runc, "list", "--format", "json"))
+    return [_as_told(o) for o in json.loads(_runc_says(runc, "list", "--format", "json")) or []]
 
 
 def _runc_state(runc: Runc, container_id: str) -> RuncState:
-    return parse_state(_runc_says(runc, "state", container_id))
+    return _as_told(json.loads(_runc_says(runc, "state", container_id)))
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +42,8 @@ def exited(rt: Runtime, cid: str) -> bool:
     return rt.get(cid).exit_code is not None
 
 
-@dataclass
-class PulledImage:
-    config: dict[str, Any]
-    layer_dirs: list[Path]
-
-
 def test_run_and_read_logs(runtime: Runtime, rootfs: Path) -> None:
-    pid = runtime.start_image(spec("shc-logs", None), PulledImage(CONFIG, [rootfs]))
+    pid = runtime.create_and_start(spec("shc-logs", None), CONFIG, [rootfs])
     assert pid > 0
     wait_for(lambda: exited(runtime, "shc-logs"))
     lines = runtime.logs("shc-logs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from werkzeug.test import Client
 
 from shoal.agent.httpd import authorized, create_app, parse_since, parse_tail
 
@@ -33,7 +34,7 @@ def test_parse_tail() -> None:
 
 def test_endpoints_refuse_without_secret_and_validate_exec() -> None:
     app = create_app(containers=None, secret="s3cret", metrics=lambda: b"m 1\n")  # type: ignore[arg-type]
-    client = app.test_client()
+    client = Client(app)
     assert client.get("/metrics").status_code == 401
     ok = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
     assert (ok.status_code, ok.data) == (200, b"m 1\n")

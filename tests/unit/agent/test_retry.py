@@ -11,7 +11,7 @@ from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.loop import Agent
 from shoal.agent.retry import Backoff, Fence, refusal
 from shoal.agent.statefile import load_state
-from shoal.client.errors import ApiError, Forbidden, NotFoundError, Unauthorized, Unreachable
+from shoal.client.errors import ApiError, ForbiddenError, NotFoundError, UnauthorizedError, Unreachable
 from shoal.model.container import ContainerSpec
 from shoal.model.state import NodeState
 
@@ -48,9 +48,9 @@ def test_backoff_delays_vary_and_stay_within_the_upper_half_of_each_step() -> No
 @pytest.mark.parametrize(
     ("exc", "refused"),
     [
-        (Unauthorized(401, "unknown token"), True),
+        (UnauthorizedError(401, "unknown token"), True),
         (NotFoundError(404, "node n3 not found"), True),
-        (Forbidden(403, "only node n2's own credential may do this"), False),
+        (ForbiddenError(403, "only node n2's own credential may do this"), False),
         (ApiError(503, "the database is unavailable"), False),
         (ApiError(502, "bad gateway"), False),
         (Unreachable("connection refused"), False),
@@ -103,7 +103,7 @@ def test_a_lasting_refusal_fences_the_node_and_the_saved_state_keeps_it_fenced(
     agent = agent_with_containers(tmp_path)
     clock = Clock()
     agent.fence = Fence(5.0, clock)
-    refused = Unauthorized(401, "unknown token")
+    refused = UnauthorizedError(401, "unknown token")
     agent._refused(refused)
     assert agent.state is not None and len(agent.state.containers) == 1
     clock.now += 6.0

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from shoal.client.errors import ApiError, Forbidden, NotFoundError, Unauthorized, for_status
+from shoal.client.errors import ApiError, ForbiddenError, NotFoundError, UnauthorizedError, for_status
 from shoal.client.models import Node, Task
 from shoal.client.sse import parse_sse
 from shoal.client.transport import error_message
@@ -32,8 +32,8 @@ def test_error_message_falls_back_to_text_then_status() -> None:
 
 
 def test_status_kinds() -> None:
-    assert isinstance(for_status(401, "m"), Unauthorized)
-    assert isinstance(for_status(403, "m"), Forbidden)
+    assert isinstance(for_status(401, "m"), UnauthorizedError)
+    assert isinstance(for_status(403, "m"), ForbiddenError)
     assert isinstance(for_status(404, "m"), NotFoundError)
     conflict = for_status(409, "exists")
     assert type(conflict) is ApiError and conflict.status == 409 and str(conflict) == "exists"

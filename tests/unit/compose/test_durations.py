@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shoal.model.constraints import parse_constraint
-from shoal.model.durations import format_duration, parse_duration, parse_size
+from shoal.model.durations import parse_duration, parse_size
 
 
 @pytest.mark.parametrize(
@@ -36,11 +36,6 @@ def test_sizes(text: str | int, size: int) -> None:
 def test_bad_sizes(text: object) -> None:
     with pytest.raises(ValueError, match="invalid size"):
         parse_size(text)
-
-
-def test_format_duration_round_trips() -> None:
-    for seconds in (90.0, 0.5, 3600.0, 5.0, 0.0, 3725.0):
-        assert parse_duration(format_duration(seconds)) == pytest.approx(seconds)
 
 
 def test_constraints() -> None:

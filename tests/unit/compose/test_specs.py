@@ -6,7 +6,7 @@ import textwrap
 
 from shoal.model.compose import ServiceSpec, parse_compose
 from shoal.model.container import pulls_always
-from shoal.model.specs import diff_specs, spec_hash, to_container_spec
+from shoal.model.specs import diff_specs, to_container_spec
 
 FULL = """
 services:
@@ -78,13 +78,6 @@ def test_restart_conditions_map_to_runtime_names() -> None:
     assert names == {"none": "no", "on-failure": "on-failure", "any": "always"}
     default = to_container_spec(service(base), 1, 1).restart
     assert (default.name, default.delay_s, default.window_s) == ("always", 0.5, 10.0)
-
-
-def test_spec_hash_is_stable_and_sensitive() -> None:
-    assert spec_hash(service()) == spec_hash(service())
-    assert len(spec_hash(service())) == 16
-    changed = service(FULL.replace("app:1", "app:2"))
-    assert spec_hash(changed) != spec_hash(service())
 
 
 def test_diff_specs_lists_what_changed() -> None:

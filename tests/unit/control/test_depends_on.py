@@ -58,12 +58,12 @@ def test_a_missing_dependency_holds_only_when_required() -> None:
     assert waiting_for([dep("db", required=False)], {}) is None
 
 
-def svc(name: str, depends: list[dict[str, Any]] | None = None, replicas: int = 1) -> planning.Service:
+def svc(name: str, depends: list[dict[str, Any]] | None = None, replicas: int = 1) -> planning.PlannedService:
     template = {"id": "", "service": name.split(".")[1], "image": "img"}
     spec = RevisionSpec.model_validate(
         {"template": template, "replicas": replicas, "depends_on": depends or []}
     )
-    return planning.Service(name, 1, replicas, spec, "updating")
+    return planning.PlannedService(name, 1, replicas, spec, "updating")
 
 
 def task(
@@ -123,7 +123,7 @@ def test_a_one_shot_dependency_must_exit_with_code_zero() -> None:
 
 
 def test_the_waiting_message_is_written_once() -> None:
-    waiting = planning.Service(
+    waiting = planning.PlannedService(
         "p.app", 1, 1, svc("p.app", [HEALTHY_DB]).spec, "updating", "waiting for db to be healthy"
     )
     out = planning.plan(NODES, [svc("p.db"), waiting], [task("p.db", health="starting")], 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shoal.control.ingress_claims import Claim, conflicts
-from shoal.control.revision import IngressSpec
+from shoal.model.compose_types import IngressSpec
 
 HELD = [Claim("b.shop", "shop.example.com", "/"), Claim("a.api", "app.example.com", "/api")]
 

@@ -16,10 +16,12 @@ def node(name: str, index: int, **extra: Any) -> dict[str, Any]:
     return {**base, "role": "worker", "capacity": {"cpus": 4, "memory_bytes": 8 << 30}, **extra}
 
 
-def service(replicas: int = 2, revision: int = 1, state: str = "completed", **spec: Any) -> planning.Service:
+def service(
+    replicas: int = 2, revision: int = 1, state: str = "completed", **spec: Any
+) -> planning.PlannedService:
     template = {"id": "", "service": "web", "image": "img"}
     full = RevisionSpec.model_validate({"template": template, "replicas": replicas, **spec})
-    return planning.Service("web", revision, replicas, full, state)
+    return planning.PlannedService("web", revision, replicas, full, state)
 
 
 def task(
@@ -92,7 +94,7 @@ def test_max_failure_ratio_reaches_the_rollout() -> None:
     )
     spec = revision_from(parse_compose(text, "p").services["web"])
     assert spec.update.max_failure_ratio == 0.5
-    svc = planning.Service("web", 2, 4, spec, "updating")
+    svc = planning.PlannedService("web", 2, 4, spec, "updating")
     rows = [task("w1", 1, "a", revision=2, state="failed")]
     rows += [task(f"w{i}", i, "b", revision=2) for i in (2, 3, 4)]
     out = planning.plan(NODES, [svc], rows, NOW.timestamp())
@@ -116,7 +118,7 @@ def test_start_first_is_stop_first_when_replicas_publish_host_ports() -> None:
     template = {"id": "", "service": "web", "image": "img", "ports": ports}
     update = {"parallelism": 1, "order": "start-first"}
     spec = RevisionSpec.model_validate({"template": template, "replicas": 2, "update": update})
-    svc = planning.Service("web", 2, 2, spec, "updating")
+    svc = planning.PlannedService("web", 2, 2, spec, "updating")
     out = planning.plan(NODES, [svc], [task("w1", 1, "a"), task("w2", 2, "b")], NOW.timestamp())
     assert out.stop == ["w1"] and out.start == [("web", 1, 2, "a")]  # the old one goes first
     started_first = planning.plan(

@@ -10,25 +10,6 @@ from shoal.agent.sys import runc
 DATA = Path(__file__).parent / "data"
 
 
-def test_parse_state_running() -> None:
-    state = runc.parse_state(DATA.joinpath("state_running.json").read_text())
-    assert (state.id, state.pid, state.status, state.bundle) == ("c2", 8549, "running", "/tmp/shc-probe")
-    assert abs(state.created - 1795640419.073939612) < 1e-6
-
-
-def test_parse_state_created_and_stopped() -> None:
-    assert runc.parse_state(DATA.joinpath("state_created.json").read_text()).status == "created"
-    stopped = runc.parse_state(DATA.joinpath("state_stopped.json").read_text())
-    assert (stopped.status, stopped.pid) == ("stopped", 0)
-
-
-def test_parse_list() -> None:
-    states = runc.parse_list(DATA.joinpath("list_mixed.json").read_text())
-    assert [(s.id, s.status) for s in states] == [("c2", "running"), ("c3", "stopped")]
-    assert runc.parse_list(DATA.joinpath("list_created.json").read_text())[0].status == "created"
-    assert runc.parse_list(DATA.joinpath("list_empty.json").read_text()) == []
-
-
 def test_error_line() -> None:
     assert runc.error_line(DATA.joinpath("state_missing.stderr").read_text()) == "container does not exist"
     assert runc.error_line("plain failure\n") == "plain failure"

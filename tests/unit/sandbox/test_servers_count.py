@@ -6,7 +6,7 @@ import pytest
 
 from shoal.sandbox.nodes import NodeError
 from shoal.sandbox.servers import DB_PORT, check_servers, database_dsn
-from shoal.sandbox.state import NodeRecord
+from shoal.sandbox.state import SandboxNode
 
 
 def test_servers_fit_on_the_public_nodes() -> None:
@@ -18,5 +18,5 @@ def test_servers_fit_on_the_public_nodes() -> None:
 
 
 def test_the_servers_share_one_database_on_n1() -> None:
-    n1 = NodeRecord(name="n1", netns="sbx-n1", address="203.0.113.11", nat=False, ingress=False)
+    n1 = SandboxNode(name="n1", netns="sbx-n1", address="203.0.113.11", nat=False, ingress=False)
     assert database_dsn(n1) == f"host=203.0.113.11 port={DB_PORT} dbname=shoal user=postgres"
