@@ -123,6 +123,10 @@ class Client:
         """Set labels; a value of None removes that label."""
         return self._one(m.Node, "POST", f"/nodes/{_seg(name)}/labels", json={"labels": labels})
 
+    def set_node_relay(self, name: str, relay: bool) -> m.Node:
+        """Mark the node as a relay for NAT'd nodes (when public), or unmark it."""
+        return self._one(m.Node, "POST", f"/nodes/{_seg(name)}/relay", json={"relay": relay})
+
     def remove_node(self, name: str) -> None:
         self._ok("DELETE", f"/nodes/{_seg(name)}")
 
@@ -283,8 +287,12 @@ class Client:
     def remove_token(self, token_id: str) -> None:
         self._ok("DELETE", f"/tokens/{_seg(token_id)}")
 
-    def create_join_token(self, ttl_s: float | None = None, uses: int | None = None) -> m.JoinToken:
-        return self._one(m.JoinToken, "POST", "/join-tokens", json=_params(ttl_s=ttl_s, uses=uses))
+    def create_join_token(
+        self, ttl_s: float | None = None, uses: int | None = None, grants: m.JoinGrants | None = None
+    ) -> m.JoinToken:
+        """A join token; `grants`: the labels, ingress flag and relay mark nodes joining with it get."""
+        given = grants.model_dump() if grants else {}
+        return self._one(m.JoinToken, "POST", "/join-tokens", json=_params(ttl_s=ttl_s, uses=uses) | given)
 
     # --- the agent's side (a node credential)
     def join(self, request: m.JoinRequest) -> m.JoinResult:

@@ -73,6 +73,7 @@ class Node(Wire):
     allocated: Allocation = Field(default_factory=Allocation)
     last_seen: str | None = None
     relay: str = ""  # a NAT'd node: the relay its relayed peers go through now (its agent's report)
+    is_relay: bool = False  # an admin marked it a relay and `shoal.relay=false` does not forbid it
     version: str = ""  # the shoal version its agent reported last
     applied_version: int | None = None  # the newest node state its agent fully applied (None: unknown)
 
@@ -201,13 +202,22 @@ class NewToken(Wire):
     name: str = ""
 
 
-class JoinToken(Wire):
+class JoinGrants(Wire):
+    """What a node joining with a token gets, as the admin who made the token chose."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    ingress: bool = False
+    relay: bool = False
+
+
+class JoinToken(JoinGrants):
     id: str
     token: str
 
 
 class JoinRequest(Wire):
-    """What an agent sends to join: the join token and the node's own description."""
+    """What an agent sends to join: the join token and the node's own description. `labels` and
+    `ingress` are requests the server ignores (the join token decides); kept for older servers."""
 
     token: str
     name: str
@@ -228,3 +238,6 @@ class JoinResult(Wire):
     overlay_ip: str = ""
     cluster_cidr: str = ""
     server_overlay_ip: str | None = None
+    labels: dict[str, str] | None = None  # what its join token granted (None: an older server)
+    ingress: bool | None = None
+    relay: bool | None = None

@@ -1,14 +1,17 @@
 """The agents' side of the API: join, the node-state long-poll, status reports (heartbeats).
 
 Join takes its token from `Authorization: Bearer shoal-join...` and checks it before reading the
-body (the body's `token`, sent by older clients, must then be the same). A node's long-poll and
-report run on the node lane (serve.py) and each holds one of the node's request slots.
+body (the body's `token`, sent by older clients, must then be the same). The node gets the labels,
+ingress flag and relay mark its token grants, never what its request asks for (`labels` and
+`ingress` in the body are requests: read, logged when not granted, otherwise ignored). A node's
+long-poll and report run on the node lane (serve.py) and each holds one of the node's request slots.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import time
 
@@ -19,12 +22,14 @@ from shoal.control import auth
 from shoal.control.api.common import body, ctx, hold, int_arg, node_caller
 from shoal.control.store import events, nodes, tasks, tokens
 from shoal.control.store.db import Conn, cluster_changed, poke_controller, retrying
+from shoal.control.store.tokens import JoinGrants
 from shoal.model.addressing import overlay_ip
 from shoal.model.status import Capacity, NodeStatus
 
 bp = Blueprint("agent", __name__, url_prefix="/api/v1")
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_WAIT_S = 60
+log = logging.getLogger(__name__)
 
 
 class JoinRequest(BaseModel):
@@ -32,8 +37,8 @@ class JoinRequest(BaseModel):
     name: str
     public_key: str = Field(default="", max_length=200)
     endpoint: str | None = Field(default=None, max_length=300)
-    labels: dict[str, str] = Field(default_factory=dict)
-    ingress: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)  # a request: the join token decides
+    ingress: bool = False  # a request: the join token decides
     capacity: Capacity = Field(default_factory=Capacity)
 
     @field_validator("name")
@@ -74,9 +79,10 @@ def join() -> Response:
     credential, agent_secret = auth.new_node_credential(), auth.new_secret()
     config = ctx().config
     with ctx().db.transaction() as conn:
-        if not tokens.use_join(conn, hashed):
+        grants = tokens.use_join(conn, hashed)
+        if grants is None:
             raise auth.Unauthorized(JOIN_REFUSED)
-        row = nodes.create(conn, config.cluster_cidr, _node_fields(req, credential, agent_secret))
+        row = nodes.create(conn, config.cluster_cidr, _node_fields(req, grants, credential, agent_secret))
         events.emit(conn, "node.joined", req.name, f"node {req.name} joined with subnet {row['subnet']}")
         poke_controller(conn)
         server_ip = _serveroverlay_ip(conn)
@@ -88,16 +94,36 @@ def join() -> Response:
         overlay_ip=overlay_ip(row["subnet"]),
         cluster_cidr=config.cluster_cidr,
         server_overlay_ip=server_ip,
+        labels=grants.labels,
+        ingress=grants.ingress,
+        relay=grants.relay,
     )
 
 
-def _node_fields(req: JoinRequest, credential: str, agent_secret: str) -> dict[str, object]:
+def ungranted(req: JoinRequest, grants: JoinGrants) -> list[str]:
+    """What the join request asks for that its token does not grant (`k=v` labels, `ingress`)."""
+    labels = [f"{k}={v}" for k, v in sorted(req.labels.items()) if grants.labels.get(k) != v]
+    return labels + (["ingress"] if req.ingress and not grants.ingress else [])
+
+
+def _node_fields(
+    req: JoinRequest, grants: JoinGrants, credential: str, agent_secret: str
+) -> dict[str, object]:
+    asked = ungranted(req, grants)
+    if asked:
+        log.warning(
+            "join of node %s: its join token does not grant %s; ignored (an admin sets them:"
+            " shoal node label, shoal token create --role join --label/--ingress)",
+            req.name,
+            ", ".join(asked),
+        )
     return {
         "name": req.name,
         "public_key": req.public_key,
         "endpoint": req.endpoint,
-        "labels": req.labels,
-        "ingress": req.ingress,
+        "labels": grants.labels,
+        "ingress": grants.ingress,
+        "relay": grants.relay,
         "role": "server" if req.name == ctx().config.server_node else "worker",
         "capacity": req.capacity.model_dump(),
         "credential_hash": auth.digest(credential),
