@@ -1,0 +1,14 @@
+"""A join request's labels and ingress flag are requests: what its token does not grant is named."""
+
+from __future__ import annotations
+
+from shoal.control.api.agent import JoinRequest, ungranted
+from shoal.control.store.tokens import JoinGrants
+
+
+def test_what_a_join_request_asks_beyond_its_token_is_named() -> None:
+    asked = JoinRequest(name="n1", labels={"role": "db", "zone": "a"}, ingress=True)
+    assert ungranted(asked, JoinGrants()) == ["role=db", "zone=a", "ingress"]
+    assert ungranted(asked, JoinGrants({"role": "db"}, ingress=True)) == ["zone=a"]
+    assert ungranted(asked, JoinGrants({"role": "web", "zone": "a"})) == ["role=db", "ingress"]
+    assert ungranted(JoinRequest(name="n1"), JoinGrants({"role": "db"}, True, True)) == []
