@@ -5,6 +5,7 @@ them gives them; a public node relays only when an admin marked it (token `--rel
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from shoal.control.store.db import connect
@@ -68,6 +69,23 @@ def test_only_nodes_an_admin_marked_relay(server: Server) -> None:
         r = admin.post("/api/v1/nodes/rm-plain/relay", json={"relay": False})
         assert r.status_code == 200 and r.json()["is_relay"] is False, r.text
     wait_for(lambda: _relays_seen(server, home, "rm-home1") == [], what="no relay left")
+
+
+def _nodes_page(server: Server) -> str:
+    """The web UI's nodes table, signed in with the admin token."""
+    with server.client() as browser:
+        form = browser.get("/login").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert csrf is not None, form
+        browser.post("/login", data={"token": server.admin_token, "csrf_token": csrf.group(1)})
+        return browser.get("/fragments/nodes").text
+
+
+def test_the_web_ui_shows_which_nodes_relay(server: Server) -> None:
+    join(server, "ui-relay", token=_join_token(server, relay=True))
+    join(server, "ui-plain")
+    rows = {row.split("</a>")[0].rsplit(">", 1)[-1]: row for row in _nodes_page(server).split("<tr>")[2:]}
+    assert 'badge">relay' in rows["ui-relay"] and 'badge">relay' not in rows["ui-plain"]
 
 
 def _insert_node(conn: Any, index: int, name: str, endpoint: str | None, labels: str) -> None:
