@@ -1,4 +1,4 @@
-"""`shoal node ls|inspect|drain|activate|label|relay|rm|join-token`: the machines of the cluster."""
+"""`shoal node ls|inspect|drain|activate|label|relay|ingress|rm|join-token`: the machines of the cluster."""
 
 from __future__ import annotations
 
@@ -187,6 +187,15 @@ def node_relay(name: str, mark: str) -> None:
     updated = client().set_node_relay(name, mark == "on")
     public = "" if updated.endpoint or mark == "off" else " (it relays once it has a public endpoint)"
     _changed(updated, f"node {name} relay {mark}{public}")
+
+
+@node.command("ingress")
+@click.argument("name")
+@click.argument("mark", type=click.Choice(["on", "off"]))
+@output_option
+def node_ingress(name: str, mark: str) -> None:
+    """Run the HTTPS ingress (Caddy on 80/443) on NAME (on), or stop it (off)."""
+    _changed(client().set_node_ingress(name, mark == "on"), f"node {name} ingress {mark}")
 
 
 @node.command("rm")

@@ -127,6 +127,10 @@ class Client:
         """Mark the node as a relay for NAT'd nodes (when public), or unmark it."""
         return self._one(m.Node, "POST", f"/nodes/{_seg(name)}/relay", json={"relay": relay})
 
+    def set_node_ingress(self, name: str, ingress: bool) -> m.Node:
+        """Run the HTTPS ingress on the node, or stop it."""
+        return self._one(m.Node, "POST", f"/nodes/{_seg(name)}/ingress", json={"ingress": ingress})
+
     def remove_node(self, name: str) -> None:
         self._ok("DELETE", f"/nodes/{_seg(name)}")
 

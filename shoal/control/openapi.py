@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shoal.control.api.agent import JoinRequest
-from shoal.control.api.nodes import LabelsRequest, RelayRequest
+from shoal.control.api.nodes import IngressRequest, LabelsRequest, RelayRequest
 from shoal.control.api.policy import PolicyRequest
 from shoal.control.api.registries import RegistryLoginRequest
 from shoal.control.api.secrets import SecretRequest
@@ -52,6 +52,15 @@ ROUTES: list[Route] = [
     ("post", "/api/v1/nodes/{name}/activate", "Activate a node", True, None, OBJ, []),
     ("post", "/api/v1/nodes/{name}/labels", "Set or remove node labels", True, LabelsRequest, OBJ, []),
     ("post", "/api/v1/nodes/{name}/relay", "Mark or unmark a node as a relay", True, RelayRequest, OBJ, []),
+    (
+        "post",
+        "/api/v1/nodes/{name}/ingress",
+        "Run the ingress on a node or stop it",
+        True,
+        IngressRequest,
+        OBJ,
+        [],
+    ),
     ("post", "/api/v1/deploy", "Deploy a Compose document", True, DeployRequest, OBJ, []),
     ("get", "/api/v1/services", "List services", True, None, ARR, []),
     ("get", "/api/v1/services/{name}", "Inspect a service", True, None, OBJ, []),

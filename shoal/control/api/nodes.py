@@ -1,4 +1,4 @@
-"""Nodes for people: list, inspect, drain, activate, label, relay mark, remove."""
+"""Nodes for people: list, inspect, drain, activate, label, relay and ingress (admin), remove."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ class LabelsRequest(BaseModel):
 
 class RelayRequest(BaseModel):
     relay: bool
+
+
+class IngressRequest(BaseModel):
+    ingress: bool
 
 
 def is_relay(row: Row) -> bool:
@@ -118,6 +122,15 @@ def relay(name: str) -> Response:
     with ctx().db.transaction() as conn:
         nodes.set_relay(conn, name, req.relay)
         return _changed(conn, name, "node.relay", f"node {name} {'may' if req.relay else 'may not'} relay")
+
+
+@bp.post("/<name>/ingress")
+def ingress(name: str) -> Response:
+    caller("admin")
+    req = body(IngressRequest)
+    with ctx().db.transaction() as conn:
+        nodes.set_ingress(conn, name, req.ingress)
+        return _changed(conn, name, "node.ingress", f"node {name} ingress {'on' if req.ingress else 'off'}")
 
 
 @bp.delete("/<name>")

@@ -37,6 +37,10 @@ class JoinTokenRequest(BaseModel):
     def grants(self) -> tokens.JoinGrants:
         return tokens.JoinGrants(self.labels, self.ingress, self.relay)
 
+    def granting(self) -> str:
+        given = [f"{k}={v}" for k, v in sorted(self.labels.items())]
+        return ", ".join(given + ["ingress"] * self.ingress + ["relay"] * self.relay) or "nothing"
+
 
 @bp.get("/tokens")
 def list_tokens() -> Response:
@@ -79,6 +83,9 @@ def create_join_token() -> Response:
     token_id, token, hashed = auth.new_join_token(ctx().ca_fingerprint)
     with ctx().db.transaction() as conn:
         tokens.create_join(conn, token_id, hashed, req.ttl_s, req.uses, grants=req.grants())
+        events.emit(
+            conn, "token.created", token_id, f"join token {token_id} created, granting {req.granting()}"
+        )
     return jsonify(id=token_id, token=token, labels=req.labels, ingress=req.ingress, relay=req.relay)
 
 

@@ -1,4 +1,4 @@
-"""Node rows: join (with subnet allocation), heartbeat, drain/activate, labels, relay mark, removal."""
+"""Node rows: join (with subnet allocation), heartbeat, drain/activate, labels, relay and ingress, removal."""
 
 from __future__ import annotations
 
@@ -226,6 +226,14 @@ def set_relay(conn: Conn, name: str, relay: bool) -> Row:
     if conn.execute("UPDATE nodes SET relay = %s WHERE name = %s", (relay, name)).rowcount == 0:
         raise NotFound(f"node {name} not found")
     notify_all_nodes(conn)  # the mesh is in every node's state
+    return require(conn, name)
+
+
+def set_ingress(conn: Conn, name: str, ingress: bool) -> Row:
+    """An admin's choice: whether the node runs the HTTPS ingress (Caddy on 80/443)."""
+    if conn.execute("UPDATE nodes SET ingress = %s WHERE name = %s", (ingress, name)).rowcount == 0:
+        raise NotFound(f"node {name} not found")
+    notify_nodes(conn, [name])
     return require(conn, name)
 
 

@@ -80,6 +80,7 @@ def test_token_create_role_join_grants_labels_ingress_and_relay(server: Server, 
         said = shoal("node", "relay", "shx-db", "on").stdout.strip()
         assert said == "node shx-db relay on (it relays once it has a public endpoint)"  # NAT'd
         assert shoal("node", "relay", "shx-db", "off").stdout.strip() == "node shx-db relay off"
+        assert json.loads(shoal("node", "ingress", "shx-db", "off", "-o", "json").stdout)["ingress"] is False
     finally:
         joined.close()
 

@@ -44,6 +44,9 @@ def test_a_join_request_cannot_choose_its_labels_or_ingress(server: Server) -> N
 
 def test_a_join_token_gives_its_labels_and_ingress(server: Server) -> None:
     token = _join_token(server, labels={"role": "db"}, ingress=True)
+    with server.client() as admin:
+        said = [e["message"] for e in admin.get("/api/v1/events").json() if e["kind"] == "token.created"]
+    assert said[-1].endswith("created, granting role=db, ingress"), said
     joined = join(server, "jg-given", token=token)
     node = _node(server, "jg-given")
     assert node["labels"] == {"role": "db"} and node["ingress"] is True
@@ -86,6 +89,24 @@ def test_the_web_ui_shows_which_nodes_relay(server: Server) -> None:
     join(server, "ui-plain")
     rows = {row.split("</a>")[0].rsplit(">", 1)[-1]: row for row in _nodes_page(server).split("<tr>")[2:]}
     assert 'badge">relay' in rows["ui-relay"] and 'badge">relay' not in rows["ui-plain"]
+
+
+def _ingress_settings(server: Server, joined: dict[str, Any], name: str) -> object:
+    with node_client(server, joined) as client:
+        return client.get(f"/api/v1/nodes/{name}/state").json().get("ingress_settings")
+
+
+def test_an_admin_turns_a_nodes_ingress_on_and_off(server: Server) -> None:
+    joined = join(server, "ig-node")
+    assert _ingress_settings(server, joined, "ig-node") is None
+    with server.client() as admin:
+        r = admin.post("/api/v1/nodes/ig-node/ingress", json={"ingress": True})
+        assert r.status_code == 200 and r.json()["ingress"] is True, r.text
+    assert _ingress_settings(server, joined, "ig-node") is not None
+    with server.client() as admin:
+        assert admin.post("/api/v1/nodes/ig-node/ingress", json={"ingress": False}).json()["ingress"] is False
+        assert admin.post("/api/v1/nodes/ig-nope/ingress", json={"ingress": True}).status_code == 404
+    assert _ingress_settings(server, joined, "ig-node") is None
 
 
 def _insert_node(conn: Any, index: int, name: str, endpoint: str | None, labels: str) -> None:
