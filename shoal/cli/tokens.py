@@ -57,13 +57,21 @@ def token() -> None:
 @click.option(
     "--ttl", type=click.FloatRange(min=1), default=86400.0, help="join token: seconds it stays valid"
 )
-@click.option("--uses", type=click.IntRange(min=1), default=1, help="join token: how many nodes may join")
+@click.option(
+    "--uses",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="join token: how many nodes may join",
+)
 @output_option
 def token_create(role: str, name: str, ttl: float, uses: int, **grant: Any) -> None:
     """Create a token; its secret is printed this once. `--role join`: a join token for new
     machines, giving them exactly the labels, ingress flag and relay mark set here."""
     grants = join_grants(grant["labels"], grant["ingress"], grant["relay"])
     if role == "join":
+        if name:
+            raise ConfigError("--name is for API tokens: a join token has no name")
         create_join(ttl, uses, grants)
         return
     if grants != JoinGrants():

@@ -24,3 +24,8 @@ def test_grants_on_an_api_token_are_refused_before_any_request(flag: list[str]) 
     done = CliRunner().invoke(token, ["create", "--role", "operator", *flag])
     assert isinstance(done.exception, ConfigError)
     assert "add --role join" in str(done.exception)
+
+
+def test_a_join_token_takes_no_name() -> None:
+    done = CliRunner().invoke(token, ["create", "--role", "join", "--name", "x"])
+    assert isinstance(done.exception, ConfigError) and "a join token has no name" in str(done.exception)
