@@ -55,7 +55,11 @@ def token() -> None:
 @click.option("--name", default="", help="what the token is for")
 @grant_options
 @click.option(
-    "--ttl", type=click.FloatRange(min=1), default=86400.0, help="join token: seconds it stays valid"
+    "--ttl",
+    type=click.FloatRange(min=1),
+    default=86400.0,
+    show_default=True,
+    help="join token: seconds it stays valid",
 )
 @click.option(
     "--uses",
