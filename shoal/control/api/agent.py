@@ -86,6 +86,7 @@ def join() -> Response:
         events.emit(conn, "node.joined", req.name, f"node {req.name} joined with subnet {row['subnet']}")
         poke_controller(conn)
         server_ip = _serveroverlay_ip(conn)
+    _note_ungranted(req, grants)
     return jsonify(
         node=req.name,
         credential=credential,
@@ -106,9 +107,9 @@ def ungranted(req: JoinRequest, grants: JoinGrants) -> list[str]:
     return labels + (["ingress"] if req.ingress and not grants.ingress else [])
 
 
-def _node_fields(
-    req: JoinRequest, grants: JoinGrants, credential: str, agent_secret: str
-) -> dict[str, object]:
+def _note_ungranted(req: JoinRequest, grants: JoinGrants) -> None:
+    """One log line when a joined node asked for more than its token grants (an older agent's
+    `--label`/`--ingress`, or a hand-made request): it did not get it."""
     asked = ungranted(req, grants)
     if asked:
         log.warning(
@@ -117,6 +118,11 @@ def _node_fields(
             req.name,
             ", ".join(asked),
         )
+
+
+def _node_fields(
+    req: JoinRequest, grants: JoinGrants, credential: str, agent_secret: str
+) -> dict[str, object]:
     return {
         "name": req.name,
         "public_key": req.public_key,
