@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 DEFAULT_DATA_DIR = str(cfg.AgentConfig().data_dir)
 GRANT_HINT = (
-    "an admin sets them with `shoal node label` or `shoal token create --role join --label/--ingress`"
+    "an admin sets them: `shoal node label|ingress NODE ...`,"
+    " or `shoal token create --role join --label/--ingress`"
 )
 UNIT_PATH = "/etc/systemd/system/shoal-agent.service"
 

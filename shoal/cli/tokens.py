@@ -14,6 +14,7 @@ from shoal.cli.common import client, output_option, say, wants_json
 from shoal.cli.render import age, print_json, print_table
 from shoal.client.models import JoinGrants
 from shoal.errors import ConfigError
+from shoal.model.durations import parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 API_ROLES = ["metrics", "viewer", "operator", "admin"]
@@ -39,6 +40,16 @@ def join_grants(labels: tuple[str, ...], ingress: bool, relay: bool) -> JoinGran
     return JoinGrants(labels=parsed, ingress=ingress, relay=relay)
 
 
+def _duration(value: str) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ttl") from None
+    if seconds <= 0:
+        raise click.BadParameter("must be longer than 0", param_hint="--ttl")
+    return seconds
+
+
 def grants_text(grants: JoinGrants) -> str:
     given = [f"{k}={v}" for k, v in sorted(grants.labels.items())]
     given += ["ingress"] * grants.ingress + ["relay"] * grants.relay
@@ -51,32 +62,27 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--role", type=click.Choice([*API_ROLES, "join"]), required=True)
+@click.option(
+    "--role",
+    type=click.Choice([*API_ROLES, "join"]),
+    required=True,
+    help="join: for `shoal join` on a new node",
+)
 @click.option("--name", default="", help="what the token is for")
 @grant_options
+@click.option("--ttl", default="24h", show_default=True, help="join tokens: how long it is valid (30m, 168h)")
 @click.option(
-    "--ttl",
-    type=click.FloatRange(min=1),
-    default=86400.0,
-    show_default=True,
-    help="join token: seconds it stays valid",
-)
-@click.option(
-    "--uses",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="join token: how many nodes may join",
+    "--uses", default=1, show_default=True, type=click.IntRange(1), help="join tokens: how many nodes"
 )
 @output_option
-def token_create(role: str, name: str, ttl: float, uses: int, **grant: Any) -> None:
+def token_create(role: str, name: str, ttl: str, uses: int, **grant: Any) -> None:
     """Create a token; its secret is printed this once. `--role join`: a join token for new
     machines, giving them exactly the labels, ingress flag and relay mark set here."""
     grants = join_grants(grant["labels"], grant["ingress"], grant["relay"])
     if role == "join":
         if name:
             raise ConfigError("--name is for API tokens: a join token has no name")
-        create_join(ttl, uses, grants)
+        create_join(_duration(ttl), uses, grants)
         return
     if grants != JoinGrants():
         raise ConfigError("--label, --ingress and --relay are for join tokens: add --role join")

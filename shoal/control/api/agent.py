@@ -114,7 +114,7 @@ def _note_ungranted(req: JoinRequest, grants: JoinGrants) -> None:
     if asked:
         log.warning(
             "join of node %s: its join token does not grant %s; ignored (an admin sets them:"
-            " shoal node label, shoal token create --role join --label/--ingress)",
+            " shoal node label|ingress, shoal token create --role join --label/--ingress)",
             req.name,
             ", ".join(asked),
         )

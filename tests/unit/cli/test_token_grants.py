@@ -29,3 +29,8 @@ def test_grants_on_an_api_token_are_refused_before_any_request(flag: list[str]) 
 def test_a_join_token_takes_no_name() -> None:
     done = CliRunner().invoke(token, ["create", "--role", "join", "--name", "x"])
     assert isinstance(done.exception, ConfigError) and "a join token has no name" in str(done.exception)
+
+
+def test_a_join_tokens_ttl_is_a_duration() -> None:
+    done = CliRunner().invoke(token, ["create", "--role", "join", "--ttl", "forever"])
+    assert done.exit_code == 2 and "--ttl" in done.output
