@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from shoal.agent.join import JoinToken
 
 DEFAULT_DATA_DIR = str(cfg.AgentConfig().data_dir)
+GRANT_HINT = (
+    "an admin sets them: `shoal node label|ingress NODE ...`,"
+    " or `shoal token create --role join --label/--ingress`"
+)
 UNIT_PATH = "/etc/systemd/system/shoal-agent.service"
 
 UNIT_TEMPLATE = """\
@@ -90,8 +94,17 @@ def join_body(options: JoinOptions, token: JoinToken, public_key: str) -> dict[s
     }
 
 
-def do_join(options: JoinOptions, config: cfg.AgentConfig) -> cfg.NodeRecord:
-    """Pin, register and store: the whole of `shoal join` (no output)."""
+def not_granted(options: JoinOptions, answer: dict[str, Any]) -> list[str]:
+    """What `--label`/`--ingress` asked for that the join token did not grant (the server gives
+    the node what its token grants; an older server, which says nothing of it, took the request)."""
+    granted, ingress = answer.get("labels"), answer.get("ingress")
+    labels = [] if granted is None else [f"{k}={v}" for k, v in options.labels.items() if granted.get(k) != v]
+    return labels + (["ingress"] if options.ingress and ingress is False else [])
+
+
+def do_join(options: JoinOptions, config: cfg.AgentConfig) -> tuple[cfg.NodeRecord, list[str]]:
+    """Pin, register and store: the whole of `shoal join` (no output). Also returns what the
+    request asked for and was not granted."""
     # join only, not the agent: cryptography (x509) and pyroute2 (agent.memory)
     from shoal.agent.join import parse_token, pinned_ca, register  # noqa: PLC0415
     from shoal.agent.sys.wireguard import load_or_create_key  # noqa: PLC0415
@@ -103,7 +116,7 @@ def do_join(options: JoinOptions, config: cfg.AgentConfig) -> cfg.NodeRecord:
     node = _record(options.url, answer, public)
     cfg.write_private(config.ca_file, ca_pem)
     cfg.save(config, node)
-    return node
+    return node, not_granted(options, answer)
 
 
 def _record(url: str, answer: dict[str, object], public_key: str) -> cfg.NodeRecord:
@@ -128,8 +141,10 @@ def _record(url: str, answer: dict[str, object], public_key: str) -> cfg.NodeRec
 @click.option("--token", required=True, help="Join token from `shoal` admin (shoal-join.<secret>.<ca>).")
 @click.option("--name", default=None, help="Node name (default: the host name).")
 @click.option("--endpoint", default=None, help="HOST:PORT other nodes reach this node's WireGuard on.")
-@click.option("--label", "labels", multiple=True, help="Node label k=v (repeatable).")
-@click.option("--ingress", is_flag=True, help="Run the HTTPS ingress (Caddy) on this node.")
+@click.option(
+    "--label", "labels", multiple=True, help="Ask for label k=v (repeatable); the join token decides."
+)
+@click.option("--ingress", is_flag=True, help="Ask to run the HTTPS ingress; the join token decides.")
 @click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True, type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, help="Agent config override key=value (see agent.json).")
 def join(url: str, token: str, name: str | None, data_dir: Path, **flags: Any) -> None:
@@ -146,9 +161,13 @@ def join(url: str, token: str, name: str | None, data_dir: Path, **flags: Any) -
         config = cfg.with_overrides(
             dataclasses.replace(cfg.AgentConfig(), data_dir=data_dir), list(flags["overrides"])
         )
-        node = do_join(options, config)
+        node, refused = do_join(options, config)
     except ShoalError as exc:
         raise _fail(exc) from None
+    if refused:
+        click.echo(
+            f"warning: the join token does not grant {', '.join(refused)}: ignored ({GRANT_HINT})", err=True
+        )
     click.echo(f"joined as {node.name}: subnet {node.subnet}, overlay {node.overlay_ip}")
     click.echo(f"start the agent with: shoal agent start --data-dir {data_dir}")
 

@@ -1,4 +1,4 @@
-"""`shoal node ls|inspect|drain|activate|label|rm|join-token`: the machines of the cluster."""
+"""`shoal node ls|inspect|drain|activate|label|relay|ingress|rm|join-token`: the machines of the cluster."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 
 from shoal.cli.common import client, output_option, say, wants_json
 from shoal.cli.render import age, labels_text, print_fields, print_json, print_table, size
+from shoal.cli.tokens import create_join, grant_options, join_grants
 from shoal.client.models import Node, NodeDetail
 from shoal.errors import ConfigError
 from shoal.model.status import PeerStatus
@@ -47,7 +48,8 @@ def parse_label_changes(args: tuple[str, ...] | list[str]) -> dict[str, str | No
 def node_row(node: Node) -> list[str]:
     cpu = f"{node.allocated.cpus:g}/{node.capacity.cpus:g}"
     memory = f"{size(node.allocated.memory_bytes)}/{size(node.capacity.memory_bytes)}"
-    labels = ",".join(filter(None, [labels_text(node.labels), "ingress" if node.ingress else ""]))
+    marks = ["ingress" if node.ingress else "", "relay" if node.is_relay else ""]
+    labels = ",".join(filter(None, [labels_text(node.labels), *marks]))
     return [
         node.name,
         node.state,
@@ -92,6 +94,7 @@ def _show_node(detail: NodeDetail) -> None:
             "endpoint": detail.endpoint or "-",
             "labels": labels_text(detail.labels) or "-",
             "ingress": detail.ingress,
+            "is relay": detail.is_relay,
             "capacity": _capacity(detail),
             "agent": detail.agent_version or "-",
             "last seen": age(detail.last_seen),
@@ -175,6 +178,26 @@ def node_label(name: str, changes: tuple[str, ...]) -> None:
     _changed(updated, f"node {name} labels: {labels_text(updated.labels) or '-'}")
 
 
+@node.command("relay")
+@click.argument("name")
+@click.argument("mark", type=click.Choice(["on", "off"]))
+@output_option
+def node_relay(name: str, mark: str) -> None:
+    """Let NAME relay for NAT'd nodes (on; only a public node relays) or stop it (off)."""
+    updated = client().set_node_relay(name, mark == "on")
+    public = "" if updated.endpoint or mark == "off" else " (it relays once it has a public endpoint)"
+    _changed(updated, f"node {name} relay {mark}{public}")
+
+
+@node.command("ingress")
+@click.argument("name")
+@click.argument("mark", type=click.Choice(["on", "off"]))
+@output_option
+def node_ingress(name: str, mark: str) -> None:
+    """Run the HTTPS ingress (Caddy on 80/443) on NAME (on), or stop it (off)."""
+    _changed(client().set_node_ingress(name, mark == "on"), f"node {name} ingress {mark}")
+
+
 @node.command("rm")
 @click.argument("name")
 @output_option
@@ -195,13 +218,8 @@ def _changed(updated: Node, message: str) -> None:
 @click.option(
     "--uses", type=click.IntRange(min=1), default=1, show_default=True, help="how many nodes may join with it"
 )
+@grant_options
 @output_option
-def node_join_token(ttl: float, uses: int) -> None:
-    """Make a join token for new machines (admin): `shoal join URL --token TOKEN` on each."""
-    api = client()
-    made = api.create_join_token(ttl_s=ttl, uses=uses)
-    if wants_json():
-        print_json(made)
-        return
-    click.echo(made.token)
-    click.echo(f"on the new machine: shoal join {api.server} --token {made.token}", err=True)
+def node_join_token(ttl: float, uses: int, labels: tuple[str, ...], ingress: bool, relay: bool) -> None:
+    """Make a join token for new machines (admin), as `shoal token create --role join` does."""
+    create_join(ttl, uses, join_grants(labels, ingress, relay))

@@ -22,13 +22,14 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from shoal.client import models as m
-    from shoal.model import exec_wire, ingress_ca, state
+    from shoal.model import exec_wire, ingress_ca, join_wire, state
     from shoal.model import policy as node_policy
     from shoal.model.state import NodeState
     from shoal.model.status import NodeStatus
 else:  # loaded when an answer is parsed: a request need not wait for pydantic (see client.lazy)
     m = LazyModule("shoal.client.models")
     exec_wire = LazyModule("shoal.model.exec_wire")
+    join_wire = LazyModule("shoal.model.join_wire")
     state = LazyModule("shoal.model.state")
     node_policy = LazyModule("shoal.model.policy")
     ingress_ca = LazyModule("shoal.model.ingress_ca")
@@ -125,6 +126,14 @@ class Client:
     def label_node(self, name: str, labels: dict[str, str | None]) -> m.Node:
         """Set labels; a value of None removes that label."""
         return self._one(m.Node, "POST", f"/nodes/{_seg(name)}/labels", json={"labels": labels})
+
+    def set_node_relay(self, name: str, relay: bool) -> m.Node:
+        """Mark the node as a relay for NAT'd nodes (when public), or unmark it."""
+        return self._one(m.Node, "POST", f"/nodes/{_seg(name)}/relay", json={"relay": relay})
+
+    def set_node_ingress(self, name: str, ingress: bool) -> m.Node:
+        """Run the HTTPS ingress on the node, or stop it."""
+        return self._one(m.Node, "POST", f"/nodes/{_seg(name)}/ingress", json={"ingress": ingress})
 
     def remove_node(self, name: str) -> None:
         self._ok("DELETE", f"/nodes/{_seg(name)}")
@@ -296,8 +305,12 @@ class Client:
     def remove_token(self, token_id: str) -> None:
         self._ok("DELETE", f"/tokens/{_seg(token_id)}")
 
-    def create_join_token(self, ttl_s: float | None = None, uses: int | None = None) -> m.NewJoinToken:
-        return self._one(m.NewJoinToken, "POST", "/join-tokens", json=_params(ttl_s=ttl_s, uses=uses))
+    def create_join_token(
+        self, ttl_s: float | None = None, uses: int | None = None, grants: join_wire.JoinGrants | None = None
+    ) -> m.NewJoinToken:
+        """A join token; `grants`: the labels, ingress flag and relay mark nodes joining with it get."""
+        given = grants.model_dump() if grants else {}
+        return self._one(m.NewJoinToken, "POST", "/join-tokens", json=_params(ttl_s=ttl_s, uses=uses) | given)
 
     # --- the agent's side (a node credential)
     def get_node_state(self, name: str, since: int = -1, wait: float = 0) -> NodeState:

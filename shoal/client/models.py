@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field
 
 from shoal.model.base import Wire
 from shoal.model.deploy_wire import ProjectInfo
+from shoal.model.join_wire import JoinGrants
 from shoal.model.status import Capacity, PeerStatus
 
 
@@ -73,6 +74,7 @@ class Node(Wire):
     allocated: Allocation = Field(default_factory=Allocation)
     last_seen: str | None = None
     relay: str = ""  # a NAT'd node: the relay its relayed peers go through now (its agent's report)
+    is_relay: bool = False  # an admin marked it a relay and `shoal.relay=false` does not forbid it
     version: str = ""  # the shoal version its agent reported last
     applied_version: int | None = None  # the newest node state its agent fully applied (None: unknown)
 
@@ -207,7 +209,7 @@ class NewToken(Wire):
     name: str = ""
 
 
-class NewJoinToken(Wire):
+class NewJoinToken(JoinGrants):
     """A join token as created: the secret `token` is shown this once."""
 
     id: str

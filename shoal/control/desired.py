@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from shoal.control.mesh import Mesh, MeshNode, may_direct, may_relay, plan_mesh
+from shoal.control.mesh import Mesh, MeshNode, may_direct, plan_mesh, relay_allowed
 from shoal.control.revision import RevisionSpec, container_for
 from shoal.control.store import nodes, registries, secrets, services, tasks
 from shoal.control.store import policy as node_policy
@@ -216,7 +216,7 @@ def mesh_nodes(conn: Conn, rows: list[Row]) -> list[MeshNode]:
             r["subnet"],
             r["public_key"],
             r["endpoint"] or None,
-            may_relay(r["labels"] or {}),
+            relay_allowed(bool(r["relay"]), r["labels"] or {}),
             observed=None if r["endpoint"] else seen.get(r["name"]),
             lan=None if r["endpoint"] else lan.get(r["name"]),
             may_direct=may_direct(r["labels"] or {}),

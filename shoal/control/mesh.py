@@ -5,8 +5,9 @@ Pure: the server plans the mesh (`plan_mesh`) from the node rows and takes each 
 AllowedIPs = that node's subnet. A node with no endpoint (behind NAT) cannot be dialled: its
 peers get no endpoint and it keeps its tunnels open with PersistentKeepalive.
 
-Two NAT'd nodes reach each other through a relay. Every public node an admin allows to relay
-(label `shoal.relay=false` forbids it) is a candidate and forwards between its WireGuard peers.
+Two NAT'd nodes reach each other through a relay. Every public node an admin marked as a relay
+(`shoal node relay N on`, or a join token made with `--relay`; the label `shoal.relay=false`
+still forbids it) is a candidate and forwards between its WireGuard peers.
 A NAT'd node gets the candidates ranked (`relays`: the one most in use, then by name) and
 the NAT'd nodes it reaches through one (`relayed`); its agent picks the relay it uses from the
 handshakes it sees (agent.net.relaychoice), so the server's choice is a preference, not a
@@ -24,7 +25,7 @@ from shoal.model.state import Peer
 
 KEEPALIVE_S = 25
 RELAY_KEEPALIVE_S = 2
-NO_RELAY_LABEL = "shoal.relay"  # an admin's `shoal.relay=false` keeps a public node from relaying
+NO_RELAY_LABEL = "shoal.relay"  # an admin's `shoal.relay=false` keeps a node from relaying, marked or not
 NO_DIRECT_LABEL = "shoal.direct"  # `shoal.direct=false`: a NAT'd node always goes through a relay
 
 
@@ -54,6 +55,12 @@ def _allowed(labels: dict[str, str], key: str) -> bool:
 
 def may_relay(labels: dict[str, str]) -> bool:
     return _allowed(labels, NO_RELAY_LABEL)
+
+
+def relay_allowed(marked: bool, labels: dict[str, str]) -> bool:
+    """Whether a node may relay (when public): an admin marked it and did not label it
+    `shoal.relay=false`. Never the node's own say."""
+    return marked and may_relay(labels)
 
 
 def may_direct(labels: dict[str, str]) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shoal.control.api.nodes import LabelsRequest
+from shoal.control.api.nodes import IngressRequest, LabelsRequest, RelayRequest
 from shoal.control.api.policy import PolicyRequest
 from shoal.control.api.rebalance import RebalanceRequest
 from shoal.control.api.registries import RegistryLoginRequest
@@ -62,6 +62,16 @@ ROUTES: list[Route] = [
     ("post", "/api/v1/nodes/{name}/drain", "Drain a node", True, None, OBJ, []),
     ("post", "/api/v1/nodes/{name}/activate", "Activate a node", True, None, OBJ, []),
     ("post", "/api/v1/nodes/{name}/labels", "Set or remove node labels", True, LabelsRequest, OBJ, []),
+    ("post", "/api/v1/nodes/{name}/relay", "Mark or unmark a node as a relay", True, RelayRequest, OBJ, []),
+    (
+        "post",
+        "/api/v1/nodes/{name}/ingress",
+        "Run the ingress on a node or stop it",
+        True,
+        IngressRequest,
+        OBJ,
+        [],
+    ),
     ("post", "/api/v1/deploy", "Deploy a Compose document", True, DeployRequest, OBJ, []),
     ("get", "/api/v1/services", "List services", True, None, ARR, []),
     ("get", "/api/v1/services/{name}", "Inspect a service", True, None, OBJ, []),

@@ -16,6 +16,15 @@ from shoal.model.status import Capacity
 NODE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
+class JoinGrants(Wire):
+    """What a node joining with a token gets, as the admin who made the token chose (stored with
+    the token; the join request itself chooses none of it)."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    ingress: bool = False
+    relay: bool = False
+
+
 class JoinRequest(Wire):
     """The join token and the node's own description."""
 
@@ -23,8 +32,8 @@ class JoinRequest(Wire):
     name: str
     public_key: str = Field(default="", max_length=200)
     endpoint: str | None = Field(default=None, max_length=300)
-    labels: dict[str, str] = Field(default_factory=dict)
-    ingress: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)  # a request: the join token decides
+    ingress: bool = False  # a request: the join token decides
     capacity: Capacity = Field(default_factory=Capacity)
 
     @field_validator("name")

@@ -1,5 +1,6 @@
 """Runs shoal on the sandbox's nodes: the server on n1 (n1..nN with `--servers N`, see
-`servers.py`), then `join` and an agent on every node.
+`servers.py`), then `join` and an agent on every node. Each node joins with a join token of its
+own that grants what the sandbox wants it to be: ingress on ingress nodes, relay on public ones.
 
 Last step of `shoal sandbox up` (after `build.py`). Each process runs inside its node through
 the node's holder, detached, with its log under ``<dir>/logs/``; its pid goes into the record.
@@ -55,7 +56,7 @@ def start_cluster(record: SandboxState, root: Path, timeout_s: float, servers: i
         start_process(record, root, node, "server", SERVER_START)
         wait_until(_healthy(url, record), timeout_s, record, root, f"the server {url} never answered")
     for node in record.nodes:
-        join(record, node, init["join_token"])
+        join(record, node, node_token(record, init["admin_token"], node))
         start_process(record, root, node, "agent", AGENT_START)
     write_context(record, init["admin_token"])
     wait_until(
@@ -79,11 +80,26 @@ def server_init(record: SandboxState, node: SandboxNode, dsn: str = "") -> dict[
     return doc
 
 
+def node_token(record: SandboxState, admin_token: str, node: SandboxNode) -> str:
+    """A one-use join token granting the node its part: ingress if it is an ingress node, relay
+    if it is public (every public node relays, as it always has in the sandbox)."""
+    grants = {"uses": 1, "ttl_s": 3600, "ingress": node.ingress, "relay": not node.nat}
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    try:
+        answer = httpx.post(
+            f"{record.server}/api/v1/join-tokens", json=grants, headers=headers, verify=record.ca, timeout=15
+        )
+    except httpx.HTTPError as exc:
+        raise NodeError(f"node {node.name}: cannot make its join token: {exc}") from exc
+    if answer.status_code != 200:
+        raise NodeError(f"node {node.name}: cannot make its join token: {answer.text[:200]}")
+    return str(answer.json()["token"])
+
+
 def join(record: SandboxState, node: SandboxNode, token: str) -> None:
-    """`shoal join` on the node, with the sandbox's per-node settings."""
+    """`shoal join` on the node, with the sandbox's per-node settings (its token grants the rest)."""
     argv = [*SHOAL, "join", record.server, "--token", token, "--name", node.name]
     argv += [] if node.nat else ["--endpoint", f"{node.address}:{WIREGUARD_PORT}"]
-    argv += ["--ingress"] if node.ingress else []
     argv += [
         "--set",
         f"cgroup_parent=shoal-sbx-{node.name}",

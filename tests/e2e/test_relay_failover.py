@@ -61,6 +61,14 @@ def pair(cluster: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         assert removed.returncode == 0, removed.stderr or removed.stdout
 
 
+def test_the_relays_are_the_public_nodes_the_join_tokens_marked(cluster: Sandbox) -> None:
+    """Issue 18: each sandbox node joined with a token of its own; the public ones' tokens make
+    them relays and the last public one's makes it the ingress, NAT'd ones are neither."""
+    shown = {n: cluster.shoal_json("node", "inspect", n) for n in ("n1", "n2", "n3")}
+    assert [shown[n]["is_relay"] for n in ("n1", "n2", "n3")] == [True, True, False]
+    assert [shown[n]["ingress"] for n in ("n1", "n2", "n3")] == [False, True, False]
+
+
 def _running(cluster: Sandbox, node: str, prefix: str) -> tuple[str, str]:
     """(runc root, id) of the node's running container whose id starts with `prefix` (a replica
     replaced after its node came back may still be listed, stopped)."""

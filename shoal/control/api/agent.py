@@ -1,14 +1,17 @@
 """The agents' side of the API: join, the node-state long-poll, status reports (heartbeats).
 
 Join takes its token from `Authorization: Bearer shoal-join...` and checks it before reading the
-body (the body's `token`, sent by older clients, must then be the same). A node's long-poll and
-report run on the node lane (serve.py) and each holds one of the node's request slots.
+body (the body's `token`, sent by older clients, must then be the same). The node gets the labels,
+ingress flag and relay mark its token grants, never what its request asks for (`labels` and
+`ingress` in the body are requests: read, logged when not granted, otherwise ignored). A node's
+long-poll and report run on the node lane (serve.py) and each holds one of the node's request slots.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -18,11 +21,12 @@ from shoal.control.api.common import body, ctx, hold, int_arg, node_caller
 from shoal.control.store import events, nodes, tasks, tokens
 from shoal.control.store.db import Conn, cluster_changed, poke_controller, retrying
 from shoal.model.addressing import overlay_ip
-from shoal.model.join_wire import JoinRequest
+from shoal.model.join_wire import JoinGrants, JoinRequest
 from shoal.model.status import NodeStatus
 
 bp = Blueprint("agent", __name__, url_prefix="/api/v1")
 MAX_WAIT_S = 60
+log = logging.getLogger(__name__)
 
 
 def _serveroverlay_ip(conn: Conn) -> str | None:
@@ -55,12 +59,14 @@ def join() -> Response:
     credential, agent_secret = auth.new_node_credential(), auth.new_secret()
     config = ctx().config
     with ctx().db.transaction() as conn:
-        if not tokens.use_join(conn, hashed):
+        grants = tokens.use_join(conn, hashed)
+        if grants is None:
             raise auth.Unauthorized(JOIN_REFUSED)
-        row = nodes.create(conn, config.cluster_cidr, _node_fields(req, credential, agent_secret))
+        row = nodes.create(conn, config.cluster_cidr, _node_fields(req, grants, credential, agent_secret))
         events.emit(conn, "node.joined", req.name, f"node {req.name} joined with subnet {row['subnet']}")
         poke_controller(conn)
         server_ip = _serveroverlay_ip(conn)
+    _note_ungranted(req, grants)
     return jsonify(
         node=req.name,
         credential=credential,
@@ -69,16 +75,41 @@ def join() -> Response:
         overlay_ip=overlay_ip(row["subnet"]),
         cluster_cidr=config.cluster_cidr,
         server_overlay_ip=server_ip,
+        labels=grants.labels,
+        ingress=grants.ingress,
+        relay=grants.relay,
     )
 
 
-def _node_fields(req: JoinRequest, credential: str, agent_secret: str) -> dict[str, object]:
+def ungranted(req: JoinRequest, grants: JoinGrants) -> list[str]:
+    """What the join request asks for that its token does not grant (`k=v` labels, `ingress`)."""
+    labels = [f"{k}={v}" for k, v in sorted(req.labels.items()) if grants.labels.get(k) != v]
+    return labels + (["ingress"] if req.ingress and not grants.ingress else [])
+
+
+def _note_ungranted(req: JoinRequest, grants: JoinGrants) -> None:
+    """One log line when a joined node asked for more than its token grants (an older agent's
+    `--label`/`--ingress`, or a hand-made request): it did not get it."""
+    asked = ungranted(req, grants)
+    if asked:
+        log.warning(
+            "join of node %s: its join token does not grant %s; ignored (an admin sets them:"
+            " shoal node label|ingress, shoal token create --role join --label/--ingress)",
+            req.name,
+            ", ".join(asked),
+        )
+
+
+def _node_fields(
+    req: JoinRequest, grants: JoinGrants, credential: str, agent_secret: str
+) -> dict[str, object]:
     return {
         "name": req.name,
         "public_key": req.public_key,
         "endpoint": req.endpoint,
-        "labels": req.labels,
-        "ingress": req.ingress,
+        "labels": grants.labels,
+        "ingress": grants.ingress,
+        "relay": grants.relay,
         "role": "server" if req.name == ctx().config.server_node else "worker",
         "capacity": req.capacity.model_dump(),
         "credential_hash": auth.digest(credential),

@@ -1,4 +1,4 @@
-"""Nodes for people: list, inspect, drain, activate, label, remove."""
+"""Nodes for people: list, inspect, drain, activate, label, relay and ingress (admin), remove."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel
 
 from shoal.control.api.common import body, caller, ctx, jsonable
+from shoal.control.mesh import relay_allowed
 from shoal.control.store import events, nodes, tasks
 from shoal.control.store.db import Conn, Row, notify_all_nodes, poke_controller
 from shoal.model.addressing import overlay_ip
@@ -18,6 +19,19 @@ EMPTY = {"cpus": 0.0, "memory_bytes": 0, "tasks": 0}
 
 class LabelsRequest(BaseModel):
     labels: dict[str, str | None]
+
+
+class RelayRequest(BaseModel):
+    relay: bool
+
+
+class IngressRequest(BaseModel):
+    ingress: bool
+
+
+def is_relay(row: Row) -> bool:
+    """Whether the node relays for NAT'd nodes: public, marked by an admin, not labelled against."""
+    return bool(row["endpoint"]) and relay_allowed(bool(row["relay"]), row["labels"] or {})
 
 
 def node_view(
@@ -39,6 +53,7 @@ def node_view(
                 "address": overlay_ip(row["subnet"]),
                 "state_version": row["state_version"],
                 "relay": (relays or {}).get(row["name"], ""),
+                "is_relay": is_relay(row),
                 "version": (versions or {}).get(row["name"], ""),
                 "applied_version": row["applied_version"],  # null: its agent has not said
             }
@@ -98,6 +113,24 @@ def labels(name: str) -> Response:
     with ctx().db.transaction() as conn:
         nodes.set_labels(conn, name, req.labels)
         return _changed(conn, name, "node.labels", f"node {name} labels changed")
+
+
+@bp.post("/<name>/relay")
+def relay(name: str) -> Response:
+    caller("admin")
+    req = body(RelayRequest)
+    with ctx().db.transaction() as conn:
+        nodes.set_relay(conn, name, req.relay)
+        return _changed(conn, name, "node.relay", f"node {name} {'may' if req.relay else 'may not'} relay")
+
+
+@bp.post("/<name>/ingress")
+def ingress(name: str) -> Response:
+    caller("admin")
+    req = body(IngressRequest)
+    with ctx().db.transaction() as conn:
+        nodes.set_ingress(conn, name, req.ingress)
+        return _changed(conn, name, "node.ingress", f"node {name} ingress {'on' if req.ingress else 'off'}")
 
 
 @bp.delete("/<name>")

@@ -1,15 +1,17 @@
-"""API tokens and join tokens (admin)."""
+"""API tokens and join tokens (admin). A join token carries what nodes joining with it get:
+labels, the ingress flag, the relay mark (the node itself has no say)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from flask import Blueprint, Response, jsonify
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from shoal.control import auth
 from shoal.control.api.common import body, caller, ctx, jsonable
 from shoal.control.store import events, tokens
+from shoal.model.join_wire import JoinGrants
 
 bp = Blueprint("tokens", __name__, url_prefix="/api/v1")
 
@@ -22,6 +24,23 @@ class TokenRequest(BaseModel):
 class JoinTokenRequest(BaseModel):
     ttl_s: float = Field(default=86400.0, gt=0, le=10 * 365 * 86400)
     uses: int = Field(default=1, ge=1, le=1_000_000)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=100)
+    ingress: bool = False
+    relay: bool = False
+
+    @field_validator("labels")
+    @classmethod
+    def _keys(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not key for key in value):
+            raise ValueError("a label key is empty")
+        return value
+
+    def grants(self) -> JoinGrants:
+        return JoinGrants(labels=self.labels, ingress=self.ingress, relay=self.relay)
+
+    def granting(self) -> str:
+        given = [f"{k}={v}" for k, v in sorted(self.labels.items())]
+        return ", ".join(given + ["ingress"] * self.ingress + ["relay"] * self.relay) or "nothing"
 
 
 @bp.get("/tokens")
@@ -64,8 +83,11 @@ def create_join_token() -> Response:
     req = body(JoinTokenRequest)
     token_id, token, hashed = auth.new_join_token(ctx().ca_fingerprint)
     with ctx().db.transaction() as conn:
-        tokens.create_join(conn, token_id, hashed, req.ttl_s, req.uses)
-    return jsonify(id=token_id, token=token)
+        tokens.create_join(conn, token_id, hashed, req.ttl_s, req.uses, grants=req.grants())
+        events.emit(
+            conn, "token.created", token_id, f"join token {token_id} created, granting {req.granting()}"
+        )
+    return jsonify(id=token_id, token=token, labels=req.labels, ingress=req.ingress, relay=req.relay)
 
 
 @bp.delete("/join-tokens/<token_id>")

@@ -1,4 +1,4 @@
-"""Node rows: join (with subnet allocation), heartbeat, drain/activate, labels, removal."""
+"""Node rows: join (with subnet allocation), heartbeat, drain/activate, labels, relay and ingress, removal."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from shoal.control.store.db import Conn, Row, cluster_changed, notify_all_nodes,
 from shoal.errors import Conflict, NotFound
 
 NODE_COLUMNS = (
-    "name, subnet_index, subnet, public_key, endpoint, labels, ingress, role, availability, down, capacity,"
-    " last_seen, state_version, created, applied_version, applied_cluster_version"
+    "name, subnet_index, subnet, public_key, endpoint, labels, ingress, relay, role, availability, down,"
+    " capacity, last_seen, state_version, created, applied_version, applied_cluster_version"
 )
 
 
@@ -52,12 +52,13 @@ def create(conn: Conn, cluster_cidr: str, fields: dict[str, Any]) -> Row:
         raise Conflict(f"node {fields['name']} already exists")
     index = _free_index(conn, cluster_cidr)
     row = conn.execute(
-        "INSERT INTO nodes (name, subnet_index, subnet, public_key, endpoint, labels, ingress, role,"
+        "INSERT INTO nodes (name, subnet_index, subnet, public_key, endpoint, labels, ingress, relay, role,"
         " capacity, credential_hash, agent_secret, last_seen)"
         " VALUES (%(name)s, %(index)s, %(subnet)s, %(public_key)s, %(endpoint)s, %(labels)s,"
-        " %(ingress)s, %(role)s, %(capacity)s, %(credential_hash)s, %(agent_secret)s, now())"
+        " %(ingress)s, %(relay)s, %(role)s, %(capacity)s, %(credential_hash)s, %(agent_secret)s, now())"
         " RETURNING *",
         {
+            "relay": False,
             **fields,
             "index": index,
             "subnet": subnet_for(cluster_cidr, index),
@@ -216,6 +217,23 @@ def set_labels(conn: Conn, name: str, changes: dict[str, str | None]) -> Row:
     conn.execute("UPDATE nodes SET labels = %s WHERE name = %s", (Jsonb(labels), name))
     if {NO_RELAY_LABEL, NO_DIRECT_LABEL} & changes.keys():  # the mesh is in every node's state
         notify_all_nodes(conn)
+    return require(conn, name)
+
+
+def set_relay(conn: Conn, name: str, relay: bool) -> Row:
+    """An admin's mark: whether the node relays for NAT'd nodes (when public and not labelled
+    `shoal.relay=false`)."""
+    if conn.execute("UPDATE nodes SET relay = %s WHERE name = %s", (relay, name)).rowcount == 0:
+        raise NotFound(f"node {name} not found")
+    notify_all_nodes(conn)  # the mesh is in every node's state
+    return require(conn, name)
+
+
+def set_ingress(conn: Conn, name: str, ingress: bool) -> Row:
+    """An admin's choice: whether the node runs the HTTPS ingress (Caddy on 80/443)."""
+    if conn.execute("UPDATE nodes SET ingress = %s WHERE name = %s", (ingress, name)).rowcount == 0:
+        raise NotFound(f"node {name} not found")
+    notify_nodes(conn, [name])
     return require(conn, name)
 
 

@@ -1,9 +1,16 @@
-"""API tokens and join tokens, stored only as hashes."""
+"""API tokens and join tokens, stored only as hashes.
+
+A join token also holds what a node joining with it gets (`JoinGrants`: labels, ingress, relay):
+an admin's choice, never the joining node's.
+"""
 
 from __future__ import annotations
 
+from psycopg.types.json import Jsonb
+
 from shoal.control.store.db import Conn, Row
 from shoal.errors import NotFound
+from shoal.model.join_wire import JoinGrants
 
 
 def create(conn: Conn, token_id: str, name: str, role: str, token_hash: str) -> None:
@@ -26,11 +33,14 @@ def remove(conn: Conn, token_id: str) -> None:
         raise NotFound(f"token {token_id} not found")
 
 
-def create_join(conn: Conn, token_id: str, token_hash: str, ttl_s: float, uses: int) -> None:
+def create_join(
+    conn: Conn, token_id: str, token_hash: str, ttl_s: float, uses: int, *, grants: JoinGrants | None = None
+) -> None:
+    given = grants or JoinGrants()
     conn.execute(
-        "INSERT INTO join_tokens (id, hash, expires, uses_left)"
-        " VALUES (%s, %s, now() + make_interval(secs => %s), %s)",
-        (token_id, token_hash, ttl_s, uses),
+        "INSERT INTO join_tokens (id, hash, expires, uses_left, labels, ingress, relay)"
+        " VALUES (%s, %s, now() + make_interval(secs => %s), %s, %s, %s, %s)",
+        (token_id, token_hash, ttl_s, uses, Jsonb(given.labels), given.ingress, given.relay),
     )
 
 
@@ -43,14 +53,19 @@ def join_usable(conn: Conn, token_hash: str) -> str | None:
     return None if row is None else str(row["id"])
 
 
-def use_join(conn: Conn, token_hash: str) -> bool:
-    """Spend one use of a valid join token; False when it is unknown, expired, used up or revoked."""
+def use_join(conn: Conn, token_hash: str) -> JoinGrants | None:
+    """Spend one use of a valid join token: what it grants the node, None when it is unknown,
+    expired, used up or revoked."""
     row = conn.execute(
         "UPDATE join_tokens SET uses_left = uses_left - 1 WHERE hash = %s AND NOT revoked"
-        " AND uses_left > 0 AND expires > now() RETURNING id",
+        " AND uses_left > 0 AND expires > now() RETURNING labels, ingress, relay",
         (token_hash,),
     ).fetchone()
-    return row is not None
+    if row is None:
+        return None
+    return JoinGrants(
+        labels=dict(row["labels"] or {}), ingress=bool(row["ingress"]), relay=bool(row["relay"])
+    )
 
 
 def revoke_join(conn: Conn, token_id: str) -> None:
@@ -60,5 +75,6 @@ def revoke_join(conn: Conn, token_id: str) -> None:
 
 def all_join(conn: Conn) -> list[Row]:
     return conn.execute(
-        "SELECT id, expires, uses_left, revoked, created FROM join_tokens ORDER BY created"
+        "SELECT id, expires, uses_left, revoked, labels, ingress, relay, created FROM join_tokens"
+        " ORDER BY created"
     ).fetchall()

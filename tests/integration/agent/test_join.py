@@ -65,6 +65,7 @@ def test_join_stores_identity_and_agent_heartbeats(server: Server, tmp_path: Pat
     data = tmp_path / "data"
     done = shoal_join(server, server.join_token, data, "sha-n1")
     assert done.returncode == 0, done.stderr
+    assert "warning: the join token does not grant zone=a: ignored" in done.stderr  # --label: a request
     for name in (cfg.NODE_FILE, cfg.AGENT_FILE, cfg.CA_FILE, cfg.WG_KEY_FILE):
         assert ((data / name).stat().st_mode & 0o777) == 0o600, name
     node = cfg.load_node(data)

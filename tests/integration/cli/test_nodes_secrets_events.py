@@ -67,6 +67,24 @@ def test_node_join_token_lets_a_node_join(server: Server, shoal: Shoal) -> None:
     assert table.stdout.startswith("shoal-join.") and f"shoal join {server.url} --token" in table.stderr
 
 
+def test_token_create_role_join_grants_labels_ingress_and_relay(server: Server, shoal: Shoal) -> None:
+    args = ["token", "create", "--role", "join", "--label", "role=db", "--ingress", "--relay", "-o", "json"]
+    made = json.loads(shoal(*args).stdout)
+    assert made["role"] == "join" and made["token"].startswith("shoal-join.")
+    assert (made["labels"], made["ingress"], made["relay"]) == ({"role": "db"}, True, True)
+    joined = ScriptedNode(server, "shx-db", made["token"])
+    joined.join()
+    try:
+        listed = json.loads(shoal("node", "ls", "-o", "json").stdout)[0]
+        assert (listed["labels"], listed["ingress"], listed["is_relay"]) == ({"role": "db"}, True, False)
+        said = shoal("node", "relay", "shx-db", "on").stdout.strip()
+        assert said == "node shx-db relay on (it relays once it has a public endpoint)"  # NAT'd
+        assert shoal("node", "relay", "shx-db", "off").stdout.strip() == "node shx-db relay off"
+        assert json.loads(shoal("node", "ingress", "shx-db", "off", "-o", "json").stdout)["ingress"] is False
+    finally:
+        joined.close()
+
+
 def test_secret_create_ls_rm_never_prints_value(shoal: Shoal, tmp_path: Path) -> None:
     value = "s3cr3t-shx-value"
     assert shoal("secret", "create", "db-pass", input=value).stdout.strip() == "stored secret db-pass"

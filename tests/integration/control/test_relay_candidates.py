@@ -1,12 +1,24 @@
 """The server's part of relaying: ranked candidates and relayed nodes in NAT'd nodes' states, and
-an admin's `shoal.relay=false` taking a public node off the list (every node told at once)."""
+an admin's `shoal.relay=false` taking a public node off the list (every node told at once). The
+public nodes here join with a join token that marks them as relays (`--relay`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.control.helpers import join, node_client, wait_for
+from tests.integration.control.helpers import join as join_any
+from tests.integration.control.helpers import node_client, wait_for
 from tests.support.server_fixtures import Server
+
+
+def join(server: Server, name: str, endpoint: str | None) -> dict[str, Any]:
+    """Join `name`; a public node with a join token that makes it a relay."""
+    if endpoint is None:
+        return join_any(server, name, endpoint=None)
+    with server.client() as admin:
+        made = admin.post("/api/v1/join-tokens", json={"relay": True})
+        assert made.status_code == 200, made.text
+    return join_any(server, name, endpoint=endpoint, token=made.json()["token"])
 
 
 def _state(server: Server, joined: dict[str, Any], name: str) -> dict[str, Any]:

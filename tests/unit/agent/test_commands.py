@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from shoal.agent import config as cfg
-from shoal.agent.commands import agent, join, render_unit
+from shoal.agent.commands import JoinOptions, agent, join, not_granted, render_unit
 from shoal.agent.reconcilers.containers import _one_line
 from shoal.errors import ShoalError
 
@@ -58,3 +58,10 @@ def test_one_line_messages() -> None:
     )
     assert _one_line(ValueError("bad")) == "ValueError: bad"
     assert _one_line(KeyError()) == "KeyError"
+
+
+def test_what_the_join_token_did_not_grant_is_named() -> None:
+    asked = JoinOptions("https://s", "t", "n1", labels={"zone": "a", "role": "db"}, ingress=True)
+    assert not_granted(asked, {"labels": {"role": "db"}, "ingress": False}) == ["zone=a", "ingress"]
+    assert not_granted(asked, {"labels": {"zone": "a", "role": "db"}, "ingress": True}) == []
+    assert not_granted(asked, {}) == []  # an older server says nothing: it took the request

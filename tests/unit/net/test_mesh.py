@@ -10,6 +10,7 @@ from shoal.control.mesh import (
     may_direct,
     may_relay,
     plan_mesh,
+    relay_allowed,
 )
 
 
@@ -46,6 +47,12 @@ def test_public_node_that_may_not_relay_sends_no_keepalive_and_is_no_candidate()
 def test_admin_label_forbids_relaying() -> None:
     assert may_relay({}) and may_relay({"shoal.relay": "true"})
     assert not may_relay({"shoal.relay": "false"}) and not may_relay({"shoal.relay": "no"})
+
+
+def test_only_a_node_an_admin_marked_relays_and_the_label_still_forbids_it() -> None:
+    assert relay_allowed(True, {}) and relay_allowed(True, {"shoal.relay": "true"})
+    assert not relay_allowed(False, {}) and not relay_allowed(False, {"shoal.relay": "true"})
+    assert not relay_allowed(True, {"shoal.relay": "false"})
 
 
 def test_natted_node_reaches_the_other_natted_one_through_the_relay() -> None:
