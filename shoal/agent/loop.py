@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from shoal.agent.config import AgentConfig, NodeRecord
+from shoal import __version__
 from shoal.agent.health import HealthMonitor
 from shoal.agent.metrics import AgentMetrics
 from shoal.agent.reconcilers.containers import ContainersReconciler, Seen, health_check
@@ -38,7 +39,7 @@ from shoal.model.status import Capacity, NodeStatus, PeerStatus
 
 log = logging.getLogger(__name__)
 
-AGENT_VERSION = "0.1.0"
+AGENT_VERSION = __version__  # reported in every status: `shoal node ls` VERSION
 # A progress report ("pulling") waits this long for its pass to refresh the status: a start that
 # finishes by then is reported once, as running, and the post does not compete with the start for
 # the CPU.
