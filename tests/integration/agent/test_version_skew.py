@@ -1,0 +1,183 @@
+"""Version skew for real: the previous minor release's agent, built from its git tag, against this
+tree's server.
+
+The newest tag of the previous minor (`v0.1.0` for 0.2.x) is exported with `git archive` into a
+temp dir and run from there (its own source tree first on the path, this venv's dependencies):
+its `shoal join` joins the current server, its `shoal agent start` runs the node. This tree's CLI
+deploys a web service onto it; the replica runs and is healthy (`shoal ps`), answers HTTP from
+inside its network namespace, and `shoal node ls` shows the node's VERSION as the old release's.
+A clone without the tag fails with one line saying how to fetch it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shoal import __version__
+from shoal.agent import config as cfg
+from shoal.agent.assemble import runtime_config
+from shoal.agent.runtime import Runtime
+from shoal.model.versions import minor_of
+from tests.support.server_fixtures import Server
+
+from .conftest import free_port, wait_for
+from .test_join import _remove_containers, one_use_token
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+REPO = Path(__file__).resolve().parents[3]
+NODE = "sha-skew1"
+SERVICE = "shaskew"
+
+
+def previous_release(current: str, tags: list[str]) -> str | None:
+    """The newest `vX.Y.Z` tag of the minor version just before `current` (None: there is none)."""
+    have = minor_of(current)
+    found = [t for t in tags if re.fullmatch(r"v\d+\.\d+\.\d+", t)]
+    if have is None:
+        return None
+    wanted = [t for t in found if minor_of(t[1:]) == (have[0], have[1] - 1)]
+    return max(wanted, key=lambda t: tuple(int(p) for p in t[1:].split(".")), default=None)
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def old_tree() -> Iterator[tuple[str, Path]]:
+    """The previous release's `shoal` package, exported from its tag; removed afterwards."""
+    tag = previous_release(__version__, _git("tag", "--list", "v*").stdout.split())
+    if tag is None:
+        pytest.fail(
+            f"no git tag of the release before {__version__} (e.g. v0.1.0) in {REPO}:"
+            " fetch the tags (`git fetch --tags`) to run the version-skew test"
+        )
+    root = Path(tempfile.mkdtemp(prefix="sha-old-"))
+    try:
+        tarball = root / "release.tar"
+        archive = _git("archive", "-o", str(tarball), tag, "shoal")
+        if archive.returncode != 0:  # a shallow clone has the tag's name but not its commit
+            pytest.fail(
+                f"git archive {tag}: {archive.stderr.strip()} (fetch the history: git fetch --unshallow)"
+            )
+        subprocess.run(["tar", "-x", "-C", str(root), "-f", str(tarball)], check=True)
+        yield tag[1:], root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _old(root: Path, *args: str, **popen: object) -> subprocess.Popen[bytes]:
+    """`python -m shoal ARGS` of the old tree: it is the cwd (sys.path[0]) and first on PYTHONPATH,
+    ahead of this tree's editable install."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    argv = [sys.executable, "-m", "shoal", *args]
+    return subprocess.Popen(argv, cwd=root, env=env, **popen)  # type: ignore[call-overload,no-any-return]
+
+
+def _current(server: Server, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": str(home), "SHOAL_SERVER": server.url, "SHOAL_TOKEN": server.admin_token}
+    env["SHOAL_CACERT"] = server.ca
+    argv = [sys.executable, "-m", "shoal", *args]
+    return subprocess.run(argv, cwd=home, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _join_old(root: Path, server: Server, data: Path, run: Path, registry: str) -> None:
+    sets = [
+        f"run_dir={run}",
+        f"runtime_dir={run}/rt",
+        f"cgroup_parent=/sha-skew{os.getpid()}",
+        "agent_listen=127.0.0.1",
+        f"agent_port={free_port()}",
+        "heartbeat_s=0.3",
+        "manage_network=false",
+        f"insecure_registries={registry}",
+    ]
+    argv = ["join", server.url, "--token", one_use_token(server), "--name", NODE, "--data-dir", str(data)]
+    argv += ["--endpoint", "192.0.2.9:51820", *[a for kv in sets for a in ("--set", kv)]]
+    joined = _old(root, *argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out, _ = joined.communicate(timeout=60)
+    assert joined.returncode == 0, out.decode(errors="replace")
+
+
+def _compose(image: str) -> str:
+    check = '["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]'
+    return (
+        f"services:\n  {SERVICE}:\n    image: {image}\n"
+        f"    healthcheck:\n      test: {check}\n      interval: 1s\n      retries: 3\n"
+    )
+
+
+def test_previous_release_agent_runs_a_deploy(
+    server: Server, old_tree: tuple[str, Path], tmp_path: Path, registry: str, test_images: dict[str, str]
+) -> None:
+    old_version, root = old_tree
+    data, run = tmp_path / "data", tmp_path / "run"
+    _join_old(root, server, data, run, registry)
+    config = cfg.load_config(data)
+    log = (tmp_path / "agent.log").open("ab")
+    agent = _old(root, "agent", "start", "--data-dir", str(data), stdout=log, stderr=subprocess.STDOUT)
+    why = lambda: f"the {old_version} agent's log:\n{(tmp_path / 'agent.log').read_text()[-3000:]}\n"  # noqa: E731
+    try:
+        wait_for(lambda: _api(server, "nodes", "version") == [old_version], 30, why)
+        assert _nodes(server, tmp_path) == [(NODE, "ready", old_version)]
+        assert old_version in _current(server, tmp_path, "node", "ls").stdout  # the VERSION column
+        (tmp_path / "compose.yaml").write_text(_compose(test_images["httpd"]))
+        compose = str(tmp_path / "compose.yaml")
+        deployed = _current(server, tmp_path, "deploy", "-f", compose, "-p", "sha", "-d")
+        assert deployed.returncode == 0, deployed.stderr
+        wait_for(lambda: _api(server, "tasks", "health") == ["healthy"], 60, why)
+        assert _replicas(server, tmp_path) == [(NODE, "running", "healthy")]
+        assert "hello from" in _served(config)
+    finally:
+        log.close()
+        if agent.poll() is None:
+            os.kill(agent.pid, signal.SIGKILL)
+            agent.wait(timeout=10)
+        _remove_containers(config)
+
+
+def _api(server: Server, listing: str, key: str) -> list[object]:
+    """One field of every row of `GET /api/v1/LISTING` (polled: cheaper than the CLI)."""
+    with server.client() as http:
+        return [row[key] for row in http.get(f"/api/v1/{listing}").json()]
+
+
+def _nodes(server: Server, home: Path) -> list[tuple[str, str, str]]:
+    """`shoal node ls`: (name, state, version) of each node."""
+    found = json.loads(_current(server, home, "node", "ls", "--output", "json").stdout)
+    return [(n["name"], n["state"], n["version"]) for n in found]
+
+
+def _replicas(server: Server, home: Path) -> list[tuple[str, str, str]]:
+    """`shoal ps`: (node, state, health) of each replica."""
+    found = json.loads(_current(server, home, "ps", "--output", "json").stdout)
+    return [(r["node"], r["state"], r["health"]) for r in found]
+
+
+def _served(config: cfg.AgentConfig) -> str:
+    """The replica's page, fetched from inside its own network namespace."""
+    (container,) = Runtime(runtime_config(config)).list()
+    assert container.pid, container
+    fetch = ["nsenter", f"--net=/proc/{container.pid}/ns/net", "curl", "-sf", "http://127.0.0.1:8080/"]
+    page = lambda: subprocess.run(fetch, capture_output=True, text=True, check=False).stdout  # noqa: E731
+    return str(wait_for(page, 20, "the page served"))
+
+
+def test_previous_release_is_the_newest_tag_of_the_previous_minor() -> None:
+    tags = ["v0.1.0", "v0.1.2", "v0.1.10", "v0.2.0", "v0.0.9", "nightly"]
+    assert previous_release("0.2.0", tags) == "v0.1.10"
+    assert previous_release("0.2.3.dev1", tags) == "v0.1.10"
+    assert previous_release("0.3.0", tags) == "v0.2.0"
+    assert previous_release("0.5.0", tags) is None
