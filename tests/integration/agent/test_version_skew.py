@@ -6,7 +6,10 @@ temp dir and run from there (its own source tree first on the path, this venv's 
 its `shoal join` joins the current server, its `shoal agent start` runs the node. This tree's CLI
 deploys a web service onto it; the replica runs and is healthy (`shoal ps`), answers HTTP from
 inside its network namespace, and `shoal node ls` shows the node's VERSION as the old release's.
-A clone without the tag fails with one line saying how to fetch it.
+What the server asks of the agent works too: `service logs`, `service exec` and the agent's metrics,
+relayed by the server to the agent's endpoint on its overlay address (the cluster CIDR is put in
+127.0.0.0/8 so that address is a loopback one). A clone without the tag fails with one line
+saying how to fetch it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -29,7 +33,7 @@ from shoal.agent import config as cfg
 from shoal.agent.assemble import runtime_config
 from shoal.agent.runtime import Runtime
 from shoal.model.versions import minor_of
-from tests.support.server_fixtures import Server
+from tests.support.server_fixtures import Server, ServerFactory
 
 from .conftest import free_port, wait_for
 from .test_join import _remove_containers, one_use_token
@@ -78,6 +82,19 @@ def old_tree() -> Iterator[tuple[str, Path]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def skew_server(server_factory: ServerFactory) -> Server:
+    """A server whose cluster CIDR is in 127.0.0.0/8, so the node's overlay address (where the
+    server calls its agent for logs and exec) is a loopback one; the agent port a free one."""
+    cidr = f"127.{secrets.randbelow(200) + 20}.0.0/16"
+    srv = server_factory("--grace", "3", "--cluster-cidr", cidr, start=False)
+    config = json.loads((srv.data_dir / "server.json").read_text())
+    config["agent_port"] = free_port()
+    (srv.data_dir / "server.json").write_text(json.dumps(config))
+    srv.start()
+    return srv
+
+
 def _old(root: Path, *args: str, **popen: object) -> subprocess.Popen[bytes]:
     """`python -m shoal ARGS` of the old tree: it is the cwd (sys.path[0]) and first on PYTHONPATH,
     ahead of this tree's editable install."""
@@ -98,8 +115,7 @@ def _join_old(root: Path, server: Server, data: Path, run: Path, registry: str) 
         f"run_dir={run}",
         f"runtime_dir={run}/rt",
         f"cgroup_parent=/sha-skew{os.getpid()}",
-        "agent_listen=127.0.0.1",
-        f"agent_port={free_port()}",
+        f"agent_port={json.loads((server.data_dir / 'server.json').read_text())['agent_port']}",
         "heartbeat_s=0.3",
         "manage_network=false",
         f"insecure_registries={registry}",
@@ -120,9 +136,13 @@ def _compose(image: str) -> str:
 
 
 def test_previous_release_agent_runs_a_deploy(
-    server: Server, old_tree: tuple[str, Path], tmp_path: Path, registry: str, test_images: dict[str, str]
+    skew_server: Server,
+    old_tree: tuple[str, Path],
+    tmp_path: Path,
+    registry: str,
+    test_images: dict[str, str],
 ) -> None:
-    old_version, root = old_tree
+    server, (old_version, root) = skew_server, old_tree
     data, run = tmp_path / "data", tmp_path / "run"
     _join_old(root, server, data, run, registry)
     config = cfg.load_config(data)
@@ -140,6 +160,15 @@ def test_previous_release_agent_runs_a_deploy(
         wait_for(lambda: _api(server, "tasks", "health") == ["healthy"], 60, why)
         assert _replicas(server, tmp_path) == [(NODE, "running", "healthy")]
         assert "hello from" in _served(config)
+        logs = _current(server, tmp_path, "service", "logs", SERVICE)  # relayed by the server
+        assert "serving on port 8080" in logs.stdout, logs.stderr
+        ran = _current(server, tmp_path, "service", "exec", SERVICE, "--", "cat", "/www/health")
+        assert ran.stdout == "ok\n", ran.stderr
+        with server.client() as http:  # the server's scrape path to the agent's own metrics
+            assert (
+                'shoal_agent_containers{state="running"} 1.0'
+                in http.get(f"/api/v1/nodes/{NODE}/metrics").text
+            )
     finally:
         log.close()
         if agent.poll() is None:
