@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from shoal.agent.config import AgentConfig, NodeRecord
 from shoal import __version__
+from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.health import HealthMonitor
 from shoal.agent.metrics import AgentMetrics
 from shoal.agent.reconcilers.containers import ContainersReconciler, Seen, health_check
