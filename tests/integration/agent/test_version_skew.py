@@ -16,23 +16,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shoal import __version__
 from shoal.agent import config as cfg
 from shoal.agent.assemble import runtime_config
 from shoal.agent.runtime import Runtime
-from shoal.model.versions import minor_of
+from tests.support.releases import exported_previous_release, old_shoal
 from tests.support.server_fixtures import Server, ServerFactory
 
 from .conftest import free_port, wait_for
@@ -40,46 +36,14 @@ from .test_join import _remove_containers, one_use_token
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
-REPO = Path(__file__).resolve().parents[3]
 NODE = "sha-skew1"
 SERVICE = "shaskew"
 
 
-def previous_release(current: str, tags: list[str]) -> str | None:
-    """The newest `vX.Y.Z` tag of the minor version just before `current` (None: there is none)."""
-    have = minor_of(current)
-    found = [t for t in tags if re.fullmatch(r"v\d+\.\d+\.\d+", t)]
-    if have is None:
-        return None
-    wanted = [t for t in found if minor_of(t[1:]) == (have[0], have[1] - 1)]
-    return max(wanted, key=lambda t: tuple(int(p) for p in t[1:].split(".")), default=None)
-
-
-def _git(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False)
-
-
 @pytest.fixture
 def old_tree() -> Iterator[tuple[str, Path]]:
-    """The previous release's `shoal` package, exported from its tag; removed afterwards."""
-    tag = previous_release(__version__, _git("tag", "--list", "v*").stdout.split())
-    if tag is None:
-        pytest.fail(
-            f"no git tag of the release before {__version__} (e.g. v0.1.0) in {REPO}:"
-            " fetch the tags (`git fetch --tags`) to run the version-skew test"
-        )
-    root = Path(tempfile.mkdtemp(prefix="sha-old-"))
-    try:
-        tarball = root / "release.tar"
-        archive = _git("archive", "-o", str(tarball), tag, "shoal")
-        if archive.returncode != 0:  # a shallow clone has the tag's name but not its commit
-            pytest.fail(
-                f"git archive {tag}: {archive.stderr.strip()} (fetch the history: git fetch --unshallow)"
-            )
-        subprocess.run(["tar", "-x", "-C", str(root), "-f", str(tarball)], check=True)
-        yield tag[1:], root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with exported_previous_release() as found:
+        yield found
 
 
 @pytest.fixture
@@ -96,11 +60,8 @@ def skew_server(server_factory: ServerFactory) -> Server:
 
 
 def _old(root: Path, *args: str, **popen: object) -> subprocess.Popen[bytes]:
-    """`python -m shoal ARGS` of the old tree: it is the cwd (sys.path[0]) and first on PYTHONPATH,
-    ahead of this tree's editable install."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    argv = [sys.executable, "-m", "shoal", *args]
-    return subprocess.Popen(argv, cwd=root, env=env, **popen)  # type: ignore[call-overload,no-any-return]
+    """`shoal ARGS` of the old release."""
+    return subprocess.Popen([*old_shoal(root), *args], **popen)  # type: ignore[call-overload,no-any-return]
 
 
 def _current(server: Server, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -202,11 +163,3 @@ def _served(config: cfg.AgentConfig) -> str:
     fetch = ["nsenter", f"--net=/proc/{container.pid}/ns/net", "curl", "-sf", "http://127.0.0.1:8080/"]
     page = lambda: subprocess.run(fetch, capture_output=True, text=True, check=False).stdout  # noqa: E731
     return str(wait_for(page, 20, "the page served"))
-
-
-def test_previous_release_is_the_newest_tag_of_the_previous_minor() -> None:
-    tags = ["v0.1.0", "v0.1.2", "v0.1.10", "v0.2.0", "v0.0.9", "nightly"]
-    assert previous_release("0.2.0", tags) == "v0.1.10"
-    assert previous_release("0.2.3.dev1", tags) == "v0.1.10"
-    assert previous_release("0.3.0", tags) == "v0.2.0"
-    assert previous_release("0.5.0", tags) is None
