@@ -1,6 +1,6 @@
 """The previous release's agent on a sandbox node, then its upgrade in place (issue 20's skew).
 
-NAT'd node n4 leaves the cluster (`node rm`: its agent fences itself) and joins again with the
+NAT'd node n4 leaves the cluster (`node rm`, its agent and tunnel ended) and joins again with the
 previous minor release's own `shoal join` and `shoal agent start` (exported from its git tag,
 `tests.support.releases`): its WireGuard, firewall and DNS are the old code's, driven by the current
 server. A service pinned to it is deployed and answers through the ingress node over the mesh;
