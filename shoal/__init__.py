@@ -5,4 +5,4 @@ Packages, from the bottom up: ``model`` (pure wire data), ``client`` (the API cl
 (a local cluster in namespaces). ``entry`` assembles the one ``shoal`` command.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place the version is stated (pyproject reads it)

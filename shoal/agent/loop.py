@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from shoal import __version__
 from shoal.agent.config import AgentConfig, NodeRecord
 from shoal.agent.health import HealthMonitor
 from shoal.agent.metrics import AgentMetrics
@@ -39,7 +40,7 @@ from shoal.model.status import Capacity, NodeStatus, PeerStatus
 
 log = logging.getLogger(__name__)
 
-AGENT_VERSION = "0.1.0"
+AGENT_VERSION = __version__  # reported in every status: `shoal node ls` VERSION
 # A progress report ("pulling") waits this long for its pass to refresh the status: a start that
 # finishes by then is reported once, as running, and the post does not compete with the start for
 # the CPU.
