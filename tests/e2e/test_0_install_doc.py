@@ -114,6 +114,7 @@ class Machines:
     carried: dict[str, str] = field(default_factory=dict)
     stood_in: set[str] = field(default_factory=set)
     started: dict[str, int] = field(default_factory=dict)  # machine → lines of its `started` seen
+    outputs: list[str] = field(default_factory=list)  # every block's stdout, in order
 
     def holder(self, machine: str) -> int:
         return self.record.node(MACHINES[machine]).holder_pid
@@ -319,6 +320,7 @@ def run_block(block: Block, machines: Machines) -> None:
             script = "\n".join(stand_in(line, machines, machine) for line in logical_lines(block.body))
             done = machines.run(machine, script)
         output = done.stdout + done.stderr
+        machines.outputs.append(done.stdout)
         assert done.returncode == 0, f"{where}: exit {done.returncode}\n{output[-3000:]}"
         for name, pattern in CARRIED.items():
             found = pattern.findall(output)
@@ -334,6 +336,8 @@ def test_install_doc_runs_as_written(machines: Machines) -> None:
         run_block(block, machines)
     every = {"apt-get install", "pip install", "server init", "join", "image", "curl"}
     assert every <= machines.stood_in, f"the doc no longer has {every - machines.stood_in}"
+    assert any("<h1>hello from" in out for out in machines.outputs), "the app never answered the curl"
+    assert any("nothing blocks an upgrade" in out for out in machines.outputs)
     pids = _started_pids(machines.dir)
     assert len(pids) == 3 and all(Path(f"/proc/{pid}").exists() for pid in pids), "a unit died"
     summary = {"carried": sorted(machines.carried), "stood_in": sorted(machines.stood_in)}
