@@ -1,12 +1,13 @@
-"""docs/install.md, run as written: three machines made of sandbox nodes, every block in order.
+"""docs/install.md, run as written: four machines made of sandbox nodes, every block in order.
 
-`shoal sandbox up --nodes 3 --nat 2 --no-cluster` gives the network (n1 public at 203.0.113.11,
-n2 and n3 behind the NAT router), the registry and the node holders, and nothing of shoal. Each
-block then runs with `bash -euo pipefail` inside the machine(s) its marker names — server = n1,
-home = n2, laptop = n3 — from `/root`, and must exit 0: a renamed command or flag, a wrong
-path or a missing step fails here. What a person copies from one machine to another is carried
-from a block's output to later blocks: `$ADMIN_TOKEN` and `$JOIN_TOKEN` (the latest printed), and
-`$CA_FINGERPRINT` (openssl's). Runs first (file name), before the session's shared sandbox.
+`shoal sandbox up --nodes 4 --nat 2 --no-cluster` gives the network (n1 and n2 public at
+203.0.113.11 and .12, n3 and n4 behind the NAT router), the registry and the node holders, and
+nothing of shoal. Each block then runs with `bash -euo pipefail` inside the machine(s) its marker
+names — server = n1, server2 = n2, home = n3, laptop = n4 — from `/root`, and must exit 0: a
+renamed command or flag, a wrong path or a missing step fails here. What a person copies from
+one machine to another is carried from a block's output to later blocks: `$ADMIN_TOKEN` and
+`$JOIN_TOKEN` (the latest printed), and `$CA_FINGERPRINT` (openssl's). Runs first (file name),
+before the session's shared sandbox.
 
 What differs from real machines — each the least the sandbox needs, all of it declared here:
 1. Install lines are checked, not run. `apt-get install` must name only packages installed on this
@@ -22,7 +23,7 @@ What differs from real machines — each the least the sandbox needs, all of it 
    going on: the server's health URL, the agent's node ready; and before `upgrade-check`, for
    the deploy's rollout to end (`shoal service ls` on the laptop), as the doc says to.
 3. DNS: each machine's /etc/hosts (bound over in its mount namespace) maps shoal.example.com and
-   app.example.com to 203.0.113.11, instead of public A records.
+   app.example.com to 203.0.113.11 and server2.example.com to .12, instead of public A records.
 4. ACME: `shoal server init` gets `--ingress-tls internal` appended (no Let's Encrypt here), so
    ingress certificates come from the cluster's internal root, and the doc's `curl
    https://app.example.com/` gets `--cacert` with that root.
@@ -30,6 +31,9 @@ What differs from real machines — each the least the sandbox needs, all of it 
    sandbox registry; `shoal join` gets `--set insecure_registries=REGISTRY` (it serves plain
    HTTP) and `--set cgroup_parent=shoal-sbx-NODE` (the machines share this host's cgroups).
 6. Each machine's /root is a tmpfs of its own (its home: the CLI's context, the backups).
+7. The external PostgreSQL of "Several servers" (`$DATABASE_URL`) is the sandbox's: one on
+   server2's address, port 5433, trusting the sandbox's ranges (`shoal.sandbox.servers`); `scp`
+   to `root@HOST:/root/` copies into that machine's /root through /proc/HOLDER/root.
 """
 
 from __future__ import annotations
@@ -52,16 +56,17 @@ from shoal.sandbox.cluster import mesh_ready
 from shoal.sandbox.net import sandbox_namespaces
 from shoal.sandbox.nodes import enter
 from shoal.sandbox.procs import end_processes
+from shoal.sandbox.servers import start_database
 from shoal.sandbox.teardown import cgroup_pids
 from tests.e2e.helpers import SANDBOX, wait_for
 from tests.support.docblocks import Block, blocks, logical_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "install.md"
-MACHINES = {"server": "n1", "home": "n2", "laptop": "n3"}
-SERVER_IP = "203.0.113.11"
-NAMES = ("shoal.example.com", "app.example.com")
-API = f"https://{SERVER_IP}:7443"
+MACHINES = {"server": "n1", "server2": "n2", "home": "n3", "laptop": "n4"}
+SERVER_IPS = {"server": "203.0.113.11", "server2": "203.0.113.12"}
+HOSTS = {"server": "shoal.example.com app.example.com", "server2": "server2.example.com"}
+API = "https://203.0.113.11:7443"
 IMAGE = "install-doc/web:1.0"
 TEST_ONLY = {"busybox-static", "docker-registry", "podman", "chromium", "psmisc", "procps"}
 TEST_ONLY |= {"iputils-ping", "iperf3", "netcat-openbsd", "curl"}
@@ -149,7 +154,8 @@ def _sandbox(*args: str, directory: Path, env: dict[str, str]) -> subprocess.Com
 def _prepare(machines: Machines) -> None:
     """Per machine: /etc/hosts naming the server, its own /root and /etc/systemd/system."""
     hosts = machines.dir / "hosts"
-    hosts.write_text(f"127.0.0.1 localhost\n{SERVER_IP} {' '.join(NAMES)}\n")
+    names = "".join(f"{SERVER_IPS[m]} {HOSTS[m]}\n" for m in SERVER_IPS)
+    hosts.write_text(f"127.0.0.1 localhost\n{names}")
     mounts = f"mount --bind {hosts} /etc/hosts && mount -t tmpfs -o mode=0700 tmpfs /root"
     mounts += " && mount -t tmpfs -o mode=0755 tmpfs /etc/systemd/system"
     for machine in MACHINES:
@@ -172,10 +178,11 @@ def machines() -> Iterator[Machines]:
     tmp = Path(tempfile.mkdtemp(prefix="sbx-install-doc-"))
     directory, env = tmp / "sbx", {**os.environ, "XDG_CONFIG_HOME": str(tmp / "config")}
     try:
-        up = _sandbox("up", "--nodes", "3", "--nat", "2", "--no-cluster", directory=directory, env=env)
+        up = _sandbox("up", "--nodes", "4", "--nat", "2", "--no-cluster", directory=directory, env=env)
         assert up.returncode == 0, f"sandbox up failed: {up.stderr.strip()}"
         found = Machines(directory, state.load(directory), tmp / "bin")
         _prepare(found)
+        found.carried["DATABASE_URL"] = start_database(found.record.node(MACHINES["server2"]))
         yield found
     finally:
         end_processes(_started_pids(directory), grace_s=20)
@@ -241,10 +248,21 @@ def stand_in(line: str, machines: Machines, machine: str) -> str:
         extra, kind = extra + f" --set insecure_registries={machines.record.registry}", "join"
     elif words[0] == "curl" and "https://app.example.com/" in words:
         extra, kind = f" --cacert {machines.ingress_root}", "curl"
+    elif words[0] == "scp":
+        machines.stood_in.add("scp")
+        return _scp(words, machines)
     if extra:
         assert "#" not in line, f"a comment after a line the test extends: {line}"
         machines.stood_in.add(kind)
     return line + extra
+
+
+def _scp(words: list[str], machines: Machines) -> str:
+    """`scp FILES root@HOST:/root/` → a copy into that machine's /root (through its holder)."""
+    user_host, _, path = words[-1].partition(":")
+    machine = next(m for m, names in HOSTS.items() if user_host.split("@")[-1] in names.split())
+    assert path.rstrip("/") == "/root", f"scp to {path}: the test copies into /root only"
+    return f"cp {' '.join(words[1:-1])} /proc/{machines.holder(machine)}/root/root/"
 
 
 def stand_in_file(block: Block, machines: Machines) -> str:
@@ -265,9 +283,10 @@ def _api_context(machines: Machines) -> ssl.SSLContext:
     return context
 
 
-def _server_healthy(machines: Machines) -> bool:
+def _server_healthy(machines: Machines, machine: str) -> bool:
+    url = f"https://{SERVER_IPS[machine]}:7443/api/v1/health"
     try:
-        return httpx.get(f"{API}/api/v1/health", verify=_api_context(machines), timeout=2).status_code == 200
+        return httpx.get(url, verify=_api_context(machines), timeout=2).status_code == 200
     except (httpx.HTTPError, OSError):
         return False
 
@@ -278,7 +297,10 @@ def _node_ready(machines: Machines, node: str) -> bool:
         got = httpx.get(f"{API}/api/v1/nodes/{node}", headers=headers, verify=_api_context(machines))
     except (httpx.HTTPError, OSError):
         return False
-    return got.status_code == 200 and mesh_ready([got.json()], {"vm1"})  # vm1: the public node
+    if got.status_code != 200:
+        return False
+    public = {"vm1", "vm2"}  # reached at their --endpoint; a NAT'd node must have shaken hands with vm1
+    return mesh_ready([got.json()], public) if node in public else mesh_ready([got.json()], {"vm1"})
 
 
 def _wait_for_started(machines: Machines, machine: str) -> None:
@@ -287,11 +309,15 @@ def _wait_for_started(machines: Machines, machine: str) -> None:
     lines = started_file.read_text().splitlines() if started_file.exists() else []
     for entry in lines[machines.started.get(machine, 0) :]:
         unit = entry.split()[0]
-        if unit == "shoal-server":
-            wait_for(lambda: _server_healthy(machines), 60, f"{machine}: shoal-server healthy")
-        elif unit == "shoal-agent":
-            node = _agent_node(machines, machine)
-            wait_for(lambda n=node: _node_ready(machines, n), 90, f"{machine}: node {node} ready")
+        try:
+            if unit == "shoal-server":
+                wait_for(lambda: _server_healthy(machines, machine), 60, f"{machine}: shoal-server healthy")
+            elif unit == "shoal-agent":
+                node = _agent_node(machines, machine)
+                wait_for(lambda n=node: _node_ready(machines, n), 90, f"{machine}: node {node} ready")
+        except AssertionError as exc:
+            log = (machines.units(machine) / f"{unit}.log").read_text(errors="replace")
+            raise AssertionError(f"{exc}; {unit}.log ends:\n{log[-3000:]}") from None
     machines.started[machine] = len(lines)
 
 
@@ -334,11 +360,11 @@ def test_install_doc_runs_as_written(machines: Machines) -> None:
     assert len(runnable) >= 10, "docs/install.md lost its blocks"
     for block in runnable:
         run_block(block, machines)
-    every = {"apt-get install", "pip install", "server init", "join", "image", "curl"}
+    every = {"apt-get install", "pip install", "server init", "join", "image", "curl", "scp"}
     assert every <= machines.stood_in, f"the doc no longer has {every - machines.stood_in}"
     assert any("<h1>hello from" in out for out in machines.outputs), "the app never answered the curl"
     assert any("nothing blocks an upgrade" in out for out in machines.outputs)
     pids = _started_pids(machines.dir)
-    assert len(pids) == 3 and all(Path(f"/proc/{pid}").exists() for pid in pids), "a unit died"
+    assert len(pids) == 5 and all(Path(f"/proc/{pid}").exists() for pid in pids), "a unit died"
     summary = {"carried": sorted(machines.carried), "stood_in": sorted(machines.stood_in)}
     print(json.dumps(summary))

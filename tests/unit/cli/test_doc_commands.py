@@ -20,7 +20,7 @@ from tests.support.docblocks import Block, blocks, logical_lines, parse_marker, 
 ROOT = Path(__file__).resolve().parents[3]
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 SHELL_INFOS = ("", "sh", "shell", "bash", "console")
-INSTALL_MACHINES = {"server", "home", "laptop"}
+INSTALL_MACHINES = {"server", "server2", "home", "laptop"}
 
 
 def _command(ctx: click.Context, name: str) -> click.Command:
