@@ -87,11 +87,15 @@ def token_create(role: str, name: str, ttl: str, uses: int, **grant: Any) -> Non
     if grants != JoinGrants():
         raise ConfigError("--label, --ingress and --relay are for join tokens: add --role join")
     made = client().create_token(role, name)
+    _print_new(made.id, made.role, made.token)
+
+
+def _print_new(token_id: str, role: str, secret: str) -> None:
     if wants_json():
-        print_json({"id": made.id, "role": made.role, "token": made.token})
+        print_json({"id": token_id, "role": role, "token": secret})
         return
-    click.echo(made.token)
-    click.echo(f"created {made.role} token {made.id}; the secret above is not shown again", err=True)
+    click.echo(secret)
+    click.echo(f"created {role} token {token_id}; the secret above is not shown again", err=True)
 
 
 @token.command("ls")

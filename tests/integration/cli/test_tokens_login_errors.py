@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import ssl
 import stat
 from pathlib import Path
 
+import httpx
 from click.testing import CliRunner
 
 from shoal.cli.main import cli
@@ -44,6 +46,23 @@ def test_token_create_table_prints_secret_once(shoal: Shoal) -> None:
     secret = made.stdout.strip()
     assert secret and "\n" not in secret and "not shown again" in made.stderr
     assert shoal("ps", SHOAL_TOKEN=secret).exit_code == 0
+
+
+def test_token_create_join_makes_a_join_token(shoal: Shoal, server: Server) -> None:
+    """`shoal token create --role join` (docs/install.md) makes a join token with its uses and TTL."""
+    made = shoal("token", "create", "--role", "join", "--ttl", "2h", "--uses", "3", "--output", "json")
+    assert made.exit_code == 0, made.stderr
+    token = json.loads(made.stdout)
+    assert token["role"] == "join" and token["token"].startswith("shoal-join.")
+    headers = {"Authorization": f"Bearer {server.admin_token}"}
+    listed = httpx.get(
+        f"{server.url}/api/v1/join-tokens",
+        headers=headers,
+        verify=ssl.create_default_context(cafile=server.ca),
+    ).json()
+    assert next(t for t in listed if t["id"] == token["id"])["uses_left"] == 3
+    bad = shoal("token", "create", "--role", "join", "--ttl", "forever")
+    assert bad.exit_code == 2 and "--ttl" in bad.stderr
 
 
 def test_bad_token_is_one_line_exit_1(shoal: Shoal) -> None:
