@@ -37,6 +37,7 @@ from shoal.control.store.migrate import migrate
 from shoal.errors import ShoalError, first_line
 from shoal.malloc import limit_arenas
 from shoal.model.addressing import CLUSTER_CIDR
+from shoal.model.join_wire import JoinGrants
 from shoal.model.ports import API_PORT
 from shoal.model.versions import next_minor
 from shoal.private import make_private
@@ -78,7 +79,7 @@ def _first_tokens(config: ServerConfig) -> tuple[str, str]:
     with connect(config.dsn) as conn:
         migrate(conn)
         tokens.create(conn, admin_id, "admin", "admin", auth.digest(admin))
-        tokens.create_join(conn, join_id, join_hash, JOIN_TTL_S, JOIN_USES)
+        tokens.create_join(conn, join_id, join_hash, JOIN_TTL_S, JOIN_USES, grants=JoinGrants(server=True))
     return admin, join
 
 

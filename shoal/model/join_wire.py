@@ -23,6 +23,7 @@ class JoinGrants(Wire):
     labels: dict[str, str] = Field(default_factory=dict)
     ingress: bool = False
     relay: bool = False
+    server: bool = False  # may join as the server's own machine (`server init --server-node`)
 
 
 class JoinRequest(Wire):

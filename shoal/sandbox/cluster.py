@@ -82,8 +82,10 @@ def server_init(record: SandboxState, node: SandboxNode, dsn: str = "") -> dict[
 
 def node_token(record: SandboxState, admin_token: str, node: SandboxNode) -> str:
     """A one-use join token granting the node its part: ingress if it is an ingress node, relay
-    if it is public (every public node relays, as it always has in the sandbox)."""
-    grants = {"uses": 1, "ttl_s": 3600, "ingress": node.ingress, "relay": not node.nat}
+    if it is public (every public node relays, as it always has in the sandbox), the server's
+    own machine's name for the first."""
+    server = node.name == record.nodes[0].name  # `server init --server-node` names the first
+    grants = {"uses": 1, "ttl_s": 3600, "ingress": node.ingress, "relay": not node.nat, "server": server}
     headers = {"Authorization": f"Bearer {admin_token}"}
     try:
         answer = httpx.post(

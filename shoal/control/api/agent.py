@@ -36,6 +36,9 @@ def _serveroverlay_ip(conn: Conn) -> str | None:
 
 
 JOIN_REFUSED = "join token is unknown, expired, used up or revoked"
+SERVER_NAME_REFUSED = (
+    "node name {name} is the server's own machine: join it with the token `shoal server init` printed"
+)
 
 
 def _join_token() -> tuple[str, str]:
@@ -62,6 +65,8 @@ def join() -> Response:
         grants = tokens.use_join(conn, hashed)
         if grants is None:
             raise auth.Unauthorized(JOIN_REFUSED)
+        if req.name == config.server_node and not grants.server:
+            raise auth.Forbidden(SERVER_NAME_REFUSED.format(name=req.name))
         row = nodes.create(conn, config.cluster_cidr, _node_fields(req, grants, credential, agent_secret))
         events.emit(conn, "node.joined", req.name, f"node {req.name} joined with subnet {row['subnet']}")
         poke_controller(conn)
@@ -110,7 +115,7 @@ def _node_fields(
         "labels": grants.labels,
         "ingress": grants.ingress,
         "relay": grants.relay,
-        "role": "server" if req.name == ctx().config.server_node else "worker",
+        "role": "server" if req.name == ctx().config.server_node and grants.server else "worker",
         "capacity": req.capacity.model_dump(),
         "credential_hash": auth.digest(credential),
         "agent_secret": agent_secret,

@@ -27,6 +27,7 @@ class JoinTokenRequest(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict, max_length=100)
     ingress: bool = False
     relay: bool = False
+    server: bool = False  # may join as the server's own machine (its `--server-node` name)
 
     @field_validator("labels")
     @classmethod
@@ -36,7 +37,7 @@ class JoinTokenRequest(BaseModel):
         return value
 
     def grants(self) -> JoinGrants:
-        return JoinGrants(labels=self.labels, ingress=self.ingress, relay=self.relay)
+        return JoinGrants(labels=self.labels, ingress=self.ingress, relay=self.relay, server=self.server)
 
     def granting(self) -> str:
         given = [f"{k}={v}" for k, v in sorted(self.labels.items())]

@@ -38,9 +38,9 @@ def create_join(
 ) -> None:
     given = grants or JoinGrants()
     conn.execute(
-        "INSERT INTO join_tokens (id, hash, expires, uses_left, labels, ingress, relay)"
-        " VALUES (%s, %s, now() + make_interval(secs => %s), %s, %s, %s, %s)",
-        (token_id, token_hash, ttl_s, uses, Jsonb(given.labels), given.ingress, given.relay),
+        "INSERT INTO join_tokens (id, hash, expires, uses_left, labels, ingress, relay, server)"
+        " VALUES (%s, %s, now() + make_interval(secs => %s), %s, %s, %s, %s, %s)",
+        (token_id, token_hash, ttl_s, uses, Jsonb(given.labels), given.ingress, given.relay, given.server),
     )
 
 
@@ -58,13 +58,16 @@ def use_join(conn: Conn, token_hash: str) -> JoinGrants | None:
     expired, used up or revoked."""
     row = conn.execute(
         "UPDATE join_tokens SET uses_left = uses_left - 1 WHERE hash = %s AND NOT revoked"
-        " AND uses_left > 0 AND expires > now() RETURNING labels, ingress, relay",
+        " AND uses_left > 0 AND expires > now() RETURNING labels, ingress, relay, server",
         (token_hash,),
     ).fetchone()
     if row is None:
         return None
     return JoinGrants(
-        labels=dict(row["labels"] or {}), ingress=bool(row["ingress"]), relay=bool(row["relay"])
+        labels=dict(row["labels"] or {}),
+        ingress=bool(row["ingress"]),
+        relay=bool(row["relay"]),
+        server=bool(row["server"]),
     )
 
 

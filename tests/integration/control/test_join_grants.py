@@ -11,11 +11,11 @@ from typing import Any
 from shoal.control.store.db import connect
 from shoal.control.store.migrate import current_version, migrate, migrations
 from tests.integration.control.helpers import join, node_client, wait_for
-from tests.support.server_fixtures import Postgres, Server
+from tests.support.server_fixtures import Postgres, Server, ServerFactory
 
 
-def _join_token(server: Server, **grants: Any) -> str:
-    with server.client() as admin:
+def _join_token(srv: Server, **grants: Any) -> str:
+    with srv.client() as admin:
         r = admin.post("/api/v1/join-tokens", json={"uses": 5, **grants})
         assert r.status_code == 200, r.text
         return str(r.json()["token"])
@@ -131,3 +131,23 @@ def test_migration_13_keeps_an_upgraded_cluster_relaying(postgres: Postgres) -> 
         assert migrate(conn) >= 13
         rows = conn.execute("SELECT name, relay FROM nodes ORDER BY name").fetchall()
         assert {r["name"]: r["relay"] for r in rows} == {"barred": False, "home": False, "pub": True}
+
+
+def test_the_servers_machine_name_needs_a_token_granting_it(server_factory: ServerFactory) -> None:
+    """`server init --server-node vm1`: a join token an operator could pass around does not make
+    its holder the server's machine (the role, and the address every agent reaches the server
+    at); `server init`'s own token does, and a token an admin made with `server` does."""
+    srv = server_factory("--server-node", "vm1")
+    plain = _join_token(srv, uses=1)
+    with srv.client(plain) as c:
+        refused = c.post(
+            "/api/v1/join", json={"name": "vm1", "public_key": "k1", "endpoint": "192.0.2.9:51820"}
+        )
+    assert refused.status_code == 403 and "server's own machine" in refused.json()["error"], refused.text
+    join(srv, "w1", token=plain)  # the refusal did not spend the token's one use
+    assert _node(srv, "w1")["role"] == "worker"
+    join(srv, "vm1")  # server init's token
+    assert _node(srv, "vm1")["role"] == "server"
+    other = server_factory("--server-node", "vm1")
+    join(other, "vm1", token=_join_token(other, server=True))
+    assert _node(other, "vm1")["role"] == "server"

@@ -5,7 +5,10 @@
 ALTER TABLE join_tokens
     ADD COLUMN labels jsonb NOT NULL DEFAULT '{}',
     ADD COLUMN ingress boolean NOT NULL DEFAULT false,
-    ADD COLUMN relay boolean NOT NULL DEFAULT false;
+    ADD COLUMN relay boolean NOT NULL DEFAULT false,
+    -- the name of the server's own machine (`server init --server-node`) is joined only with a
+    -- token granting it: `server init`'s own, or one an admin made so; the role follows it
+    ADD COLUMN server boolean NOT NULL DEFAULT false;
 
 ALTER TABLE nodes ADD COLUMN relay boolean NOT NULL DEFAULT false;
 
