@@ -13,9 +13,10 @@ import signal
 import socket
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 import click
@@ -23,7 +24,7 @@ import psycopg
 
 from shoal import __version__
 from shoal.cli.servers import ls as ls_cmd
-from shoal.control import auth, pki, postgres, upgrade, vault
+from shoal.control import auth, backup_schedule, pki, postgres, upgrade, vault
 from shoal.control.app import close_app, create_app
 from shoal.control.backup_ops import make_backup, restore_backup
 from shoal.control.config import REBALANCE_SETTLE_S, ServerConfig, load, save
@@ -37,6 +38,7 @@ from shoal.control.store.migrate import migrate
 from shoal.errors import ShoalError, first_line
 from shoal.malloc import limit_arenas
 from shoal.model.addressing import CLUSTER_CIDR
+from shoal.model.durations import parse_duration
 from shoal.model.join_wire import JoinGrants
 from shoal.model.ports import API_PORT
 from shoal.model.versions import next_minor
@@ -47,7 +49,7 @@ JOIN_TTL_S = 7 * 86400
 JOIN_USES = 1000
 
 
-def _fail(exc: ShoalError) -> None:
+def _fail(exc: ShoalError) -> NoReturn:
     click.echo(f"error: {exc}", err=True)
     sys.exit(1)
 
@@ -231,6 +233,7 @@ def _serve(config: ServerConfig) -> None:
             close_app(serving.app)
 
 
+BACKUPS = Path("/var/backups/shoal")
 UNIT = """[Unit]
 Description=shoal control plane
 After=network-online.target
@@ -253,12 +256,34 @@ WantedBy=multi-user.target
 @click.option(
     "--unit-dir", type=click.Path(path_type=Path), default=Path("/etc/systemd/system"), show_default=True
 )
-def install_cmd(data_dir: Path, unit_dir: Path) -> None:
-    """Write the systemd unit `shoal-server.service`."""
+@click.option("--backup-every", "every", default="", help="Also a backup timer: every DURATION (1d, 6h).")
+@click.option(
+    "--backup-dir", "directory", type=click.Path(path_type=Path), default=BACKUPS, show_default=True
+)
+@click.option("--backup-keep", "keep", type=click.IntRange(min=1), default=7, show_default=True)
+@click.option("--backup-passphrase-file", "passphrase", type=click.Path(path_type=Path), default=None)
+def install_cmd(data_dir: Path, unit_dir: Path, **backup: Any) -> None:
+    """Write the systemd unit `shoal-server.service` (and, with --backup-every, a backup timer)."""
     exe = Path(sys.argv[0]).resolve()
-    path = unit_dir / "shoal-server.service"
-    path.write_text(UNIT.format(exe=exe, data_dir=data_dir.resolve()))
-    click.echo(f"wrote {path}; enable it with: systemctl enable --now shoal-server")
+    units = {"shoal-server.service": UNIT.format(exe=exe, data_dir=data_dir.resolve())}
+    if backup["every"]:
+        units |= backup_schedule.units(exe, data_dir.resolve(), _schedule(**backup))
+    for name, text in units.items():
+        (unit_dir / name).write_text(text)
+        click.echo(f"wrote {unit_dir / name}")
+    timer = " shoal-backup.timer" if backup["every"] else ""
+    click.echo(f"enable with: systemctl enable --now shoal-server{timer}")
+
+
+def _schedule(every: str, directory: Path, keep: int, passphrase: Path | None) -> backup_schedule.Schedule:
+    if passphrase is None:
+        _fail(ShoalError("--backup-every needs --backup-passphrase-file (a timer cannot ask for it)"))
+    try:
+        every_s = parse_duration(every)
+    except ValueError as exc:
+        _fail(ShoalError(f"--backup-every {every!r}: {exc}"))
+    assert passphrase is not None
+    return backup_schedule.Schedule(every_s, directory.resolve(), keep, passphrase.resolve())
 
 
 def _passphrase(path: Path | None, confirm: bool) -> str:
@@ -271,16 +296,26 @@ def _passphrase(path: Path | None, confirm: bool) -> str:
 
 @server.command("backup")
 @click.option(
-    "-o", "--output", "out", type=click.Path(path_type=Path), required=True, help="Archive to write."
+    "-o", "--output", "out", type=click.Path(path_type=Path), default=None, help="Archive to write."
 )
+@click.option(
+    "--dir", "directory", type=click.Path(path_type=Path), default=None, help="Or: a new one in DIR."
+)
+@click.option("--keep", type=click.IntRange(min=1), default=None, help="With --dir: archives kept.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
 @click.option("--passphrase-file", type=click.Path(path_type=Path), default=None)
-def backup_cmd(out: Path, data_dir: Path, passphrase_file: Path | None) -> None:
+def backup_cmd(out: Path | None, directory: Path | None, keep: int | None, **source: Any) -> None:
     """Save the database and the key files in one archive, encrypted with a passphrase."""
+    if (out is None) == (directory is None) or (keep is not None and directory is None):
+        _fail(ShoalError("give one of -o FILE or --dir DIR (--keep goes with --dir)"))
     try:
-        sealed = make_backup(data_dir, _passphrase(passphrase_file, confirm=True))
-        out.write_bytes(sealed)
-        out.chmod(0o600)
+        sealed = make_backup(source["data_dir"], _passphrase(source["passphrase_file"], confirm=True))
+        if directory is not None:
+            out = backup_schedule.store(directory, sealed, keep, datetime.now(UTC))
+        else:
+            assert out is not None
+            out.write_bytes(sealed)
+            out.chmod(0o600)
     except (ShoalError, OSError) as exc:
         _fail(exc if isinstance(exc, ShoalError) else ShoalError(str(exc)))
     click.echo(f"backup written to {out} ({len(sealed)} bytes)")

@@ -113,3 +113,19 @@ def test_a_private_postgres_is_dumped_stopped_and_restored_into_a_new_one() -> N
             if pg.is_running(data / "postgres"):
                 pg.stop(data / "postgres")
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_scheduled_backups_keep_the_newest(server: Server, postgres: Postgres, tmp_path: Path) -> None:
+    """What `shoal-backup.timer` runs: each run a new archive in the directory, the oldest beyond
+    `--keep` removed, an archive copied in by hand left alone; the newest restores."""
+    kept = tmp_path / "backups"
+    kept.mkdir()
+    (kept / "before-upgrade.sbk").write_bytes(b"hand")
+    for _ in range(3):
+        made = run("server", "backup", "--dir", str(kept), "--keep", "2", "--data-dir", str(server.data_dir))
+        assert made.returncode == 0, made.stderr
+    archives = sorted(p.name for p in kept.iterdir() if p.name.startswith("shoal-backup-"))
+    assert len(archives) == 2 and (kept / "before-upgrade.sbk").exists()
+    newest, empty = str(kept / archives[-1]), postgres.new_database()
+    restored = run("server", "restore", newest, "--data-dir", str(tmp_path / "new"), "--db", empty)
+    assert restored.returncode == 0, restored.stderr
