@@ -95,7 +95,7 @@ def test_the_docs_name_the_commands_that_matter() -> None:
         ["server", "init", "--no-such-flag"],
         ["token", "create", "--role", "root"],
         ["join", "https://x:7443"],  # --token is required
-        ["server", "backup"],  # -o is required
+        ["server", "backup", "--keep", "x"],  # --keep is a number
         ["nodes", "ls"],
     ],
 )
