@@ -5,8 +5,9 @@ tree's version (v0.1.0 for 0.2.x). `exported_previous_release()` writes that tag
 package into a temp dir with `git archive` (removed afterwards); `old_shoal(root)` is the argv
 prefix that runs that tree's `shoal` with this venv's dependencies (the release's pyproject names
 the same ones): its tree first on the path, and not the current directory (`PYTHONSAFEPATH`), so
-this tree's editable install is not what runs. A clone without the tag (or without its history)
-fails with one line saying how to fetch it.
+this tree's editable install is not what runs. A clone made without tags still finds a release
+recorded in `RELEASED` by its commit; one without that history fails with one line saying how to
+fetch it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from shoal.model.versions import minor_of
 
 REPO = Path(__file__).resolve().parents[2]
 _TAG = re.compile(r"v\d+\.\d+\.\d+")
+# Each release's commit, for a clone made without tags (`git clone --no-tags`, some CI checkouts).
+RELEASED = {"v0.1.0": "706f9fc365757bfaeae0c7f58cce28e0a638a53e"}
 
 
 def previous_release(current: str, tags: list[str]) -> str | None:
@@ -45,7 +48,7 @@ def _git(*args: str) -> subprocess.CompletedProcess[str]:
 @contextmanager
 def exported_previous_release() -> Iterator[tuple[str, Path]]:
     """(version, root): the previous release's `shoal` package under `root`; removed afterwards."""
-    tag = previous_release(__version__, _git("tag", "--list", "v*").stdout.split())
+    tag = previous_release(__version__, [*_git("tag", "--list", "v*").stdout.split(), *RELEASED])
     if tag is None:
         pytest.fail(
             f"no git tag of the release before {__version__} (e.g. v0.1.0) in {REPO}:"
@@ -54,7 +57,8 @@ def exported_previous_release() -> Iterator[tuple[str, Path]]:
     root = Path(tempfile.mkdtemp(prefix="shoal-release-"))
     try:
         tarball = root / "release.tar"
-        archive = _git("archive", "-o", str(tarball), tag, "shoal")
+        have_tag = _git("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}").returncode == 0
+        archive = _git("archive", "-o", str(tarball), tag if have_tag else RELEASED[tag], "shoal")
         if archive.returncode != 0:  # a shallow clone has the tag's name but not its commit
             why = archive.stderr.strip()
             pytest.fail(f"git archive {tag}: {why} (fetch the history: git fetch --unshallow --tags)")
