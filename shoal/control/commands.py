@@ -282,7 +282,6 @@ def _schedule(every: str, directory: Path, keep: int, passphrase: Path | None) -
         every_s = parse_duration(every)
     except ValueError as exc:
         _fail(ShoalError(f"--backup-every {every!r}: {exc}"))
-    assert passphrase is not None
     return backup_schedule.Schedule(every_s, directory.resolve(), keep, passphrase.resolve())
 
 
